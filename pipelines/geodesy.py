@@ -1,0 +1,22 @@
+"""Ellipsoidal measures on the storage CRS (CGCS2000, EPSG:4490)."""
+
+from __future__ import annotations
+
+import numpy as np
+import geopandas as gpd
+from pyproj import CRS, Geod
+
+STORAGE_CRS = CRS.from_epsg(4490)
+# CGCS2000's ellipsoid; areas are ellipsoidal, as TBMJ is defined.
+GEOD: Geod = STORAGE_CRS.get_geod()  # type: ignore[assignment]
+M2_PER_MU = 10000 / 15
+
+
+def ellipsoidal_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
+    """Geodesic area in m2 of lon/lat geometries; 0 for points, NaN for missing."""
+    out = np.full(len(geoms), np.nan)
+    for i, g in enumerate(geoms.values):
+        if g is None or g.is_empty:
+            continue
+        out[i] = abs(GEOD.geometry_area_perimeter(g)[0])
+    return out

@@ -1,0 +1,1 @@
+"""Validation with Great Expectations: suites derived from contracts, outcomes per row."""

@@ -1,0 +1,97 @@
+"""What every warehouse offers the stages; `open_warehouse` picks one from its URL."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, Engine
+
+from pipelines.contracts import Contract
+from pipelines.warehouse.columns import core_columns
+from pipelines.warehouse.tables import AuditTables
+
+Finalize = Callable[[Connection], None]
+
+
+class Warehouse(ABC):
+    url: str
+    engine: Engine
+    tables: AuditTables
+
+    @abstractmethod
+    def ensure_ready(self) -> None:
+        """Create what is missing (schemas, tables, indexes); safe to call every run."""
+
+    @abstractmethod
+    def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
+                  loaded_at: datetime, finalize: Finalize) -> None:
+        """Load one drop's good rows as the current version, and run `finalize` (ledger,
+        quarantine) so that a rerun of the same drop never duplicates rows."""
+
+    @abstractmethod
+    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
+        """The rows of a core dataset that are current (`_valid_to` is null)."""
+
+    @abstractmethod
+    def publish(self, layers: dict[str, gpd.GeoDataFrame],
+                labels: dict[str, dict[str, str]]) -> None:
+        """Swap in all published layers at once: readers see the old set or the new."""
+
+    @abstractmethod
+    def read_published(self, layer: str) -> gpd.GeoDataFrame: ...
+
+    @abstractmethod
+    def published_layers(self) -> list[str]: ...
+
+    def read_table(self, sql: str, params: dict[str, object] | None = None) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql_query(sql, conn, params=params)
+
+    def close_sql(self, contract: Contract, table: str) -> str:
+        """UPDATE that ends the versions a drop replaces (all current for a snapshot delivery,
+        the same keys for an increment)."""
+        scope = ""
+        if contract.delivery == "increment" and contract.key_column:
+            scope = (f" AND {contract.key_column} IN (SELECT {contract.key_column} FROM {table}"
+                     f" WHERE _drop_id = :drop_id)")
+        return (f"UPDATE {table} SET _valid_to = :loaded_at "
+                f"WHERE _valid_to IS NULL AND _drop_id <> :drop_id{scope}")
+
+
+def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns in contract order with one dtype each, so every drop appends to the same table."""
+    out = gpd.GeoDataFrame(index=frame.index)
+    for col in core_columns(contract):
+        values = frame[col.name] if col.name in frame.columns else pd.Series(pd.NA, index=frame.index)
+        if col.kind == "string" or col.sql_type == "text":
+            out[col.name] = values.astype("string").astype(object).where(values.notna(), None)
+        elif col.kind == "integer" or col.sql_type == "integer":
+            out[col.name] = pd.to_numeric(values, errors="coerce").astype("Int64")
+        elif col.kind == "number":
+            out[col.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif col.kind == "boolean":
+            out[col.name] = values.astype("boolean")
+        elif col.kind == "date":
+            out[col.name] = pd.to_datetime(values, errors="coerce").astype("datetime64[ms]")
+        elif col.kind == "datetime":
+            out[col.name] = pd.to_datetime(values, errors="coerce").astype("datetime64[ms]")
+        else:  # timestamptz lineage
+            out[col.name] = pd.to_datetime(values, utc=True, errors="coerce").astype(
+                "datetime64[ms, UTC]")
+    return out.set_geometry(frame.geometry.values, crs=frame.crs).rename_geometry("geom")
+
+
+def open_warehouse(url: str, home: object = None) -> Warehouse:
+    if url.startswith("gpkg:"):
+        from pipelines.warehouse.gpkg import GeoPackageWarehouse
+
+        return GeoPackageWarehouse(url)
+    if url.startswith(("postgresql", "postgres")):
+        from pipelines.warehouse.postgis import PostgisWarehouse
+
+        return PostgisWarehouse(url)
+    raise ValueError(f"unsupported YITU_WAREHOUSE_URL {url!r}: use gpkg:///path or postgresql+psycopg://")

@@ -1,0 +1,141 @@
+"""The embedded warehouse: one GeoPackage file (audit, core, dq) plus `publish.gpkg` beside it.
+
+Spatial layers are written with pyogrio (GDAL's own GeoPackage driver); audit and quality
+tables with SQLAlchemy on the same SQLite file. Published layers go to a separate file that is
+built whole and renamed into place, which is how a GeoPackage gets an atomic swap.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pyogrio
+import shapely
+from sqlalchemy import create_engine, event, text
+
+from pipelines.contracts import Contract
+from pipelines.warehouse.base import Finalize, Warehouse, conform_types
+from pipelines.warehouse.tables import audit_tables
+
+_ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """minx, maxx, miny, maxy of a GeoPackage geometry blob (header, else its WKB)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    if flags & 0b10000:  # empty geometry flag
+        return None
+    n = _ENVELOPE_DOUBLES.get((flags >> 1) & 0b111, 0)
+    order = "<" if flags & 1 else ">"
+    if n:
+        return struct.unpack(f"{order}4d", blob[8:40])
+    g = shapely.from_wkb(blob[8:])
+    minx, miny, maxx, maxy = g.bounds
+    return minx, maxx, miny, maxy
+
+
+def _register_gpkg_functions(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # GDAL's R-tree triggers call ST_* functions that GDAL registers only on its own
+    # connections; plain SQLite needs them to UPDATE or DELETE rows of a spatial table.
+    def part(i: int) -> Any:
+        return lambda b: (e[i] if (e := _envelope(b)) else None)
+
+    dbapi_conn.create_function("ST_IsEmpty", 1, lambda b: 1 if _envelope(b) is None else 0,
+                               deterministic=True)
+    for i, fn in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        dbapi_conn.create_function(fn, 1, part(i), deterministic=True)
+
+
+class GeoPackageWarehouse(Warehouse):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = Path(url.removeprefix("gpkg://")).resolve()
+        self.publish_path = self.path.with_name("publish.gpkg")
+        self.engine = create_engine(f"sqlite:///{self.path}")
+        event.listen(self.engine, "connect", _register_gpkg_functions)
+        self.tables = audit_tables(schemas=False)
+
+    # -- setup -------------------------------------------------------------------------
+    def ensure_ready(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # GDAL writes the GeoPackage header tables; a one-row table records what this is.
+            import pandas as pd
+
+            meta = pd.DataFrame({"key": ["created_by"], "value": ["yitu"]})
+            pyogrio.write_dataframe(meta, self.path, layer="yitu_meta", driver="GPKG")
+        self.tables.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for t in self.tables.metadata.tables.values():
+                # Registered as attribute tables so QGIS and ogrinfo list them too.
+                conn.execute(text(
+                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier) "
+                    "VALUES (:t, 'attributes', :t)"), {"t": t.name})
+
+    def _layer(self, dataset: str) -> str:
+        return f"core__{dataset}"
+
+    def _has_layer(self, layer: str, path: Path | None = None) -> bool:
+        path = path or self.path
+        if not path.exists():
+            return False
+        return layer in {name for name, _ in pyogrio.list_layers(path)}
+
+    # -- core --------------------------------------------------------------------------
+    def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
+                  loaded_at: datetime, finalize: Finalize) -> None:
+        layer = self._layer(contract.dataset)
+        if self._has_layer(layer):
+            # A rerun of a drop that failed half-way: its rows go before they are written again.
+            with self.engine.begin() as conn:
+                conn.execute(text(f'DELETE FROM "{layer}" WHERE _drop_id = :d'), {"d": drop_id})
+        data = frame.copy()
+        data["_valid_from"] = loaded_at
+        data["_valid_to"] = None
+        data = conform_types(contract, data)
+        if len(data):
+            pyogrio.write_dataframe(data, self.path, layer=layer, driver="GPKG",
+                                    append=self._has_layer(layer), promote_to_multi=True)
+        with self.engine.begin() as conn:
+            if self._has_layer(layer):
+                conn.execute(text(self.close_sql(contract, f'"{layer}"')),
+                             {"drop_id": drop_id, "loaded_at": loaded_at.isoformat()})
+            finalize(conn)
+
+    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
+        layer = self._layer(contract.dataset)
+        if not self._has_layer(layer):
+            return conform_types(contract, gpd.GeoDataFrame(geometry=[], crs=4490))
+        gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
+                                     use_arrow=True)
+        return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+
+    # -- publish -----------------------------------------------------------------------
+    def publish(self, layers: dict[str, gpd.GeoDataFrame],
+                labels: dict[str, dict[str, str]]) -> None:
+        tmp = self.publish_path.with_name(f".publish-{os.getpid()}.gpkg")
+        tmp.unlink(missing_ok=True)
+        try:
+            for name, gdf in layers.items():
+                pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG",
+                                        layer_options={"DESCRIPTION": labels.get(name, {})
+                                                       .get("", name)})
+            os.replace(tmp, self.publish_path)  # atomic on POSIX: old file or new, never half
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def read_published(self, layer: str) -> gpd.GeoDataFrame:
+        return pyogrio.read_dataframe(self.publish_path, layer=layer, use_arrow=True)
+
+    def published_layers(self) -> list[str]:
+        if not self.publish_path.exists():
+            return []
+        return [name for name, _ in pyogrio.list_layers(self.publish_path)]

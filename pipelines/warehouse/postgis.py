@@ -1,0 +1,93 @@
+"""The production warehouse: PostGIS, schemas audit / core / dq / publish."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import geopandas as gpd
+from sqlalchemy import create_engine, text
+
+from pipelines.contracts import Contract, all_contracts
+from pipelines.warehouse.base import Finalize, Warehouse, conform_types
+from pipelines.warehouse.tables import audit_tables
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SCHEMAS = ("audit", "core", "dq", "publish", "publish_staging")
+
+
+class PostgisWarehouse(Warehouse):
+    def __init__(self, url: str) -> None:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        self.url = url
+        self.engine = create_engine(url, pool_pre_ping=True)
+        self.tables = audit_tables(schemas=True)
+
+    def ensure_ready(self) -> None:
+        with self.engine.begin() as conn:
+            # Two loaders starting at once must not both create the same objects.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.ensure_ready'))"))
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            for s in SCHEMAS:
+                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
+            for c in all_contracts():
+                conn.exec_driver_sql((SQL_DIR / f"core_{c.dataset}.sql").read_text("utf-8"))
+            self.tables.metadata.create_all(conn)
+            conn.exec_driver_sql((SQL_DIR / "roles.sql").read_text("utf-8"))
+
+    def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
+                  loaded_at: datetime, finalize: Finalize) -> None:
+        table = f"core.{contract.dataset}"
+        data = frame.copy()
+        data["_valid_from"] = loaded_at
+        data["_valid_to"] = None
+        data = conform_types(contract, data)
+        with self.engine.begin() as conn:  # one transaction per drop
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                         {"k": f"yitu.load.{contract.dataset}"})
+            conn.execute(text(f"DELETE FROM {table} WHERE _drop_id = :d"), {"d": drop_id})
+            if len(data):
+                data.to_postgis(contract.dataset, conn, schema="core", if_exists="append",
+                                index=False)
+            conn.execute(text(self.close_sql(contract, table)),
+                         {"drop_id": drop_id, "loaded_at": loaded_at})
+            finalize(conn)
+
+    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
+        sql = f"SELECT * FROM core.{contract.dataset} WHERE _valid_to IS NULL"
+        with self.engine.connect() as conn:
+            gdf = gpd.read_postgis(sql, conn, geom_col="geom")
+        return gdf.drop(columns=["_version_id"])
+
+    def publish(self, layers: dict[str, gpd.GeoDataFrame],
+                labels: dict[str, dict[str, str]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.publish'))"))
+            for name, gdf in layers.items():
+                data = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+                data.to_postgis(name, conn, schema="publish_staging", if_exists="replace",
+                                index=False)
+                conn.execute(text(f"CREATE INDEX ON publish_staging.{name} USING gist (geom)"))
+                for col, label in labels.get(name, {}).items():
+                    target = f"TABLE publish_staging.{name}" if col == "" else \
+                        f'COLUMN publish_staging.{name}."{col}"'
+                    conn.execute(text(f"COMMENT ON {target} IS :c".replace(":c", _lit(label))))
+            # The swap: within this transaction, so readers see the old layers or the new.
+            for name in layers:
+                conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
+                conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
+                conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
+
+    def read_published(self, layer: str) -> gpd.GeoDataFrame:
+        with self.engine.connect() as conn:
+            return gpd.read_postgis(f"SELECT * FROM publish.{layer}", conn, geom_col="geom")
+
+    def published_layers(self) -> list[str]:
+        df = self.read_table("SELECT tablename FROM pg_tables WHERE schemaname = 'publish' "
+                             "ORDER BY tablename")
+        return list(df["tablename"])
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''").replace(":", r"\:") + "'"

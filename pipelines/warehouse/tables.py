@@ -1,0 +1,84 @@
+"""Audit and data-quality tables: plain SQLAlchemy Core, the same on PostGIS and GeoPackage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
+
+
+@dataclass(frozen=True)
+class AuditTables:
+    metadata: MetaData
+    drops: Table
+    quarantine: Table
+    validation_stats: Table
+
+
+def audit_tables(schemas: bool) -> AuditTables:
+    """PostGIS keeps them in schemas `audit` and `dq`; a GeoPackage has no schemas, so prefixes."""
+    md = MetaData()
+
+    def name(schema: str, table: str) -> dict[str, str | None]:
+        if schemas:
+            return {"name": table, "schema": schema}
+        return {"name": f"{schema}__{table}", "schema": None}
+
+    def table(schema: str, tbl: str, *cols: Column) -> Table:  # type: ignore[type-arg]
+        n = name(schema, tbl)
+        return Table(n["name"], md, *cols, schema=n["schema"])
+
+    drops = table(
+        "audit", "drops",
+        Column("drop_id", Text, primary_key=True),
+        Column("dataset", Text, nullable=False, index=True),
+        Column("file", Text, nullable=False),
+        Column("sha256", Text, nullable=False, index=True),
+        Column("size_bytes", Integer, nullable=False),
+        Column("raw_path", Text, nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False),
+        Column("state", Text, nullable=False),
+        Column("duplicate_of", Text),
+        Column("rows_read", Integer),
+        Column("rows_loaded", Integer),
+        Column("rows_quarantined", Integer),
+        Column("rows_flagged", Integer),
+        Column("errors", Text),  # JSON list of {rule, message, row?, field?}
+        Column("notes", Text),  # JSON: what the reader decided (encoding, CRS, header mapping)
+        Column("processed_at", DateTime(timezone=True)),
+    )
+    quarantine = table(
+        "dq", "quarantine",
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("drop_id", Text, nullable=False, index=True),
+        Column("dataset", Text, nullable=False),
+        Column("source_row", Integer, nullable=False),
+        Column("field", Text),
+        Column("rule", Text, nullable=False),
+        Column("severity", Text, nullable=False),
+        Column("message", Text, nullable=False),
+        Column("value", Text),  # masked where personal
+        Column("record", Text),  # the row as JSON, personal data already tokenised
+    )
+    validation_stats = table(
+        "dq", "validation_stats",
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("drop_id", Text, nullable=False, index=True),
+        Column("dataset", Text, nullable=False),
+        Column("expectation", Text, nullable=False),
+        Column("rule", Text),
+        Column("field", Text),
+        Column("severity", Text),
+        Column("success", Boolean, nullable=False),
+        Column("element_count", Integer, nullable=False),
+        Column("unexpected_count", Integer, nullable=False),
+    )
+    return AuditTables(md, drops, quarantine, validation_stats)

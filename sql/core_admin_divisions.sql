@@ -1,0 +1,27 @@
+-- Generated from schemas/admin_divisions.yml by `python -m pipelines.codegen`;
+-- do not edit by hand.
+CREATE TABLE IF NOT EXISTS core.admin_divisions (
+    _version_id bigserial PRIMARY KEY,
+    xzqdm text,
+    xzqmc text,
+    _drop_id text NOT NULL,
+    _source_file text,
+    _source_row bigint NOT NULL,
+    _flags text,
+    _valid_from timestamptz NOT NULL,
+    _valid_to timestamptz,
+    geom geometry(MultiPolygon, 4490)
+);
+CREATE INDEX IF NOT EXISTS admin_divisions_geom_gist ON core.admin_divisions USING gist (geom);
+CREATE INDEX IF NOT EXISTS admin_divisions_drop ON core.admin_divisions (_drop_id);
+CREATE INDEX IF NOT EXISTS admin_divisions_current ON core.admin_divisions (xzqdm) WHERE _valid_to IS NULL;
+COMMENT ON TABLE core.admin_divisions IS '行政区划（自然资源和规划局）';
+COMMENT ON COLUMN core.admin_divisions.xzqdm IS '行政区划代码';
+COMMENT ON COLUMN core.admin_divisions.xzqmc IS '行政区划名称';
+COMMENT ON COLUMN core.admin_divisions._drop_id IS '报送批次（drop id）';
+COMMENT ON COLUMN core.admin_divisions._source_file IS '来源文件';
+COMMENT ON COLUMN core.admin_divisions._source_row IS '来源文件行号（或要素序号）';
+COMMENT ON COLUMN core.admin_divisions._flags IS '警告规则（已入库并标记）';
+COMMENT ON COLUMN core.admin_divisions._valid_from IS '生效时间';
+COMMENT ON COLUMN core.admin_divisions._valid_to IS '失效时间（为空表示现行）';
+COMMENT ON COLUMN core.admin_divisions.geom IS '几何（CGCS2000, EPSG:4490）';
