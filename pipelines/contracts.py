@@ -79,6 +79,7 @@ class Contract(_Strict):
     layer_names: tuple[str, ...] = ()
     geometry: Literal["MultiPolygon", "Point"]
     coordinates: Coordinates | None = None
+    geometry_required: bool = True
     key: str | None
     cadence: Cadence
     delivery: Literal["snapshot", "increment"]

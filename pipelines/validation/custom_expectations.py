@@ -25,7 +25,7 @@ from pipelines.codes import uscc_check_ok
 class ColumnValuesValidGeometry(ColumnMapMetricProvider):
     condition_metric_name = "column_values.yitu_valid_geometry"
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[untyped-decorator]
+    @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         geoms = np.asarray(column, dtype=object)
         # A parcel boundary is a legal record: invalid or empty is an error, never repaired here.
@@ -44,7 +44,7 @@ class ColumnValuesWithinExtent(ColumnMapMetricProvider):
     condition_metric_name = "column_values.yitu_within_extent"
     condition_value_keys = ("min_lon", "min_lat", "max_lon", "max_lat")
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[untyped-decorator]
+    @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(
         cls, column: pd.Series, min_lon: float, min_lat: float, max_lon: float, max_lat: float,
         **kwargs: Any,
@@ -72,7 +72,7 @@ class ExpectColumnValuesToBeWithinExtent(ColumnMapExpectation):
 class ColumnValuesValidUscc(ColumnMapMetricProvider):
     condition_metric_name = "column_values.yitu_valid_uscc"
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[untyped-decorator]
+    @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         return uscc_check_ok(column).fillna(False).astype(bool)
 
@@ -87,7 +87,7 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
 class ColumnValuesFirstOccurrence(ColumnMapMetricProvider):
     condition_metric_name = "column_values.yitu_first_occurrence"
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[untyped-decorator]
+    @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         # Unlike expect_column_values_to_be_unique, the first copy of a key is kept: only the
         # repeats are unexpected, so the parcel itself still loads once.

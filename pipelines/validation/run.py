@@ -17,8 +17,8 @@ from pipelines.contracts import Contract
 from pipelines.geodesy import ellipsoidal_area_m2
 from pipelines.validation.suite import (
     GEOMETRY_COLUMN,
-    RULE_MESSAGE_ZH,
     ROW_ID_COLUMN,
+    RULE_MESSAGE_ZH,
     area_ratio_column,
 )
 

@@ -14,6 +14,7 @@ from pipelines.contracts import Contract, FieldSpec, Region
 # severity per rule: `fail` rows go to quarantine, `warn` rows load with a flag.
 RULE_SEVERITY: dict[str, str] = {
     "required": "fail",
+    "type": "fail",
     "domain": "fail",
     "pattern": "fail",
     "range": "fail",
@@ -29,6 +30,7 @@ RULE_SEVERITY: dict[str, str] = {
 # What a department clerk reads; {field} is "CODE（中文名）".
 RULE_MESSAGE_ZH: dict[str, str] = {
     "required": "必填字段 {field} 为空",
+    "type": "字段 {field} 的值无法识别为规定类型（数字或日期）",
     "domain": "字段 {field} 的值不在代码表中",
     "pattern": "字段 {field} 的格式不正确",
     "range": "字段 {field} 的数值超出允许范围",
@@ -67,7 +69,9 @@ def build_suite(contract: Contract, region: Region) -> dict[str, Any]:
     """The suite as a JSON-able dict: `{"name", "expectations": [{type, kwargs, meta}], "meta"}`."""
     exps: list[dict[str, Any]] = []
     g = GEOMETRY_COLUMN
-    exps.append(_exp("expect_column_values_to_not_be_null", "geometry_valid", "geometry", column=g))
+    if contract.geometry_required:
+        exps.append(_exp("expect_column_values_to_not_be_null", "geometry_valid", "geometry",
+                         column=g))
     exps.append(_exp("expect_column_values_to_be_valid_geometry", "geometry_valid", "geometry",
                      column=g))
     ext = region.extent

@@ -75,9 +75,7 @@ def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFra
             out[col.name] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif col.kind == "boolean":
             out[col.name] = values.astype("boolean")
-        elif col.kind == "date":
-            out[col.name] = pd.to_datetime(values, errors="coerce").astype("datetime64[ms]")
-        elif col.kind == "datetime":
+        elif col.kind == "date" or col.kind == "datetime":
             out[col.name] = pd.to_datetime(values, errors="coerce").astype("datetime64[ms]")
         else:  # timestamptz lineage
             out[col.name] = pd.to_datetime(values, utc=True, errors="coerce").astype(

@@ -27,14 +27,10 @@ def audit_tables(schemas: bool) -> AuditTables:
     """PostGIS keeps them in schemas `audit` and `dq`; a GeoPackage has no schemas, so prefixes."""
     md = MetaData()
 
-    def name(schema: str, table: str) -> dict[str, str | None]:
+    def table(schema: str, tbl: str, *cols: Column) -> Table:
         if schemas:
-            return {"name": table, "schema": schema}
-        return {"name": f"{schema}__{table}", "schema": None}
-
-    def table(schema: str, tbl: str, *cols: Column) -> Table:  # type: ignore[type-arg]
-        n = name(schema, tbl)
-        return Table(n["name"], md, *cols, schema=n["schema"])
+            return Table(tbl, md, *cols, schema=schema)
+        return Table(f"{schema}__{tbl}", md, *cols)
 
     drops = table(
         "audit", "drops",

@@ -1,0 +1,131 @@
+"""`yitu`: the command line of DESIGN.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pipelines.config import settings
+from pipelines.contracts import DATASETS
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from pipelines.sample import write_samples
+
+    manifest = write_samples(Path(args.dir), seed=args.seed, scale=args.scale)
+    for f in manifest["files"]:
+        print(f"{f['dataset']:16} {args.dir}/{f['file']}  rows={f['rows']} "
+              f"bad={sum(f['bad_rows'].values())}")
+    return 0
+
+
+def _drop(args: argparse.Namespace) -> int:
+    from pipelines.ingest.landing import drop_file
+
+    target = drop_file(settings(), Path(args.file), args.dataset)
+    print(f"dropped {args.file} -> {target}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.run import run_all
+
+    s = settings()
+    summary = run_all(s, args.dataset)
+    for d in summary.drops:
+        print(f"{d.state:9} {d.dataset:16} {d.file}: read {d.rows_read or 0}, "
+              f"loaded {d.rows_loaded or 0}, quarantined {d.rows_quarantined or 0}, "
+              f"flagged {d.rows_flagged or 0}")
+        if d.state == "rejected":
+            print(f"          reason: {d.errors[0]['message'] if d.errors else '?'}")
+    if not summary.drops:
+        print("no pending drops")
+    if summary.published:
+        print("published: " + ", ".join(f"{k}={v}" for k, v in summary.published.items()))
+    if summary.report:
+        print(f"quality report: {summary.report.index}")
+    print(f"rejection reports: {s.quarantine}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from pipelines.run import status
+
+    drops = status(settings())
+    if args.json:
+        json.dump([d.as_status() for d in drops], sys.stdout, ensure_ascii=False, indent=2,
+                  default=str)
+        print()
+        return 0
+    for d in drops:
+        print(f"{d.drop_id}  {d.state:9} {d.file}  read={d.rows_read} loaded={d.rows_loaded} "
+              f"quarantined={d.rows_quarantined} flagged={d.rows_flagged}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pipelines.export import export_layer
+    from pipelines.run import warehouse
+
+    n = export_layer(warehouse(settings()), args.layer, Path(args.output))
+    print(f"exported {n} features of {args.layer} to {args.output}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.run import report
+
+    paths = report(settings(), Path(args.output) if args.output else None)
+    print(f"quality report: {paths.index}")
+    if paths.data_docs:
+        print(f"GX Data Docs:   {paths.data_docs}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yitu", description="一图: departments' files in, one base "
+                                "map out. YITU_HOME, YITU_WAREHOUSE_URL, YITU_PII_KEY configure it.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each stage")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sample", help="write realistic department files, bad rows included")
+    s.add_argument("dir")
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--scale", type=int, default=1, help="multiplies the row counts")
+    s.set_defaults(func=_sample)
+    s = sub.add_parser("drop", help="put a file into the landing zone, atomically")
+    s.add_argument("file")
+    s.add_argument("--dataset", required=True, choices=DATASETS)
+    s.set_defaults(func=_drop)
+    s = sub.add_parser("run", help="process every pending drop end to end")
+    s.add_argument("--dataset", choices=DATASETS)
+    s.set_defaults(func=_run)
+    s = sub.add_parser("status", help="every drop and its outcome")
+    s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")
+    s.set_defaults(func=_status)
+    s = sub.add_parser("export", help="a published layer; format from the extension "
+                       "(.gpkg .geojson .parquet .csv)")
+    s.add_argument("layer")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=_export)
+    s = sub.add_parser("report", help="the data-quality report")
+    s.add_argument("-o", "--output", help="directory (default $YITU_HOME/reports)")
+    s.set_defaults(func=_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"yitu: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""`yitu export`: a published layer to a file an analyst can use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+
+from pipelines.integrate import LAYERS
+from pipelines.warehouse import Warehouse
+
+FORMULA_START = ("=", "+", "-", "@")
+
+
+def _escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV cells a spreadsheet would run as formulas get a leading quote; numbers untouched."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str)
+                                    and v.startswith(FORMULA_START) else v)
+    return out
+
+
+def export_layer(wh: Warehouse, layer: str, output: Path) -> int:
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; published layers: {', '.join(LAYERS)}")
+    gdf = wh.read_published(layer)
+    suffix = output.suffix.lower()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gpkg":
+        pyogrio.write_dataframe(gdf, output, layer=layer, driver="GPKG")
+    elif suffix in (".geojson", ".json"):
+        pyogrio.write_dataframe(gdf, output, driver="GeoJSON")
+    elif suffix == ".parquet":
+        gdf.to_parquet(output, index=False)
+    elif suffix == ".csv":
+        table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        table["wkt"] = gdf.geometry.to_wkt()
+        _escape_formulas(table).to_csv(output, index=False, encoding="utf-8-sig")
+    else:
+        raise ValueError(f"unsupported export format {suffix!r}: use .gpkg .geojson .parquet .csv")
+    return len(gdf)

@@ -1,0 +1,1 @@
+"""Ingest: landing zone, raw archive, reading what departments send."""

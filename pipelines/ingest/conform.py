@@ -1,0 +1,171 @@
+"""Map a raw delivery onto its contract: headers, types, geometry in EPSG:4490, personal data.
+
+Strict interpretation: every column is mapped by the contract or reported as unknown; a
+missing required column rejects the file naming it; a value that is not of its type is a
+row failure naming row, field and rule.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from pipelines import gcj02, pii
+from pipelines.codes import id_card_check_ok
+from pipelines.contracts import Contract, Region, normalise_header
+from pipelines.ingest.crs import STORAGE_EPSG, to_storage_crs
+from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.formats import RawDelivery
+from pipelines.validation.run import FAILURE_COLUMNS
+from pipelines.validation.suite import ROW_ID_COLUMN, RULE_MESSAGE_ZH
+
+GCJ02_NAMES = {"GCJ02", "GCJ-02", "火星坐标", "火星坐标系", "高德", "腾讯"}
+WGS84_NAMES = {"WGS84", "WGS-84", "WGS 84", "EPSG:4326", "4326", "CRS84"}
+CGCS_NAMES = {"CGCS2000", "CGCS 2000", "EPSG:4490", "4490", "2000国家大地坐标系", "国家2000"}
+
+
+@dataclass
+class Conformed:
+    frame: gpd.GeoDataFrame  # canonical columns, `_source_row`, geometry in EPSG:4490
+    failures: pd.DataFrame  # type failures found while reading (same shape as validation's)
+    notes: dict[str, Any]
+
+
+def _map_headers(raw: pd.DataFrame, contract: Contract, notes: dict[str, Any]) -> pd.DataFrame:
+    known = contract.header_map()
+    rename: dict[str, str] = {}
+    unknown: list[str] = []
+    geom_name = raw.geometry.name if isinstance(raw, gpd.GeoDataFrame) else None
+    for col in raw.columns:
+        if col == geom_name:
+            continue
+        target = known.get(normalise_header(col))
+        if target is None:
+            unknown.append(str(col))
+        elif target in rename.values():
+            raise FileRejected("duplicate_columns", f"列 {col!r} 与另一列都对应字段 {target.upper()}",
+                               field=target.upper())
+        else:
+            rename[col] = target
+    missing = [f.code for f in contract.fields if f.required and f.column not in rename.values()]
+    if missing:
+        labels = "、".join(f"{c}（{contract.field(c).label}）" for c in missing)
+        raise FileRejected("missing_columns", f"缺少必填列：{labels}", field=",".join(missing))
+    notes["columns_mapped"] = {str(k): v.upper() for k, v in rename.items() if str(k) != v.upper()}
+    if unknown:
+        # Reported, never silently dropped: the department may have started sending something new.
+        notes["unknown_columns"] = unknown
+    keep = list(rename) + ([geom_name] if geom_name else [])
+    return raw[keep].rename(columns=rename)
+
+
+def _clean_text(values: pd.Series) -> pd.Series:
+    s = values.astype("string").str.strip()
+    s = s.map(lambda v: unicodedata.normalize("NFKC", v) if isinstance(v, str) else v)
+    return s.where(s != "", pd.NA)
+
+
+def _type_values(frame: pd.DataFrame, contract: Contract, rows: pd.Series,
+                 failures: list[pd.DataFrame]) -> None:
+    for f in contract.fields:
+        if f.column not in frame.columns:
+            frame[f.column] = pd.NA
+            continue
+        raw = frame[f.column]
+        if f.type == "string":
+            if f.free_text:
+                frame[f.column] = raw.astype("string").str.strip().where(raw.notna(), pd.NA)
+            else:
+                frame[f.column] = _clean_text(raw)
+            continue
+        text = _clean_text(raw)
+        if f.type in ("integer", "number"):
+            typed = pd.to_numeric(text, errors="coerce")
+        elif f.type == "date":
+            typed = pd.to_datetime(text, errors="coerce", format="mixed").dt.normalize()
+        else:
+            typed = pd.to_datetime(text, errors="coerce", format="mixed")
+        bad = text.notna() & typed.isna()
+        if bad.any():
+            failures.append(pd.DataFrame({
+                "source_row": rows[bad].astype(int).values, "field": f.code, "rule": "type",
+                "severity": "fail",
+                "message": "[type] " + RULE_MESSAGE_ZH["type"].format(field=f"{f.code}（{f.label}）"),
+                "value": text[bad].astype(str).values,
+            }))
+        frame[f.column] = typed
+
+
+def _point_crs(frame: pd.DataFrame, contract: Contract) -> pd.Series:
+    assert contract.coordinates is not None
+    default = contract.coordinates.default_crs
+    declared = pd.Series(default, index=frame.index, dtype=object)
+    if contract.coordinates.crs_field:
+        col = contract.coordinates.crs_field.lower()
+        said = frame[col].map(lambda v: normalise_header(v) if isinstance(v, str) else None)
+        names = {**{normalise_header(n): "GCJ02" for n in GCJ02_NAMES},
+                 **{normalise_header(n): "EPSG:4326" for n in WGS84_NAMES},
+                 **{normalise_header(n): "EPSG:4490" for n in CGCS_NAMES}}
+        declared = said.map(names).fillna(default)
+    return declared
+
+
+def _points_from_columns(frame: pd.DataFrame, contract: Contract,
+                         notes: dict[str, Any]) -> gpd.GeoDataFrame:
+    assert contract.coordinates is not None
+    lon = pd.to_numeric(frame[contract.coordinates.lon.lower()], errors="coerce").to_numpy(float)
+    lat = pd.to_numeric(frame[contract.coordinates.lat.lower()], errors="coerce").to_numpy(float)
+    systems = _point_crs(frame, contract)
+    is_gcj = (systems == "GCJ02").to_numpy()
+    lon, lat = lon.copy(), lat.copy()
+    if is_gcj.any():
+        lon[is_gcj], lat[is_gcj] = gcj02.gcj02_to_wgs84(lon[is_gcj], lat[is_gcj])
+    # WGS 84 and CGCS2000 agree to a few centimetres here: PROJ's transform is a no-op.
+    notes["crs"] = {str(k): int(v) for k, v in systems.value_counts().items()}
+    has = np.isfinite(lon) & np.isfinite(lat)
+    geoms = np.full(len(frame), None, dtype=object)
+    geoms[has] = shapely.points(lon[has], lat[has])
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_EPSG)
+
+
+def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes) -> Conformed:
+    notes = dict(raw.notes)
+    if len(raw.frame) == 0:
+        raise FileRejected("file_empty", "文件只有表头，没有数据行")
+    frame = _map_headers(raw.frame, contract, notes)
+    rows = raw.row_numbers
+    failures: list[pd.DataFrame] = []
+    geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
+    attrs = pd.DataFrame(frame.drop(columns=[geometry.name]) if geometry is not None else frame)
+    _type_values(attrs, contract, rows, failures)
+    if geometry is not None:
+        gdf = to_storage_crs(gpd.GeoDataFrame(attrs, geometry=geometry.values,
+                                              crs=geometry.crs), region, notes)
+    elif contract.geometry_from_columns:
+        gdf = _points_from_columns(attrs, contract, notes)
+    else:
+        raise FileRejected("format", f"{contract.title} 需要图形：请报送带图形的格式")
+    if contract.geometry == "MultiPolygon":
+        polys = shapely.get_type_id(gdf.geometry.values) == 3
+        gdf.loc[polys, gdf.geometry.name] = shapely.multipolygons(
+            [[g] for g in gdf.geometry.values[polys]])
+    for f in contract.fields:
+        if f.check == "id_card":
+            clear = gdf[f.column].map(lambda v: pii.normalise_id_number(v)
+                                      if isinstance(v, str) else v)
+            gdf[f"{f.column}_check_ok"] = id_card_check_ok(clear)
+    protected = pii.protect_columns(
+        pd.DataFrame(gdf.drop(columns=gdf.geometry.name)),
+        {f.column: f.pii for f in contract.fields if f.pii},
+        pii_key, [f.column for f in contract.fields if f.free_text])
+    out = gpd.GeoDataFrame(protected, geometry=gdf.geometry.values, crs=STORAGE_EPSG)
+    out[ROW_ID_COLUMN] = rows.values
+    table = pd.concat(failures, ignore_index=True) if failures else \
+        pd.DataFrame(columns=FAILURE_COLUMNS)
+    return Conformed(out.reset_index(drop=True), table, notes)

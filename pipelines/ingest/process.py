@@ -1,0 +1,171 @@
+"""One drop end to end up to the core table: read, validate, quarantine, load."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, insert
+
+from pipelines import ledger, pii
+from pipelines.config import Settings
+from pipelines.contracts import Contract, load_contract, load_region
+from pipelines.ingest.conform import conform
+from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.formats import open_delivery
+from pipelines.ledger import DropRecord
+from pipelines.validation.run import validate_frame
+from pipelines.validation.suite import ROW_ID_COLUMN
+from pipelines.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+LEDGER_ERROR_LIMIT = 1000  # the full list is in dq.quarantine and the rejection report
+
+
+def pii_key(settings: Settings) -> bytes:
+    # On the embedded default a key may be generated; a PostGIS warehouse needs a configured one.
+    return pii.load_key(settings.home, settings.pii_key, allow_generate=settings.embedded)
+
+
+def process_pending(settings: Settings, wh: Warehouse,
+                    dataset: str | None = None) -> list[DropRecord]:
+    # admin_divisions first: every other dataset is placed on it.
+    pending = ledger.list_drops(wh, state="pending", dataset=dataset)
+    pending.sort(key=lambda r: (r.dataset != "admin_divisions", r.received_at))
+    return [process_drop(settings, wh, r.drop_id) for r in pending]
+
+
+def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
+    rec = ledger.get_drop(wh, drop_id)
+    if rec.state != "pending":
+        return rec  # already answered: a rerun changes nothing
+    contract = load_contract(rec.dataset)
+    workdir = settings.home / "work" / drop_id
+    try:
+        raw = open_delivery(Path(rec.raw_path), contract, workdir)
+        conformed = conform(raw, contract, load_region(), pii_key(settings))
+        rec.notes = conformed.notes
+        outcome = validate_frame(contract, conformed.frame)
+    except FileRejected as exc:
+        rec.state, rec.errors = "rejected", [exc.as_error()]
+        rec.rows_loaded = 0
+        rec.processed_at = datetime.now(UTC)
+        with wh.engine.begin() as conn:
+            ledger.save_outcome(conn, wh, rec)
+        _write_rejection_report(settings, rec, pd.DataFrame(), contract)
+        log.info("drop %s (%s): rejected: %s", drop_id, rec.file, exc)
+        return rec
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    frame = conformed.frame
+    failures = pd.concat([conformed.failures, outcome.failures], ignore_index=True)
+    fail_rows = set(failures.loc[failures["severity"] == "fail", "source_row"].astype(int))
+    warn = failures[failures["severity"] == "warn"]
+    rec.rows_read = len(frame)
+    rec.rows_quarantined = len(fail_rows)
+    rec.errors = [_error(r) for r in failures.head(LEDGER_ERROR_LIMIT).itertuples()]
+    share = len(fail_rows) / max(1, len(frame))
+    if share > contract.reject_threshold:
+        rec.state, rec.rows_loaded, rec.rows_flagged = "rejected", 0, 0
+        rec.errors.insert(0, {"rule": "too_many_bad_rows", "message":
+                              f"[too_many_bad_rows] 不合格记录占 {share:.1%}，超过本数据集允许的 "
+                              f"{contract.reject_threshold:.0%}，整个文件退回"})
+        good = frame.iloc[0:0]
+    else:
+        rec.state = "loaded"
+        good = frame[~frame[ROW_ID_COLUMN].isin(fail_rows)].copy()
+        flags = warn.groupby("source_row")["rule"].agg(lambda s: ",".join(sorted(set(s))))
+        good["_flags"] = good[ROW_ID_COLUMN].map(flags)
+        rec.rows_loaded = len(good)
+        rec.rows_flagged = int(good["_flags"].notna().sum())
+    rec.processed_at = datetime.now(UTC)
+    good = good.rename(columns={ROW_ID_COLUMN: "_source_row"})
+    good["_drop_id"], good["_source_file"] = drop_id, rec.file
+    records = _records_by_row(frame, failures)
+
+    def finalize(conn: Connection) -> None:
+        _store_quarantine(conn, wh, rec, contract, failures, records)
+        if outcome.stats:
+            conn.execute(insert(wh.tables.validation_stats),
+                         [{"drop_id": drop_id, "dataset": rec.dataset, **s} for s in outcome.stats])
+        ledger.save_outcome(conn, wh, rec)
+
+    if rec.state == "loaded":
+        wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),
+                     drop_id, rec.processed_at, finalize)
+    else:
+        with wh.engine.begin() as conn:
+            finalize(conn)
+    _write_rejection_report(settings, rec, failures, contract)
+    _write_validation_result(settings, rec, outcome.result)
+    log.info("drop %s (%s): %s, %s read, %s loaded, %s quarantined, %s flagged", drop_id,
+             rec.file, rec.state, rec.rows_read, rec.rows_loaded, rec.rows_quarantined,
+             rec.rows_flagged)
+    return rec
+
+
+def _error(r: Any) -> dict[str, Any]:
+    err = {"rule": r.rule, "message": r.message, "row": int(r.source_row), "field": r.field,
+           "severity": r.severity}
+    if r.value is not None and not pd.isna(r.value):
+        err["value"] = r.value
+    return err
+
+
+def _records_by_row(frame: gpd.GeoDataFrame, failures: pd.DataFrame) -> dict[int, str]:
+    """The failing rows as JSON (personal data is already tokenised), for the quarantine."""
+    rows = frame[frame[ROW_ID_COLUMN].isin(set(failures["source_row"].astype(int)))]
+    out: dict[int, str] = {}
+    geom = rows.geometry.name
+    for rec in rows.to_dict(orient="records"):
+        g = rec.pop(geom)
+        rec["geometry_wkt"] = None if g is None else g.wkt[:2000]
+        out[int(rec[ROW_ID_COLUMN])] = json.dumps(rec, ensure_ascii=False, default=str)
+    return out
+
+
+def _store_quarantine(conn: Connection, wh: Warehouse, rec: DropRecord, contract: Contract,
+                      failures: pd.DataFrame, records: dict[int, str]) -> None:
+    if failures.empty:
+        return
+    rows = [{"drop_id": rec.drop_id, "dataset": contract.dataset,
+             "source_row": int(f.source_row), "field": f.field, "rule": f.rule,
+             "severity": f.severity, "message": f.message,
+             "value": None if f.value is None or pd.isna(f.value) else str(f.value),
+             "record": records.get(int(f.source_row))}
+            for f in failures.itertuples()]
+    conn.execute(insert(wh.tables.quarantine), rows)
+
+
+def _write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.DataFrame,
+                            contract: Contract) -> None:
+    """What the department gets back: CSV for Excel (UTF-8 with BOM) and JSON."""
+    folder = settings.quarantine / rec.dataset / rec.drop_id
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame([{"文件 file": rec.file, "行 row": e.get("row"),
+                           "字段 field": e.get("field"), "规则 rule": e["rule"],
+                           "级别 severity": e.get("severity", "fail"),
+                           "原因 reason": e["message"], "值 value": e.get("value")}
+                          for e in ([_error(r) for r in failures.itertuples()]
+                                    if not failures.empty else rec.errors)])
+    table.to_csv(folder / "rejections.csv", index=False, encoding="utf-8-sig")
+    summary = {k: v for k, v in rec.as_status().items() if k != "errors"}
+    summary["dataset_title"] = contract.title
+    summary["errors"] = [_error(r) for r in failures.itertuples()] if not failures.empty \
+        else rec.errors
+    (folder / "rejections.json").write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+
+def _write_validation_result(settings: Settings, rec: DropRecord, result: dict[str, Any]) -> None:
+    folder = settings.reports / "validations" / rec.dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{rec.drop_id}.json").write_text(
+        json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")

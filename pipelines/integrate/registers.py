@@ -1,0 +1,85 @@
+"""Licences and 12345 work orders placed on the base map."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+
+import geopandas as gpd
+import pandas as pd
+
+from pipelines.contracts import load_region
+from pipelines.integrate.inputs import COUNTY
+from pipelines.workdays import ResponseRule, WorkCalendar, evaluate_response_frame
+
+LICENSE_COLUMNS = ["uscc", "name", "license_type", "license_no", "pbf_id", COUNTY]
+COMPLAINT_COLUMNS = ["order_id", "received_at", COUNTY, "order_type", "handler", "uscc",
+                     "on_pbf", "contact_within_2h", "proposal_within_1wd", "solved_within_15wd",
+                     "sla_calendar_unknown", "result", "satisfaction", "caller_token",
+                     "caller_phone_masked"]
+
+
+def _pbf_hits(points: gpd.GeoDataFrame, pbf: gpd.GeoDataFrame) -> pd.Series:
+    """The PBF parcel each point lies in (the first, if parcels overlap)."""
+    located = points[points.geometry.notna() & ~points.geometry.is_empty]
+    if located.empty or pbf.empty:
+        return pd.Series(pd.NA, index=points.index, dtype=object)
+    hit = gpd.sjoin(located[[located.geometry.name]],
+                    pbf[["yjjbnttbbh", pbf.geometry.name]], how="inner", predicate="within")
+    return hit[~hit.index.duplicated()]["yjjbnttbbh"].reindex(points.index)
+
+
+def licenses_on_farmland(licenses: gpd.GeoDataFrame, pbf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    on = _pbf_hits(licenses, pbf)
+    rows = licenses[on.notna()]
+    out = gpd.GeoDataFrame({
+        "uscc": rows["tyshxydm"].values, "name": rows["ztmc"].values,
+        "license_type": rows["zzlx"].values, "license_no": rows["zzbh"].values,
+        "pbf_id": on[on.notna()].values, COUNTY: rows[COUNTY].values,
+    }, geometry=rows.geometry.values, crs=4490)
+    return out.rename_geometry("geom")
+
+
+def normalise_name(name: object) -> str | None:
+    """Company names compare after folding full-width forms, brackets and spaces."""
+    if not isinstance(name, str):
+        return None
+    folded = unicodedata.normalize("NFKC", name).replace("(", "（").replace(")", "）")
+    return "".join(folded.split()) or None
+
+
+def match_uscc(complaints: pd.DataFrame, licenses: pd.DataFrame) -> pd.Series:
+    """The business a work order names: by credit code, else by exact normalised name."""
+    known = set(licenses["tyshxydm"].dropna())
+    by_code = complaints["sjqyxydm"].where(complaints["sjqyxydm"].isin(known))
+    names = licenses.assign(_n=licenses["ztmc"].map(normalise_name)).dropna(subset=["_n"])
+    unique_names = names.groupby("_n")["tyshxydm"].agg(lambda s: s.iloc[0] if s.nunique() == 1
+                                                       else None)
+    by_name = complaints["sjqymc"].map(normalise_name).map(unique_names)
+    return by_code.fillna(by_name)
+
+
+def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame,
+                        pbf: gpd.GeoDataFrame, as_of: datetime) -> gpd.GeoDataFrame:
+    rule = ResponseRule.from_region(load_region().response_rule)
+    sla = evaluate_response_frame(complaints[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
+                                  WorkCalendar())
+    on_pbf = _pbf_hits(complaints, pbf)
+    out = gpd.GeoDataFrame({
+        "order_id": complaints["gdbh"].values,
+        "received_at": complaints["slsj"].values,
+        COUNTY: complaints[COUNTY].values,
+        "order_type": complaints["gdlx"].values,
+        "handler": complaints["zbdw"].values,
+        "uscc": match_uscc(complaints, licenses).values,
+        "on_pbf": on_pbf.notna().values,
+        "contact_within_2h": sla["contact_within_2h"].values,
+        "proposal_within_1wd": sla["proposal_within_1wd"].values,
+        "solved_within_15wd": sla["solved_within_15wd"].values,
+        "sla_calendar_unknown": sla["sla_calendar_unknown"].values,
+        "result": complaints["bljg"].values,
+        "satisfaction": complaints["myd"].values,
+        "caller_token": complaints["ldrdh_token"].values,
+        "caller_phone_masked": complaints["ldrdh_masked"].values,
+    }, geometry=complaints.geometry.values, crs=4490)
+    return out.rename_geometry("geom")

@@ -1,0 +1,42 @@
+"""Publish: the six layers of DESIGN.md, swapped in together, with Chinese labels."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+
+from pipelines.integrate import LAYERS
+from pipelines.warehouse import Warehouse
+
+LABELS: dict[str, dict[str, str]] = {
+    "farmland_base_map": {"": "一张底图：永久基本农田与高标准农田叠加", "class": "类别",
+                          "county_code": "县级行政区划代码", "pbf_id": "永久基本农田图斑编号",
+                          "hsf_project": "高标准农田项目编号", "area_m2": "椭球面积（平方米）",
+                          "area_mu": "椭球面积（亩）"},
+    "farmland_conflicts": {"": "部门图层冲突", "conflict_type": "冲突类型",
+                           "county_code": "县级行政区划代码", "area_m2": "面积（平方米）"},
+    "licenses_on_farmland": {"": "位于永久基本农田上的持证主体", "uscc": "统一社会信用代码",
+                             "name": "主体名称", "license_type": "证照类型",
+                             "license_no": "证照编号", "pbf_id": "永久基本农田图斑编号"},
+    "complaints_enriched": {"": "12345工单上图", "order_id": "工单编号",
+                            "received_at": "受理时间", "contact_within_2h": "2小时内联系",
+                            "proposal_within_1wd": "1个工作日内提出办理意见",
+                            "solved_within_15wd": "15个工作日内办结",
+                            "caller_token": "来电人令牌", "caller_phone_masked": "来电人电话（脱敏）"},
+    "enterprise_profile": {"": "企业画像", "uscc": "统一社会信用代码", "name": "主体名称",
+                           "licenses": "证照数", "licenses_expired": "过期证照数",
+                           "complaints": "涉及工单数", "complaints_last_90d": "近90天涉及工单数",
+                           "on_pbf": "位于永久基本农田"},
+    "region_summary": {"": "县级汇总", "county_code": "县级行政区划代码", "county_name": "名称",
+                       "pbf_area_mu": "永久基本农田面积（亩）", "hsf_area_mu": "高标准农田面积（亩）",
+                       "hsf_on_pbf_area_mu": "高标准农田位于永久基本农田的面积（亩）",
+                       "sla_contact_rate": "2小时联系率", "sla_proposal_rate": "1工作日提出意见率",
+                       "sla_solved_rate": "15工作日办结率", "satisfaction_rate": "满意率"},
+}
+
+
+def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    missing = set(LAYERS) - set(layers)
+    if missing:
+        # Nothing is published half-built.
+        raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
+    wh.publish({name: layers[name] for name in LAYERS}, LABELS)
