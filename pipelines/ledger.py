@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -44,6 +44,10 @@ def _row_to_record(row: Any) -> DropRecord:
     m = dict(row._mapping)
     m["errors"] = json.loads(m["errors"]) if m["errors"] else []
     m["notes"] = json.loads(m["notes"]) if m["notes"] else {}
+    for k in ("received_at", "processed_at"):
+        # SQLite hands back naive datetimes; the ledger writes UTC.
+        if m[k] is not None and m[k].tzinfo is None:
+            m[k] = m[k].replace(tzinfo=UTC)
     return DropRecord(**m)
 
 

@@ -32,6 +32,8 @@ def build_data_docs(validations: Path, out_dir: Path) -> Path | None:
         return None
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
+
+    import pipelines.validation.custom_expectations  # noqa: F401  Data Docs render ours too
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,

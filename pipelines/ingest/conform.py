@@ -152,9 +152,11 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
     else:
         raise FileRejected("format", f"{contract.title} 需要图形：请报送带图形的格式")
     if contract.geometry == "MultiPolygon":
-        polys = shapely.get_type_id(gdf.geometry.values) == 3
-        gdf.loc[polys, gdf.geometry.name] = shapely.multipolygons(
-            [[g] for g in gdf.geometry.values[polys]])
+        geoms = np.asarray(gdf.geometry.values, dtype=object)
+        polys = shapely.get_type_id(geoms) == 3
+        if polys.any():
+            geoms[polys] = shapely.multipolygons(geoms[polys][:, None])
+            gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
     for f in contract.fields:
         if f.check == "id_card":
             clear = gdf[f.column].map(lambda v: pii.normalise_id_number(v)
