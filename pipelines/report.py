@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipelines import ledger
 from pipelines.contracts import CADENCE_DAYS, all_contracts
+from pipelines.validation.run import gx_context
 from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -30,17 +31,14 @@ def build_data_docs(validations: Path, out_dir: Path) -> Path | None:
     results = sorted(validations.glob("*/*.json")) if validations.is_dir() else []
     if not results:
         return None
-    import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
-
-    import pipelines.validation.custom_expectations  # noqa: F401  Data Docs render ours too
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
 
-    context = gx.get_context(mode="file", project_root_dir=str(out_dir))
+    context = gx_context("file", out_dir)
     for path in results:
         dataset, drop_id = path.parent.name, path.stem
         result = ExpectationSuiteValidationResult(**json.loads(path.read_text("utf-8")))

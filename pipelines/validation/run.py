@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -51,13 +52,25 @@ def load_suite_json(dataset: str, expectations_dir: Path = EXPECTATIONS_DIR) -> 
     return data
 
 
-@cache
-def _batch_definition() -> Any:
+def gx_context(mode: str = "ephemeral", project_root_dir: Path | None = None) -> Any:
+    """A GX context that stays quiet: no usage analytics sent out, no progress bars."""
+    # Government data: nothing about it leaves the machine, not even usage statistics.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx  # heavy: imported only when validating
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     import pipelines.validation.custom_expectations  # noqa: F401  registers our expectations
 
-    context = gx.get_context(mode="ephemeral")
+    root = str(project_root_dir) if project_root_dir else None
+    context = gx.get_context(mode=mode, project_root_dir=root)  # type: ignore[call-overload]
+    # Progress bars would flood the Airflow task logs with one line per metric.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@cache
+def _batch_definition() -> Any:
+    context = gx_context()
     source = context.data_sources.add_pandas("yitu")
     return source.add_dataframe_asset("delivery").add_batch_definition_whole_dataframe("all")
 

@@ -1,0 +1,150 @@
+"""The whole pipeline on both warehouses, checked against the sample generator's ground truth
+and against areas computed independently of the integration code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from pipelines.config import settings
+from pipelines.contracts import load_contract
+from pipelines.geodesy import GEOD, M2_PER_MU
+from pipelines.ingest.landing import drop_file
+from pipelines.run import run_all, status, warehouse
+
+WAREHOUSES = ["gpkg", "postgis"]
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+
+@pytest.fixture(params=WAREHOUSES)
+def home(request: pytest.FixtureRequest, yitu_env: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Path:
+    if request.param == "postgis":
+        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
+    return yitu_env
+
+
+def _manifest(sample_dir: Path) -> dict:
+    return json.loads((sample_dir / "manifest.json").read_text("utf-8"))
+
+
+def _drop_all(sample_dir: Path) -> None:
+    for f in _manifest(sample_dir)["files"]:
+        drop_file(settings(), sample_dir / f["file"], f["dataset"])
+
+
+def _union_area_mu(geoms: gpd.GeoSeries) -> float:
+    return abs(GEOD.geometry_area_perimeter(shapely.union_all(geoms.values))[0]) / M2_PER_MU
+
+
+def test_sample_drops_flow_to_six_layers(home: Path, sample_dir: Path) -> None:
+    _drop_all(sample_dir)
+    summary = run_all(settings())
+    manifest = _manifest(sample_dir)
+
+    # Every drop answered, with the generator's exact counts of bad and flagged rows.
+    by_dataset = {d.dataset: d for d in summary.drops}
+    assert set(by_dataset) == {f["dataset"] for f in manifest["files"]}
+    wh = warehouse(settings())
+    quarantine = wh.read_table(f"SELECT dataset, rule, severity, source_row "
+                               f"FROM {wh.tables.quarantine.fullname}")
+    for f in manifest["files"]:
+        d = by_dataset[f["dataset"]]
+        assert d.state == "loaded", (d.dataset, d.errors[:3])
+        assert d.rows_read == f["rows"]
+        assert d.rows_loaded == f["expected_loaded"]
+        assert d.rows_quarantined == sum(f["bad_rows"].values())
+        assert d.rows_flagged == sum(f["warn_rows"].values())
+        mine = quarantine[quarantine["dataset"] == f["dataset"]]
+        for severity, expected in (("fail", f["bad_rows"]), ("warn", f["warn_rows"])):
+            rows_by_rule = (mine[mine["severity"] == severity]
+                            .groupby("rule")["source_row"].nunique().to_dict())
+            assert rows_by_rule == expected, (f["dataset"], severity)
+
+    # The published layers, computed from the loaded rows.
+    assert set(wh.published_layers()) >= {"farmland_base_map", "farmland_conflicts",
+                                          "licenses_on_farmland", "complaints_enriched",
+                                          "enterprise_profile", "region_summary"}
+    pbf = wh.read_current(load_contract("farmland_pbf"))
+    hsf = wh.read_current(load_contract("farmland_hsf"))
+    base = wh.read_published("farmland_base_map")
+    areas = base.groupby("class")["area_mu"].sum()
+    assert set(areas.index) == {"pbf_and_hsf", "pbf_only", "hsf_only"}
+    assert areas["pbf_and_hsf"] + areas["pbf_only"] == pytest.approx(
+        _union_area_mu(pbf.geometry), rel=2e-3)
+    assert areas["pbf_and_hsf"] + areas["hsf_only"] == pytest.approx(
+        _union_area_mu(hsf.geometry), rel=2e-3)
+    assert base.crs.to_epsg() == 4490
+
+    conflicts = wh.read_published("farmland_conflicts")["conflict_type"].value_counts()
+    assert conflicts["pbf_overlap"] == manifest["planted"]["pbf_overlap"]
+    assert conflicts["county_mismatch"] >= manifest["planted"]["county_mismatch"]
+    assert conflicts["hsf_outside_pbf"] == (base["class"] == "hsf_only").sum()
+
+    on_farmland = wh.read_published("licenses_on_farmland")
+    assert len(on_farmland) == manifest["planted"]["licenses_on_pbf"]
+    assert on_farmland["pbf_id"].isin(set(pbf["yjjbnttbbh"])).all()
+
+    complaints = wh.read_published("complaints_enriched")
+    expected_orders = next(f for f in manifest["files"] if f["dataset"] == "complaints")
+    assert len(complaints) == expected_orders["expected_loaded"]
+    assert complaints["county_code"].notna().all()
+    assert complaints["uscc"].notna().sum() > 0
+    assert complaints["caller_phone_masked"].dropna().str.contains(r"\*\*\*\*").all()
+
+    licenses = wh.read_current(load_contract("licenses"))
+    profile = wh.read_published("enterprise_profile")
+    assert len(profile) == licenses["tyshxydm"].nunique()
+    assert profile["licenses"].sum() == len(licenses)
+
+    summary_layer = wh.read_published("region_summary")
+    assert len(summary_layer) == 24
+    assert summary_layer["licenses"].sum() == len(licenses)
+    assert summary_layer["complaints"].sum() == len(complaints)
+    assert summary_layer["pbf_area_mu"].sum() == pytest.approx(
+        areas["pbf_and_hsf"] + areas["pbf_only"], rel=1e-6)
+
+
+def test_rerun_is_safe_and_resend_is_a_duplicate(home: Path, sample_dir: Path) -> None:
+    _drop_all(sample_dir)
+    run_all(settings())
+    wh = warehouse(settings())
+    before = {c: len(wh.read_current(load_contract(c))) for c in ("farmland_pbf", "complaints")}
+
+    assert run_all(settings()).drops == []  # nothing pending: nothing happens
+    drop_file(settings(), sample_dir / "complaints.csv", "complaints")
+    again = run_all(settings())
+    assert again.drops == []  # a duplicate is answered at detection, never loaded
+    drops = status(settings())
+    dup = [d for d in drops if d.state == "duplicate"]
+    assert len(dup) == 1 and dup[0].duplicate_of is not None
+    after = {c: len(wh.read_current(load_contract(c))) for c in ("farmland_pbf", "complaints")}
+    assert after == before
+    assert len(list((home / "raw" / "complaints").rglob("*.csv"))) == 2  # both files kept
+
+
+def test_personal_data_never_in_clear_text(home: Path, sample_dir: Path) -> None:
+    _drop_all(sample_dir)
+    run_all(settings())
+    wh = warehouse(settings())
+    frames = [wh.read_current(load_contract(c)) for c in ("farmland_pbf", "complaints")]
+    frames.append(wh.read_table(f"SELECT * FROM {wh.tables.quarantine.fullname}"))
+    frames += [wh.read_published(n) for n in wh.published_layers()]
+    for frame in frames:
+        text = pd.DataFrame(frame).select_dtypes(include=["object", "string"])
+        for col in text.columns:
+            values = text[col].dropna().astype(str)
+            if col.endswith("_token") or col == "caller_token":
+                assert values.str.fullmatch(r"[0-9a-f]{64}").all(), col  # HMAC, not the value
+                continue
+            assert not values.str.contains(PHONE).any(), col
+            assert not values.str.contains(ID_NUMBER).any(), col
+    for col in ("zrrmc", "zrrzjhm", "lxdh"):
+        assert col not in frames[0].columns
