@@ -141,6 +141,10 @@ def test_personal_data_never_in_clear_text(home: Path, sample_dir: Path) -> None
         text = pd.DataFrame(frame).select_dtypes(include=["object", "string"])
         for col in text.columns:
             values = text[col].dropna().astype(str)
+            if col == "record":  # quarantined rows as JSON: check their non-token values
+                values = values.map(lambda r: json.dumps(
+                    {k: v for k, v in json.loads(r).items() if not k.endswith("_token")},
+                    ensure_ascii=False))
             if col.endswith("_token") or col == "caller_token":
                 assert values.str.fullmatch(r"[0-9a-f]{64}").all(), col  # HMAC, not the value
                 continue
