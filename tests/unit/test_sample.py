@@ -21,8 +21,14 @@ from pipelines.gcj02 import gcj02_to_wgs84
 from pipelines.sample import write_samples
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-FILES = ("admin_divisions.gpkg", "farmland_pbf.zip", "farmland_hsf.gpkg", "licenses.xlsx",
-         "complaints.csv", "manifest.json")
+FILES = (
+    "admin_divisions.gpkg",
+    "farmland_pbf.zip",
+    "farmland_hsf.gpkg",
+    "licenses.xlsx",
+    "complaints.csv",
+    "manifest.json",
+)
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
 
 
@@ -106,8 +112,11 @@ def test_pbf_problems_are_there(sample: tuple[Path, dict[str, Any]]) -> None:
     repeated = pbf["YJJBNTTBBH"].duplicated().to_numpy()
     fail = invalid | bad_class | repeated
     assert invalid.sum() + bad_class.sum() + repeated.sum() == fail.sum()  # one rule per row
-    assert entry["bad_rows"] == {"geometry_valid": int(invalid.sum()),
-                                 "domain": int(bad_class.sum()), "key_unique": int(repeated.sum())}
+    assert entry["bad_rows"] == {
+        "geometry_valid": int(invalid.sum()),
+        "domain": int(bad_class.sum()),
+        "key_unique": int(repeated.sum()),
+    }
 
     bad_id = ~pbf["ZRRZJHM"].map(is_valid_id_card).to_numpy()
     lonlat = pbf.to_crs(4490)
@@ -128,7 +137,9 @@ def test_pbf_problems_are_there(sample: tuple[Path, dict[str, Any]]) -> None:
     spots = gpd.GeoDataFrame(good[["XZQDM"]], geometry=shapely.point_on_surface(g), crs=4490)
     joined = spots.sjoin(admin.rename(columns={"XZQDM": "county"}), predicate="within")
     assert len(joined) == len(good)
-    assert int((joined["XZQDM"] != joined["county"]).sum()) == manifest["planted"]["county_mismatch"]
+    assert (
+        int((joined["XZQDM"] != joined["county"]).sum()) == manifest["planted"]["county_mismatch"]
+    )
 
 
 def test_hsf_problems_and_overlay(sample: tuple[Path, dict[str, Any]]) -> None:
@@ -138,7 +149,9 @@ def test_hsf_problems_and_overlay(sample: tuple[Path, dict[str, Any]]) -> None:
     bad_state = ~hsf["jszt"].isin(_domain("farmland_hsf", "JSZT")).to_numpy()
     assert not (invalid & bad_state).any()
     assert _entry(manifest, "farmland_hsf")["bad_rows"] == {
-        "geometry_valid": int(invalid.sum()), "domain": int(bad_state.sum())}
+        "geometry_valid": int(invalid.sum()),
+        "domain": int(bad_state.sum()),
+    }
     assert set(hsf.loc[hsf["ysrq"].notna(), "jszt"]) <= {"已验收"}
     # The overlay has all three kinds of pieces: about 60 % of project area is on parcels.
     pbf = _read_pbf(out).to_crs(4490)
@@ -156,20 +169,30 @@ def test_license_problems_are_there(sample: tuple[Path, dict[str, Any]]) -> None
     unknown = ~lic["XZQDM"].isin(_county_codes()).to_numpy()
     lon, lat = lic["JD"].astype(float).to_numpy(), lic["WD"].astype(float).to_numpy()
     ext = _contract("region")["extent"]
-    outside = ~((lon >= ext["min_lon"]) & (lon <= ext["max_lon"])
-                & (lat >= ext["min_lat"]) & (lat <= ext["max_lat"]))
+    outside = ~(
+        (lon >= ext["min_lon"])
+        & (lon <= ext["max_lon"])
+        & (lat >= ext["min_lat"])
+        & (lat <= ext["max_lat"])
+    )
     bad_code = ~lic["TYSHXYDM"].map(is_valid_uscc).to_numpy()
     assert not (unknown & outside).any() and not ((unknown | outside) & bad_code).any()
     entry = _entry(manifest, "licenses")
-    assert entry["bad_rows"] == {"domain": int(unknown.sum()), "geometry_in_region": int(outside.sum())}
+    assert entry["bad_rows"] == {
+        "domain": int(unknown.sum()),
+        "geometry_in_region": int(outside.sum()),
+    }
     assert entry["warn_rows"] == {"uscc_check": int(bad_code.sum())}
     assert lic["ZZBH"].is_unique
     assert (lic.groupby("TYSHXYDM")["ZTMC"].nunique() == 1).all()
     assert set(lic["ZZLX"]) <= {"营业执照", "食品经营许可证", "排污许可证", "采矿许可证"}
     # Licences inside a loadable parcel.
     pbf = _read_pbf(out).to_crs(4490)
-    fail = (~shapely.is_valid(pbf.geometry.values) | pbf["YJJBNTTBBH"].duplicated().to_numpy()
-            | ~pbf["DLBM"].isin(_domain("farmland_pbf", "DLBM")).to_numpy())
+    fail = (
+        ~shapely.is_valid(pbf.geometry.values)
+        | pbf["YJJBNTTBBH"].duplicated().to_numpy()
+        | ~pbf["DLBM"].isin(_domain("farmland_pbf", "DLBM")).to_numpy()
+    )
     loaded = ~(unknown | outside)
     points = shapely.points(lon[loaded], lat[loaded])
     hit, _ = shapely.STRtree(pbf.geometry.values[~fail]).query(points, predicate="within")
@@ -181,26 +204,39 @@ def test_complaint_problems_are_there(sample: tuple[Path, dict[str, Any]]) -> No
     cmp = _read_complaints(out)
     assert cmp["GDBH"].is_unique and cmp["GDBH"].str.fullmatch(r"2026\d{9}").all()
     unknown = ~cmp["XZQDM"].isin(_county_codes()).to_numpy()
-    steps = pd.DataFrame({c: pd.to_datetime(cmp[c].replace("", None), format="%Y-%m-%d %H:%M:%S")
-                          for c in ["PDSJ", "SCLXSJ", "BLYJSJ", "BJSJ"]})
+    steps = pd.DataFrame(
+        {
+            c: pd.to_datetime(cmp[c].replace("", None), format="%Y-%m-%d %H:%M:%S")
+            for c in ["PDSJ", "SCLXSJ", "BLYJSJ", "BJSJ"]
+        }
+    )
     disorder = np.zeros(len(cmp), dtype=bool)
     for i, a in enumerate(steps.columns):
         for b in steps.columns[i + 1 :]:
             disorder |= (steps[b] < steps[a]).to_numpy()  # NaT compares False: gaps are fine
     assert not (unknown & disorder).any()
     entry = _entry(manifest, "complaints")
-    assert entry["bad_rows"] == {"domain": int(unknown.sum()), "dates_in_order": int(disorder.sum())}
+    assert entry["bad_rows"] == {
+        "domain": int(unknown.sum()),
+        "dates_in_order": int(disorder.sum()),
+    }
     code = cmp["SJQYXYDM"]
     bad_code = ((code != "") & ~code.map(is_valid_uscc)).to_numpy()
     ids = cmp["LDRZJHM"]
     bad_id = ((ids != "") & ~ids.map(is_valid_id_card)).to_numpy()
     assert not ((unknown | disorder) & (bad_code | bad_id)).any()
-    assert entry["warn_rows"] == {"uscc_check": int(bad_code.sum()), "id_card_check": int(bad_id.sum())}
+    assert entry["warn_rows"] == {
+        "uscc_check": int(bad_code.sum()),
+        "id_card_check": int(bad_id.sum()),
+    }
     assert 0.05 < (cmp["JD"] == "").mean() < 0.15
     # The coordinates are GCJ-02: only after conversion do they land in their county.
     admin = pyogrio.read_dataframe(out / "admin_divisions.gpkg").set_index("XZQDM")
     ok = (cmp["JD"] != "").to_numpy() & ~unknown
-    lon, lat = cmp.loc[ok, "JD"].astype(float).to_numpy(), cmp.loc[ok, "WD"].astype(float).to_numpy()
+    lon, lat = (
+        cmp.loc[ok, "JD"].astype(float).to_numpy(),
+        cmp.loc[ok, "WD"].astype(float).to_numpy(),
+    )
     wlon, wlat = gcj02_to_wgs84(lon, lat)
     county = admin.geometry.loc[cmp.loc[ok, "XZQDM"]].values
     assert shapely.contains_xy(county, wlon, wlat).mean() > 0.97

@@ -1,0 +1,97 @@
+"""The fixed command line, as a department and an analyst use it (embedded warehouse)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+
+COMMANDS = ["sample", "drop", "run", "status", "export", "report"]
+
+
+def yitu(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True,
+                          text=True, check=check, env=os.environ.copy())
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    out = yitu(command, "--help").stdout
+    assert out.startswith(f"usage: yitu {command}")
+
+
+def test_drop_run_status_export(yitu_env: Path, sample_dir: Path, tmp_path: Path) -> None:
+    # A bad file and a good one: the department gets an answer for each.
+    bad = tmp_path / "licenses.csv"
+    pd.DataFrame({"ZTMC": ["甲公司"], "XZQDM": ["460105"]}).to_csv(bad, index=False)
+    yitu("drop", str(bad), "--dataset", "licenses")
+    for name, dataset in (("admin_divisions.gpkg", "admin_divisions"),
+                          ("farmland_hsf.gpkg", "farmland_hsf")):
+        yitu("drop", str(sample_dir / name), "--dataset", dataset)
+    # a file copied in by hand, without marker, is not read while it may still be written
+    landing = yitu_env / "landing" / "farmland_pbf"
+    landing.mkdir(parents=True)
+    (landing / "half-written.zip").write_bytes(b"PK")
+
+    run = yitu("run")
+    assert run.returncode == 0  # rejections are answers, not pipeline failures
+    status = json.loads(yitu("status", "--json").stdout)
+    assert len(status) == 3
+    for d in status:
+        assert {"drop_id", "dataset", "file", "sha256", "state", "rows_read", "rows_loaded",
+                "rows_quarantined", "errors"} <= set(d)
+    rejected = next(d for d in status if d["file"] == "licenses.csv")
+    assert rejected["state"] == "rejected"
+    assert rejected["errors"][0]["rule"] == "missing_columns"
+    assert "TYSHXYDM" in rejected["errors"][0]["message"]
+    report = yitu_env / "quarantine" / "licenses" / rejected["drop_id"] / "rejections.csv"
+    assert "missing_columns" in report.read_text(encoding="utf-8-sig")
+    assert (landing / "half-written.zip").exists()
+    assert {d["state"] for d in status if d["dataset"] != "licenses"} == {"loaded"}
+
+    # every received file is kept, read-only
+    raw = list((yitu_env / "raw").rglob("*__*"))
+    assert len(raw) == 3
+    assert all(p.stat().st_mode & 0o222 == 0 for p in raw)
+
+    # the analyst's exports
+    for suffix in (".gpkg", ".geojson", ".parquet", ".csv"):
+        out = tmp_path / f"base{suffix}"
+        yitu("export", "farmland_base_map", "-o", str(out))
+        assert out.stat().st_size > 0
+    exported = pyogrio.read_dataframe(tmp_path / "base.gpkg")
+    assert len(exported) > 0 and exported.crs.to_epsg() == 4490
+    wrong = yitu("export", "nope", "-o", str(tmp_path / "x.gpkg"), check=False)
+    assert wrong.returncode == 2 and "unknown layer 'nope'" in wrong.stderr
+
+
+def test_stable_file_without_marker_is_picked_up(yitu_env: Path, sample_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    landing = yitu_env / "landing" / "admin_divisions"
+    landing.mkdir(parents=True)
+    target = landing / "xzq.gpkg"
+    target.write_bytes((sample_dir / "admin_divisions.gpkg").read_bytes())
+    old = time.time() - 3600
+    os.utime(target, (old, old))
+    yitu("run")
+    status = json.loads(yitu("status", "--json").stdout)
+    assert [(d["file"], d["state"]) for d in status] == [("xzq.gpkg", "loaded")]
+
+
+def test_report_writes_a_front_page_and_data_docs(yitu_env: Path, sample_dir: Path) -> None:
+    yitu("drop", str(sample_dir / "licenses.xlsx"), "--dataset", "licenses")
+    yitu("run")
+    out = yitu("report").stdout
+    index = yitu_env / "reports" / "index.html"
+    assert str(index) in out
+    page = index.read_text("utf-8")
+    assert "证照" in page and "uscc_check" in page
+    docs = list((yitu_env / "reports").rglob("data_docs/local_site/index.html"))
+    assert docs, "GX Data Docs were not built"

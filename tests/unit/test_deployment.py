@@ -1,0 +1,59 @@
+"""docker-compose.yml cannot start here (no Docker engine): check what it says by reading it,
+against the code and the configuration the tests run natively."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))
+AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler",
+                    "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+
+
+def test_services_are_postgis_redis_and_airflow() -> None:
+    assert set(COMPOSE["services"]) == {"postgis", "redis"} | AIRFLOW_SERVICES
+    assert COMPOSE["services"]["postgis"]["image"].startswith("postgis/postgis:")
+
+
+def test_every_long_running_service_has_a_health_check() -> None:
+    for name, svc in COMPOSE["services"].items():
+        if name != "airflow-init":
+            assert "healthcheck" in svc, name
+
+
+def test_airflow_services_share_one_image_and_environment() -> None:
+    services = [COMPOSE["services"][n] for n in AIRFLOW_SERVICES]
+    envs = [s["environment"] for s in services]
+    assert all(e == envs[0] for e in envs)
+    env = envs[0]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["YITU_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
+    assert "YITU_PII_KEY" in env  # a PostGIS warehouse never runs without the key
+    # the DAGs folder the services mount is this repository's dags/
+    assert any(v.startswith("./dags:") and v.split(":")[1] == env["AIRFLOW__CORE__DAGS_FOLDER"]
+               for v in services[0]["volumes"])
+
+
+def test_image_is_built_from_the_lock_file() -> None:
+    dockerfile = (ROOT / ".ci" / "Dockerfile").read_text("utf-8")
+    assert "uv export --frozen" in dockerfile and "--extra deploy" in dockerfile
+    airflow = re.search(r"apache-airflow==([\d.]+)", (ROOT / "pyproject.toml").read_text())
+    assert airflow and f"apache/airflow:{airflow.group(1)}-python3.11" in dockerfile
+    for folder in ("pipelines", "schemas", "expectations", "sql"):
+        assert f"COPY --chown=airflow {folder}" in dockerfile
+
+
+def test_commands_exist_in_the_locked_airflow() -> None:
+    from airflow.cli.cli_parser import get_parser
+
+    parser = get_parser()
+    for name in AIRFLOW_SERVICES - {"airflow-worker"}:
+        cmd = COMPOSE["services"][name]["command"]
+        args = cmd[2].split() if cmd[0] == "bash" else cmd
+        assert args[0] == "airflow"
+        parser.parse_args(args[1:])  # raises SystemExit on an unknown command
