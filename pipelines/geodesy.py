@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import geopandas as gpd
+import numpy as np
 from pyproj import CRS, Geod
 
 STORAGE_CRS = CRS.from_epsg(4490)

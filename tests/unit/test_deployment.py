@@ -4,7 +4,6 @@ against the code and the configuration the tests run natively."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
