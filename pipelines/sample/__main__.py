@@ -1,0 +1,24 @@
+"""python -m pipelines.sample DIR [--seed N] [--scale N]: write the sample files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipelines.sample import write_samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="yitu sample", description=__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scale", type=int, default=1)
+    args = parser.parse_args(argv)
+    manifest = write_samples(args.out_dir, seed=args.seed, scale=args.scale)
+    print(json.dumps(manifest, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
