@@ -8,8 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from pipelines.config import settings
+from pipelines.config import UsageError, settings
 from pipelines.contracts import DATASETS
+from pipelines.pii import PiiKeyMissing
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -122,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (UsageError, PiiKeyMissing) as exc:
+        # Anything else is the pipeline's own failure: it propagates with its traceback, exit 1.
         print(f"yitu: {exc}", file=sys.stderr)
         return 2
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class UsageError(Exception):
+    """The user asked for something that cannot be: the CLI says why and exits 2."""
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 
+from pipelines.config import UsageError
 from pipelines.integrate import LAYERS
 from pipelines.warehouse import Warehouse
 
@@ -25,7 +26,7 @@ def _escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 def export_layer(wh: Warehouse, layer: str, output: Path) -> int:
     if layer not in LAYERS:
-        raise ValueError(f"unknown layer {layer!r}; published layers: {', '.join(LAYERS)}")
+        raise UsageError(f"unknown layer {layer!r}; published layers: {', '.join(LAYERS)}")
     gdf = wh.read_published(layer)
     suffix = output.suffix.lower()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -40,5 +41,5 @@ def export_layer(wh: Warehouse, layer: str, output: Path) -> int:
         table["wkt"] = gdf.geometry.to_wkt()
         _escape_formulas(table).to_csv(output, index=False, encoding="utf-8-sig")
     else:
-        raise ValueError(f"unsupported export format {suffix!r}: use .gpkg .geojson .parquet .csv")
+        raise UsageError(f"unsupported export format {suffix!r}: use .gpkg .geojson .parquet .csv")
     return len(gdf)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines import ledger
-from pipelines.config import Settings
+from pipelines.config import Settings, UsageError
 from pipelines.contracts import DATASETS
 from pipelines.ledger import DropRecord
 from pipelines.warehouse import Warehouse
@@ -28,14 +28,14 @@ STABLE_SECONDS = float(os.environ.get("YITU_STABLE_SECONDS", "30"))
 
 def _check_dataset(dataset: str) -> None:
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+        raise UsageError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
 
 
 def drop_file(settings: Settings, source: Path, dataset: str) -> Path:
     """Put a file into the landing zone atomically: copy under a hidden name, then rename."""
     _check_dataset(dataset)
     if not source.is_file():
-        raise FileNotFoundError(source)
+        raise UsageError(f"no such file: {source}")
     target_dir = settings.landing / dataset
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / source.name

@@ -92,4 +92,6 @@ def open_warehouse(url: str, home: object = None) -> Warehouse:
         from pipelines.warehouse.postgis import PostgisWarehouse
 
         return PostgisWarehouse(url)
-    raise ValueError(f"unsupported YITU_WAREHOUSE_URL {url!r}: use gpkg:///path or postgresql+psycopg://")
+    from pipelines.config import UsageError
+
+    raise UsageError(f"unsupported YITU_WAREHOUSE_URL {url!r}: use gpkg:///path or postgresql+psycopg://")

@@ -152,3 +152,17 @@ def test_personal_data_never_in_clear_text(home: Path, sample_dir: Path) -> None
             assert not values.str.contains(ID_NUMBER).any(), col
     for col in ("zrrmc", "zrrzjhm", "lxdh"):
         assert col not in frames[0].columns
+
+
+def test_postgis_refuses_personal_data_without_a_key(yitu_env: Path, postgis_url: str,
+                                                      sample_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YITU_WAREHOUSE_URL", postgis_url)
+    monkeypatch.delenv("YITU_PII_KEY")
+    drop_file(settings(), sample_dir / "complaints.csv", "complaints")
+    from pipelines.pii import PiiKeyMissing
+
+    with pytest.raises(PiiKeyMissing):
+        run_all(settings())
+    assert [d.state for d in status(settings())] == ["pending"]  # nothing loaded, nothing lost
+    assert not (yitu_env / "pii.key").exists()
