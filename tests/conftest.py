@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,22 +69,28 @@ def postgis_server() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture
-def postgis_url(postgis_server: str) -> Iterator[str]:
-    """A fresh database with PostGIS for one test."""
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the server (yitu creates the PostGIS extension itself)."""
     from sqlalchemy import create_engine, text
 
     name = f"yitu_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgis_server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
-    url = postgis_server.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield url
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@pytest.fixture
+def postgis_url(postgis_server: str) -> Iterator[str]:
+    """A fresh database for one test."""
+    with fresh_database(postgis_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -95,14 +102,22 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def set_yitu_env(monkeypatch: pytest.MonkeyPatch, home: Path, warehouse_url: str | None) -> None:
+    monkeypatch.setenv("YITU_HOME", str(home))
+    if warehouse_url:
+        monkeypatch.setenv("YITU_WAREHOUSE_URL", warehouse_url)
+    else:
+        monkeypatch.delenv("YITU_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("YITU_PII_KEY", "test-key-0123456789abcdef")
+    # response-time results are judged at a fixed moment so the figures are repeatable
+    monkeypatch.setenv("YITU_AS_OF", "2026-11-16T12:00:00")
+
+
 @pytest.fixture
 def yitu_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh YITU_HOME on the embedded GeoPackage warehouse."""
     home = tmp_path / "home"
-    monkeypatch.setenv("YITU_HOME", str(home))
-    monkeypatch.delenv("YITU_WAREHOUSE_URL", raising=False)
-    monkeypatch.setenv("YITU_PII_KEY", "test-key-0123456789abcdef")
-    monkeypatch.setenv("YITU_AS_OF", "2026-11-16T12:00:00")
+    set_yitu_env(monkeypatch, home, None)
     return home
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +18,8 @@ from pipelines.config import settings
 from pipelines.contracts import load_contract
 from pipelines.geodesy import GEOD, M2_PER_MU
 from pipelines.ingest.landing import drop_file
-from pipelines.run import run_all, status, warehouse
+from pipelines.run import RunSummary, run_all, status, warehouse
+from tests.conftest import fresh_database, set_yitu_env
 
 WAREHOUSES = ["gpkg", "postgis"]
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -29,6 +32,20 @@ def home(request: pytest.FixtureRequest, yitu_env: Path,
     if request.param == "postgis":
         monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
     return yitu_env
+
+
+@pytest.fixture(scope="module", params=WAREHOUSES)
+def loaded(request: pytest.FixtureRequest, sample_dir: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunSummary]:
+    """The sample drops run once per warehouse; the read-only checks below share the result."""
+    with ExitStack() as stack:
+        url = None
+        if request.param == "postgis":
+            url = stack.enter_context(fresh_database(request.getfixturevalue("postgis_server")))
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
+        set_yitu_env(mp, tmp_path_factory.mktemp("home"), url)
+        _drop_all(sample_dir)
+        yield run_all(settings())
 
 
 def _manifest(sample_dir: Path) -> dict:
@@ -44,9 +61,8 @@ def _union_area_mu(geoms: gpd.GeoSeries) -> float:
     return abs(GEOD.geometry_area_perimeter(shapely.union_all(geoms.values))[0]) / M2_PER_MU
 
 
-def test_sample_drops_flow_to_six_layers(home: Path, sample_dir: Path) -> None:
-    _drop_all(sample_dir)
-    summary = run_all(settings())
+def test_sample_drops_flow_to_six_layers(loaded: RunSummary, sample_dir: Path) -> None:
+    summary = loaded
     manifest = _manifest(sample_dir)
 
     # Every drop answered, with the generator's exact counts of bad and flagged rows.
@@ -130,9 +146,7 @@ def test_rerun_is_safe_and_resend_is_a_duplicate(home: Path, sample_dir: Path) -
     assert len(list((home / "raw" / "complaints").rglob("*.csv"))) == 2  # both files kept
 
 
-def test_personal_data_never_in_clear_text(home: Path, sample_dir: Path) -> None:
-    _drop_all(sample_dir)
-    run_all(settings())
+def test_personal_data_never_in_clear_text(loaded: RunSummary) -> None:
     wh = warehouse(settings())
     frames = [wh.read_current(load_contract(c)) for c in ("farmland_pbf", "complaints")]
     frames.append(wh.read_table(f"SELECT * FROM {wh.tables.quarantine.fullname}"))
