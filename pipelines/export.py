@@ -10,6 +10,7 @@ import pyogrio
 from pipelines.config import UsageError
 from pipelines.integrate import LAYERS
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.gpkg import GPKG_DATASET_OPTIONS
 
 FORMULA_START = ("=", "+", "-", "@")
 
@@ -31,7 +32,8 @@ def export_layer(wh: Warehouse, layer: str, output: Path) -> int:
     suffix = output.suffix.lower()
     output.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gpkg":
-        pyogrio.write_dataframe(gdf, output, layer=layer, driver="GPKG")
+        pyogrio.write_dataframe(gdf, output, layer=layer, driver="GPKG",
+                                dataset_options=GPKG_DATASET_OPTIONS)
     elif suffix in (".geojson", ".json"):
         pyogrio.write_dataframe(gdf, output, driver="GeoJSON")
     elif suffix == ".parquet":

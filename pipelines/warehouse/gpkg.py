@@ -24,6 +24,8 @@ from pipelines.warehouse.base import Finalize, Warehouse, conform_types
 from pipelines.warehouse.tables import audit_tables
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
+# GeoPackage 1.2 opens without warnings in every GDAL (and so QGIS) still in service.
+GPKG_DATASET_OPTIONS = {"VERSION": "1.2"}
 
 
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
@@ -71,7 +73,8 @@ class GeoPackageWarehouse(Warehouse):
             import pandas as pd
 
             meta = pd.DataFrame({"key": ["created_by"], "value": ["yitu"]})
-            pyogrio.write_dataframe(meta, self.path, layer="yitu_meta", driver="GPKG")
+            pyogrio.write_dataframe(meta, self.path, layer="yitu_meta", driver="GPKG",
+                                    dataset_options=GPKG_DATASET_OPTIONS)
         self.tables.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             for t in self.tables.metadata.tables.values():
@@ -103,7 +106,8 @@ class GeoPackageWarehouse(Warehouse):
         data = conform_types(contract, data)
         if len(data):
             pyogrio.write_dataframe(data, self.path, layer=layer, driver="GPKG",
-                                    append=self._has_layer(layer), promote_to_multi=True)
+                                    append=self._has_layer(layer),
+                                    promote_to_multi=contract.geometry.startswith("Multi"))
         with self.engine.begin() as conn:
             if self._has_layer(layer):
                 conn.execute(text(self.close_sql(contract, f'"{layer}"')),
@@ -126,6 +130,7 @@ class GeoPackageWarehouse(Warehouse):
         try:
             for name, gdf in layers.items():
                 pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG",
+                                        dataset_options=GPKG_DATASET_OPTIONS,
                                         layer_options={"DESCRIPTION": labels.get(name, {})
                                                        .get("", name)})
             os.replace(tmp, self.publish_path)  # atomic on POSIX: old file or new, never half

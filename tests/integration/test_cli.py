@@ -61,6 +61,13 @@ def test_drop_run_status_export(yitu_env: Path, sample_dir: Path, tmp_path: Path
     assert len(raw) == 3
     assert all(p.stat().st_mode & 0o222 == 0 for p in raw)
 
+    # the published GeoPackage opens cleanly in GDAL's own client (what QGIS uses)
+    info = subprocess.run(["ogrinfo", "-so", "-q", str(yitu_env / "publish.gpkg")],
+                          capture_output=True, text=True, check=True)
+    assert "farmland_base_map (Multi Polygon)" in info.stdout
+    assert "region_summary (Multi Polygon)" in info.stdout
+    assert "Warning" not in info.stderr
+
     # the analyst's exports
     for suffix in (".gpkg", ".geojson", ".parquet", ".csv"):
         out = tmp_path / f"base{suffix}"

@@ -105,6 +105,7 @@ def test_sample_drops_flow_to_six_layers(loaded: RunSummary, sample_dir: Path) -
     assert conflicts["hsf_outside_pbf"] == (base["class"] == "hsf_only").sum()
 
     on_farmland = wh.read_published("licenses_on_farmland")
+    assert set(on_farmland.geom_type) == {"Point"}
     assert len(on_farmland) == manifest["planted"]["licenses_on_pbf"]
     assert on_farmland["pbf_id"].isin(set(pbf["yjjbnttbbh"])).all()
 
