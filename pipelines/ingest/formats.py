@@ -7,6 +7,7 @@ Values stay text here; the contract types them in `conform`.
 from __future__ import annotations
 
 import codecs
+import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +139,6 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
 
 
 def _read_csv(path: Path) -> RawDelivery:
-    import io
-
     text, encoding = _decode(path.read_bytes(), path.name)
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
                         skip_blank_lines=True)

@@ -149,17 +149,18 @@ def _write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Da
     """What the department gets back: CSV for Excel (UTF-8 with BOM) and JSON."""
     folder = settings.quarantine / rec.dataset / rec.drop_id
     folder.mkdir(parents=True, exist_ok=True)
+    # Whole-file reasons (too many bad rows, unreadable) first, then every row's reasons.
+    errors = [e for e in rec.errors if "row" not in e]
+    errors += [_error(r) for r in failures.itertuples()]
     table = pd.DataFrame([{"文件 file": rec.file, "行 row": e.get("row"),
                            "字段 field": e.get("field"), "规则 rule": e["rule"],
                            "级别 severity": e.get("severity", "fail"),
                            "原因 reason": e["message"], "值 value": e.get("value")}
-                          for e in ([_error(r) for r in failures.itertuples()]
-                                    if not failures.empty else rec.errors)])
+                          for e in errors])
     table.to_csv(folder / "rejections.csv", index=False, encoding="utf-8-sig")
     summary = {k: v for k, v in rec.as_status().items() if k != "errors"}
     summary["dataset_title"] = contract.title
-    summary["errors"] = [_error(r) for r in failures.itertuples()] if not failures.empty \
-        else rec.errors
+    summary["errors"] = errors
     (folder / "rejections.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
 

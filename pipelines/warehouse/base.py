@@ -83,7 +83,7 @@ def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFra
     return out.set_geometry(frame.geometry.values, crs=frame.crs).rename_geometry("geom")
 
 
-def open_warehouse(url: str, home: object = None) -> Warehouse:
+def open_warehouse(url: str) -> Warehouse:
     if url.startswith("gpkg:"):
         from pipelines.warehouse.gpkg import GeoPackageWarehouse
 

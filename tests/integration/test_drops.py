@@ -1,0 +1,41 @@
+"""A department's file answered as a whole: too many bad rows send it back, nothing loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.config import settings
+from pipelines.contracts import load_contract
+from pipelines.ingest.landing import drop_file
+from pipelines.run import ingest, warehouse
+
+
+def test_too_many_bad_rows_reject_the_whole_file(yitu_env: Path, tmp_path: Path) -> None:
+    orders = pd.DataFrame({
+        "GDBH": [f"G{i}" for i in range(10)], "SLSJ": ["2026-11-02 09:00:00"] * 10,
+        "GDLX": ["投诉"] * 7 + ["吐槽"] * 3,  # 30 % unknown codes, above the 20 % threshold
+        "XZQDM": ["460105"] * 10,
+    })
+    path = tmp_path / "complaints.csv"
+    orders.to_csv(path, index=False, encoding="gb18030")
+    drop_file(settings(), path, "complaints")
+
+    [rec] = ingest(settings())
+    assert rec.state == "rejected" and rec.rows_loaded == 0 and rec.rows_quarantined == 3
+    assert rec.errors[0]["rule"] == "too_many_bad_rows"
+    assert [e["row"] for e in rec.errors[1:]] == [9, 10, 11]  # CSV lines, header is line 1
+    wh = warehouse(settings())
+    assert len(wh.read_current(load_contract("complaints"))) == 0
+    stored = wh.read_table(f"SELECT source_row, rule FROM {wh.tables.quarantine.fullname}")
+    assert sorted(stored["source_row"]) == [9, 10, 11]  # kept with their reasons
+
+    folder = yitu_env / "quarantine" / "complaints" / rec.drop_id
+    report = json.loads((folder / "rejections.json").read_text("utf-8"))
+    assert report["state"] == "rejected"
+    assert report["errors"][0]["rule"] == "too_many_bad_rows"
+    csv = pd.read_csv(folder / "rejections.csv", encoding="utf-8-sig", dtype=str)
+    assert list(csv["规则 rule"]) == ["too_many_bad_rows", "domain", "domain", "domain"]
+    assert csv["原因 reason"].str.contains("GDLX（工单类型）").iloc[1]
