@@ -20,3 +20,15 @@ def ellipsoidal_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
             continue
         out[i] = abs(GEOD.geometry_area_perimeter(g)[0])
     return out
+
+
+def as_multipolygons(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Polygons promoted to one-part MultiPolygons, so a layer has a single geometry type."""
+    import shapely
+
+    values = np.asarray(geoms.values, dtype=object)
+    polys = shapely.get_type_id(values) == 3
+    if polys.any():
+        values = values.copy()
+        values[polys] = shapely.multipolygons(values[polys][:, None])
+    return gpd.GeoSeries(values, index=geoms.index, crs=geoms.crs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 
+from pipelines.geodesy import as_multipolygons
 from pipelines.integrate import LAYERS
 from pipelines.warehouse import Warehouse
 
@@ -34,9 +35,28 @@ LABELS: dict[str, dict[str, str]] = {
 }
 
 
+# One geometry type per layer: analysts' tools (QGIS, ogrinfo) need a typed geometry column.
+GEOMETRY_TYPE = {
+    "farmland_base_map": "MultiPolygon", "farmland_conflicts": "MultiPolygon",
+    "licenses_on_farmland": "Point", "complaints_enriched": "Point",
+    "enterprise_profile": "Point", "region_summary": "MultiPolygon",
+}
+
+
+def _typed(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+    if GEOMETRY_TYPE[name] == "MultiPolygon":
+        gdf = gdf.set_geometry(as_multipolygons(gdf.geometry))
+    kinds = set(gdf.geometry.dropna().geom_type)
+    if kinds - {GEOMETRY_TYPE[name]}:
+        raise ValueError(f"{name}: geometries of type {sorted(kinds)}, "
+                         f"expected {GEOMETRY_TYPE[name]}")
+    return gdf
+
+
 def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame]) -> None:
     missing = set(LAYERS) - set(layers)
     if missing:
         # Nothing is published half-built.
         raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
-    wh.publish({name: layers[name] for name in LAYERS}, LABELS)
+    wh.publish({name: _typed(name, layers[name]) for name in LAYERS}, LABELS)

@@ -68,11 +68,20 @@ class PostgisWarehouse(Warehouse):
                 data = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
                 data.to_postgis(name, conn, schema="publish_staging", if_exists="replace",
                                 index=False)
-                conn.execute(text(f"CREATE INDEX ON publish_staging.{name} USING gist (geom)"))
+                staged = f"publish_staging.{name}"
+                kinds = set(data.geometry.dropna().geom_type)
+                if len(kinds) == 1:
+                    # geopandas falls back to a generic column when some rows have no geometry.
+                    conn.execute(text(f"ALTER TABLE {staged} ALTER COLUMN geom TYPE "
+                                      f"geometry({kinds.pop()}, 4490)"))
+                # QGIS edits and identifies features by a primary key; GiST for map extents.
+                conn.execute(text(f"ALTER TABLE {staged} ADD COLUMN fid bigserial PRIMARY KEY"))
+                conn.execute(text(f"CREATE INDEX ON {staged} USING gist (geom)"))
                 for col, label in labels.get(name, {}).items():
-                    target = f"TABLE publish_staging.{name}" if col == "" else \
-                        f'COLUMN publish_staging.{name}."{col}"'
-                    conn.execute(text(f"COMMENT ON {target} IS :c".replace(":c", _lit(label))))
+                    if col and col not in data.columns:
+                        continue
+                    target = f"TABLE {staged}" if col == "" else f'COLUMN {staged}."{col}"'
+                    conn.execute(text(f"COMMENT ON {target} IS {_lit(label)}"))
             # The swap: within this transaction, so readers see the old layers or the new.
             for name in layers:
                 conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
@@ -90,4 +99,5 @@ class PostgisWarehouse(Warehouse):
 
 
 def _lit(s: str) -> str:
+    """A SQL string literal for COMMENT (which takes no bind parameters); `:` escaped for text()."""
     return "'" + s.replace("'", "''").replace(":", r"\:") + "'"

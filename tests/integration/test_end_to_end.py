@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -181,3 +182,43 @@ def test_postgis_refuses_personal_data_without_a_key(yitu_env: Path, postgis_url
         run_all(settings())
     assert [d.state for d in status(settings())] == ["pending"]  # nothing loaded, nothing lost
     assert not (yitu_env / "pii.key").exists()
+
+
+def _ogrinfo(source: str) -> str:
+    proc = subprocess.run(["ogrinfo", "-ro", "-so", "-al", source], capture_output=True,
+                          text=True, check=True)
+    assert "Warning" not in proc.stderr, proc.stderr
+    return proc.stdout
+
+
+def test_analyst_sees_typed_layers_through_gdal(loaded: RunSummary) -> None:
+    """What QGIS shows an analyst: six layers in EPSG:4490 with their feature counts; on
+    PostGIS connected as a role that can read `publish` and nothing else."""
+    wh = warehouse(settings())
+    counts = {name: len(wh.read_published(name)) for name in wh.published_layers()}
+    url = settings().warehouse_url
+    if url.startswith("gpkg:"):
+        info = _ogrinfo(str(settings().home / "publish.gpkg"))
+    else:
+        from sqlalchemy import create_engine, exc, text
+        from sqlalchemy.engine import make_url
+
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text("CREATE ROLE analyst_anna LOGIN IN ROLE yitu_analyst"))
+        u = make_url(url)
+        dsn = f"PG:host={u.host} port={u.port} dbname={u.database} user=analyst_anna " \
+              "schemas=publish"
+        info = _ogrinfo(dsn)
+        analyst = create_engine(u.set(username="analyst_anna"))
+        with analyst.connect() as conn, pytest.raises(exc.ProgrammingError):
+            conn.execute(text("SELECT count(*) FROM core.complaints"))  # personal tokens
+        with analyst.connect() as conn, pytest.raises(exc.ProgrammingError):
+            conn.execute(text("SELECT count(*) FROM dq.quarantine"))
+        analyst.dispose()
+        admin.dispose()
+    layers = dict(re.findall(r"Layer name: (\w+)\n(?:.*\n)*?Feature Count: (\d+)", info))
+    assert {k.split(".")[-1]: int(v) for k, v in layers.items()} == counts
+    assert info.count('ID["EPSG",4490]') == len(counts)
+    geometry_types = re.findall(r"Geometry: (.+)", info)
+    assert len(geometry_types) == len(counts) and "Unknown (any)" not in geometry_types
