@@ -13,46 +13,54 @@ import geopandas as gpd
 import pandas as pd
 
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
-from pipelines.integrate.inputs import COUNTY, Inputs, load_inputs
+from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, load_inputs
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
 from pipelines.integrate.summary import enterprise_profile, region_summary
 
-UNLOCATED = "unlocated"  # rows that lie in no county and state none we know
 PARTITIONED = ("farmland_base_map", "farmland_conflicts", "licenses_on_farmland",
                "complaints_enriched")
 LAYERS = (*PARTITIONED, "enterprise_profile", "region_summary")
 
-__all__ = ["LAYERS", "Inputs", "load_inputs", "partitions", "integrate_county", "finish",
-           "integrate_all", "write_partition", "read_partitions"]
+__all__ = ["LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "integrate_county",
+           "integrate_unpartitioned", "finish", "integrate_all", "write_partition",
+           "read_partitions"]
 
 
 def partitions(inputs: Inputs) -> list[str]:
     codes = list(inputs.counties[COUNTY])
-    frames = (inputs.farmland_pbf, inputs.farmland_hsf, inputs.licenses, inputs.complaints)
-    if any(f[COUNTY].isna().any() for f in frames):
+    if inputs.needs_unlocated():
         codes.append(UNLOCATED)
     return codes
 
 
-def _partition(inputs: Inputs, code: str) -> Inputs:
-    if code != UNLOCATED:
-        return inputs.county(code)
-    parts = {name: getattr(inputs, name)[getattr(inputs, name)[COUNTY].isna()]
-             for name in ("farmland_pbf", "farmland_hsf", "licenses", "complaints")}
-    return Inputs(counties=inputs.counties.iloc[0:0], **parts)
+def _layers(inputs: Inputs, own: Inputs, zone: Zone,
+            as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
+    """The partitioned layers of `own` rows and of the land of `zone`. Farmland is read for
+    the whole zone and points are matched against every parcel, so a partition sees its
+    neighbours' parcels where they reach across the county line."""
+    zone_pbf, zone_hsf = zone.rows(inputs.farmland_pbf), zone.rows(inputs.farmland_hsf)
+    names = inputs.counties.set_index(COUNTY)["county_name"]
+    base = farmland_base_map(zone_pbf, zone_hsf, zone, names)
+    return {
+        "farmland_base_map": base,
+        "farmland_conflicts": farmland_conflicts(own.farmland_pbf, own.farmland_hsf,
+                                                 zone_pbf, base, zone),
+        "licenses_on_farmland": licenses_on_farmland(own.licenses, inputs.farmland_pbf),
+        # registers are matched against all licences: a business may sit in another county
+        "complaints_enriched": complaints_enriched(own.complaints, inputs.licenses,
+                                                   inputs.farmland_pbf, as_of),
+    }
 
 
 def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
-    part = _partition(inputs, code)
-    base = farmland_base_map(part.farmland_pbf, part.farmland_hsf, inputs.counties)
-    return {
-        "farmland_base_map": base,
-        "farmland_conflicts": farmland_conflicts(part.farmland_pbf, part.farmland_hsf, base),
-        "licenses_on_farmland": licenses_on_farmland(part.licenses, part.farmland_pbf),
-        # registers are matched against all licences: a business may sit in another county
-        "complaints_enriched": complaints_enriched(part.complaints, inputs.licenses,
-                                                   part.farmland_pbf, as_of),
-    }
+    """One partition: a county's rows and land, or UNLOCATED (rows in no county, land
+    outside every county)."""
+    return _layers(inputs, inputs.county(code), inputs.zone([code]), as_of)
+
+
+def integrate_unpartitioned(inputs: Inputs, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
+    """All rows and all land at once: what the partitioned run must reproduce exactly."""
+    return finish(inputs, [_layers(inputs, inputs, inputs.whole(), as_of)], as_of)
 
 
 def finish(inputs: Inputs, parts: list[dict[str, gpd.GeoDataFrame]],

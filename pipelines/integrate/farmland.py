@@ -5,88 +5,112 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
-from pipelines.integrate.inputs import COUNTY, locate
+from pipelines.integrate.inputs import COUNTY, Zone, geoms_of
+from pipelines.integrate.planar import disjoint_pieces, interior_overlaps, polygonal
 
-BASE_MAP_COLUMNS = ["class", COUNTY, "pbf_id", "hsf_project", "area_m2", "area_mu"]
+BASE_MAP_COLUMNS = ["class", COUNTY, "county_name", "pbf_id", "pbf_ids", "hsf_project",
+                    "hsf_projects", "area_m2", "area_mu"]
 CONFLICT_COLUMNS = ["conflict_type", COUNTY, "pbf_id", "pbf_id_other", "hsf_project",
-                    "stated_county", "area_m2"]
+                    "stated_county", "area_m2", "area_mu"]
 
 
 def with_area(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Areas to the square centimetre; a piece that rounds to 0 is floating-point noise
+    where two outlines nearly coincide, not land, and is dropped by the callers."""
     gdf = gdf.copy()
     gdf["area_m2"] = ellipsoidal_area_m2(gdf.geometry).round(2)
     gdf["area_mu"] = (gdf["area_m2"] / M2_PER_MU).round(4)
     return gdf
 
 
-def _empty(columns: list[str]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4490)
+def _frame(columns: dict[str, object], geoms: object, order: list[str]) -> gpd.GeoDataFrame:
+    gdf = gpd.GeoDataFrame(columns, geometry=polygonal(np.asarray(geoms, dtype=object)),
+                           crs=4490)
+    for c in order:
+        if c not in gdf.columns:
+            gdf[c] = None
+    return gdf[[*order, gdf.geometry.name]].rename_geometry("geom")
 
 
-def farmland_base_map(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame,
-                      counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Overlay PBF parcels and HSF project areas into pieces classed by what covers them."""
-    left = gpd.GeoDataFrame({"pbf_id": pbf["yjjbnttbbh"].values}, geometry=pbf.geometry.values,
-                            crs=4490)
-    right = gpd.GeoDataFrame({"hsf_project": hsf["xmbh"].values}, geometry=hsf.geometry.values,
-                             crs=4490)
+def _side(frame: gpd.GeoDataFrame, id_col: str, one: str, many: str) -> gpd.GeoDataFrame:
+    """One layer made disjoint. A piece that several parcels (projects) cover carries the
+    lowest id in `one`, a choice every partition makes alike, and all of them, comma-
+    separated, in `many`; the area is then counted once, never once per covering id."""
+    pieces = disjoint_pieces(frame[id_col].to_numpy(dtype=object), geoms_of(frame))
+    return gpd.GeoDataFrame({one: [ids[0] for ids in pieces["ids"]],
+                             many: [",".join(ids) for ids in pieces["ids"]]},
+                            geometry=pieces["geometry"].to_numpy(), crs=4490)
+
+
+def farmland_base_map(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame, zone: Zone,
+                      county_names: pd.Series) -> gpd.GeoDataFrame:
+    """Disjoint pieces of the zone classed by what covers them, cut at county lines.
+
+    `pbf`, `hsf` must hold every row reaching into the zone (`zone.rows`), whichever county
+    it was assigned to: a neighbour's parcel overlapping this county's land is part of it.
+    """
+    left = _side(pbf, "yjjbnttbbh", "pbf_id", "pbf_ids")
+    right = _side(hsf, "xmbh", "hsf_project", "hsf_projects")
     if left.empty and right.empty:
-        return _empty(BASE_MAP_COLUMNS)
+        return _frame({}, [], BASE_MAP_COLUMNS)
     if left.empty or right.empty:
         pieces = pd.concat([left, right], ignore_index=True)
     else:
         pieces = gpd.overlay(left, right, how="union", keep_geom_type=True)
-    pieces = gpd.GeoDataFrame(pieces, geometry=pieces.geometry.name, crs=4490)
-    pieces = pieces[~pieces.geometry.is_empty & pieces.geometry.notna()]
-    has_pbf, has_hsf = pieces["pbf_id"].notna(), pieces["hsf_project"].notna()
-    pieces["class"] = np.select([has_pbf & has_hsf, has_pbf], ["pbf_and_hsf", "pbf_only"],
-                                "hsf_only")
-    pieces[COUNTY] = locate(pieces, counties)
-    pieces = with_area(pieces.reset_index(drop=True))
-    return pieces[[*BASE_MAP_COLUMNS, pieces.geometry.name]].rename_geometry("geom")
+    src, parts, codes = zone.cut(geoms_of(pieces))
+    out = pd.DataFrame(pieces.drop(columns=pieces.geometry.name)).iloc[src]
+    out = out.reset_index(drop=True).assign(**{COUNTY: codes})
+    out["county_name"] = out[COUNTY].map(county_names)
+    has_pbf, has_hsf = out["pbf_id"].notna(), out["hsf_project"].notna()
+    out["class"] = np.select([has_pbf & has_hsf, has_pbf], ["pbf_and_hsf", "pbf_only"],
+                             "hsf_only")
+    base = with_area(_frame(out.to_dict("series"), parts, [c for c in BASE_MAP_COLUMNS
+                                                           if not c.startswith("area")]))
+    return base[base["area_m2"] > 0][[*BASE_MAP_COLUMNS, "geom"]].reset_index(drop=True)
 
 
-def farmland_conflicts(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame,
-                       base_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Where the departments' layers disagree."""
-    parts: list[gpd.GeoDataFrame] = []
+def _hsf_outside_pbf(base_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     outside = base_map[base_map["class"] == "hsf_only"]
-    if len(outside):
-        parts.append(gpd.GeoDataFrame({
-            "conflict_type": "hsf_outside_pbf", COUNTY: outside[COUNTY].values,
-            "hsf_project": outside["hsf_project"].values, "area_m2": outside["area_m2"].values,
-        }, geometry=outside.geometry.values, crs=4490))
-    if len(pbf) > 1:
-        p = pbf[["yjjbnttbbh", COUNTY, pbf.geometry.name]].reset_index(drop=True)
-        pairs = gpd.sjoin(p, p, predicate="intersects")
-        pairs = pairs[pairs.index < pairs["index_right"]]
-        if len(pairs):
-            a = p.geometry.values[pairs.index.values]
-            b = p.geometry.values[pairs["index_right"].values]
-            inter = gpd.GeoSeries(a, crs=4490).intersection(gpd.GeoSeries(b, crs=4490))
-            polygonal = inter.geom_type.isin(["Polygon", "MultiPolygon"]).values
-            overlaps = gpd.GeoDataFrame({
-                "conflict_type": "pbf_overlap", COUNTY: pairs[f"{COUNTY}_left"].values,
-                "pbf_id": pairs["yjjbnttbbh_left"].values,
-                "pbf_id_other": pairs["yjjbnttbbh_right"].values,
-            }, geometry=inter.values, crs=4490)[polygonal]
-            overlaps["area_m2"] = ellipsoidal_area_m2(overlaps.geometry).round(2)
-            parts.append(overlaps[overlaps["area_m2"] > 0])
-    for frame, id_col, out_col in ((pbf, "yjjbnttbbh", "pbf_id"), (hsf, "xmbh", "hsf_project")):
-        wrong = frame[frame[COUNTY].notna() & (frame["xzqdm"] != frame[COUNTY])]
-        if len(wrong):
-            parts.append(gpd.GeoDataFrame({
-                "conflict_type": "county_mismatch", COUNTY: wrong[COUNTY].values,
-                out_col: wrong[id_col].values, "stated_county": wrong["xzqdm"].values,
-                "area_m2": ellipsoidal_area_m2(wrong.geometry).round(2),
-            }, geometry=wrong.geometry.values, crs=4490))
-    if not parts:
-        return _empty(CONFLICT_COLUMNS)
-    out = pd.concat(parts, ignore_index=True)
-    for c in CONFLICT_COLUMNS:
-        if c not in out.columns:
-            out[c] = None
-    out = gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=4490)
-    return out[[*CONFLICT_COLUMNS, out.geometry.name]].rename_geometry("geom")
+    return _frame({"conflict_type": "hsf_outside_pbf", COUNTY: outside[COUNTY].to_numpy(),
+                   "hsf_project": outside["hsf_project"].to_numpy()},
+                  geoms_of(outside), CONFLICT_COLUMNS)
+
+
+def _pbf_overlaps(pbf: gpd.GeoDataFrame, zone: Zone) -> gpd.GeoDataFrame:
+    """One row per pair of parcels sharing area, owned by the county where the shared area
+    lies, so the pair is reported once even when the parcels sit in different partitions."""
+    geoms, ids = geoms_of(pbf), pbf["yjjbnttbbh"].to_numpy(dtype=object)
+    i, j = interior_overlaps(geoms)
+    low, high = np.where(ids[i] <= ids[j], i, j), np.where(ids[i] <= ids[j], j, i)
+    shared = polygonal(shapely.intersection(geoms[low], geoms[high]))
+    mine, codes = zone.owner(shared)
+    mine &= pd.notna(shared)
+    return _frame({"conflict_type": "pbf_overlap", COUNTY: codes[mine],
+                   "pbf_id": ids[low[mine]], "pbf_id_other": ids[high[mine]]},
+                  shared[mine], CONFLICT_COLUMNS)
+
+
+def _county_mismatch(frame: gpd.GeoDataFrame, id_col: str, out_col: str) -> gpd.GeoDataFrame:
+    wrong = frame[frame[COUNTY].notna() & (frame["xzqdm"] != frame[COUNTY])]
+    return _frame({"conflict_type": "county_mismatch", COUNTY: wrong[COUNTY].to_numpy(),
+                   out_col: wrong[id_col].to_numpy(), "stated_county": wrong["xzqdm"].to_numpy()},
+                  geoms_of(wrong), CONFLICT_COLUMNS)
+
+
+def farmland_conflicts(own_pbf: gpd.GeoDataFrame, own_hsf: gpd.GeoDataFrame,
+                       zone_pbf: gpd.GeoDataFrame, base_map: gpd.GeoDataFrame,
+                       zone: Zone) -> gpd.GeoDataFrame:
+    """Where the departments' layers disagree. `own_*` are the partition's rows (a county
+    mismatch is a fact about a row), `zone_pbf` every parcel reaching into the zone."""
+    parts = [_hsf_outside_pbf(base_map), _pbf_overlaps(zone_pbf, zone),
+             _county_mismatch(own_pbf, "yjjbnttbbh", "pbf_id"),
+             _county_mismatch(own_hsf, "xmbh", "hsf_project")]
+    found = [p for p in parts if len(p)]
+    out = pd.concat(found, ignore_index=True) if found else parts[0]
+    out = gpd.GeoDataFrame(out, geometry="geom", crs=4490)
+    out["area_m2"] = ellipsoidal_area_m2(out.geometry).round(2)
+    out["area_mu"] = (out["area_m2"] / M2_PER_MU).round(4)
+    return out[out["area_m2"] > 0].reset_index(drop=True)

@@ -2,15 +2,93 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import shapely
 
 from pipelines.contracts import load_contract
+from pipelines.integrate.planar import GeomArray, polygonal
 from pipelines.warehouse import Warehouse
 
 COUNTY = "county_code"  # the partition key every integrated row carries
+UNLOCATED = "unlocated"  # the partition of rows in no county, and of land outside every county
+Codes = npt.NDArray[np.object_]
+
+
+def geoms_of(frame: gpd.GeoDataFrame) -> GeomArray:
+    return np.asarray(frame.geometry.array, dtype=object)
+
+
+@dataclass(frozen=True)
+class Zone:
+    """The land a partition answers for: some counties' polygons, and (when `outside`) the
+    land outside every county. Pieces are cut at county lines and each belongs to the one
+    county it lies in, so partitions never count the same square metre twice."""
+
+    counties: gpd.GeoDataFrame  # all counties: who owns a point is decided among all of them
+    codes: frozenset[str]  # the counties of this zone
+    outside: bool  # the land outside every county belongs to this zone
+
+    @cached_property
+    def _own(self) -> gpd.GeoDataFrame:
+        return self.counties[self.counties[COUNTY].isin(self.codes)]
+
+    @cached_property
+    def _region(self) -> shapely.Geometry:
+        region = shapely.union_all(geoms_of(self.counties))
+        shapely.prepare(region)
+        return region
+
+    def rows(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Rows of `frame` that reach into this zone, whichever partition they belong to."""
+        take = np.zeros(len(frame), dtype=bool)
+        if len(self._own) and len(frame):
+            _, hit = frame.sindex.query(geoms_of(self._own), predicate="intersects")
+            take[hit] = True
+        if self.outside:
+            geoms = geoms_of(frame)
+            take |= pd.notna(geoms) & ~shapely.covers(self._region, geoms)
+        return frame[take]
+
+    def cut(self, geoms: GeomArray) -> tuple[npt.NDArray[np.intp], GeomArray, Codes]:
+        """(source index, polygonal part, county code or None) of the geoms within the zone."""
+        county_geoms = geoms_of(self._own)
+        shapely.prepare(county_geoms)
+        src, c = shapely.STRtree(county_geoms).query(geoms, predicate="intersects")
+        parts = geoms[src].copy()
+        crossing = ~shapely.covers(county_geoms[c], geoms[src])
+        parts[crossing] = polygonal(shapely.intersection(geoms[src][crossing],
+                                                         county_geoms[c][crossing]))
+        codes = self._own[COUNTY].to_numpy(dtype=object)[c]
+        if self.outside:
+            out = np.flatnonzero(pd.notna(geoms) & ~shapely.covers(self._region, geoms))
+            src = np.concatenate([src, out])
+            parts = np.concatenate([parts, polygonal(shapely.difference(geoms[out],
+                                                                        self._region))])
+            codes = np.concatenate([codes, np.full(len(out), None, dtype=object)])
+        kept = pd.notna(parts)
+        return src[kept].astype(np.intp), parts[kept], codes[kept]
+
+    def owner(self, geoms: GeomArray) -> tuple[npt.NDArray[np.bool_], Codes]:
+        """(in this zone, county) of each geometry by a point on it: among all counties the
+        lowest code that covers the point, so a point on a county line has one owner."""
+        codes = np.full(len(geoms), None, dtype=object)
+        if len(geoms) and len(self.counties):
+            pts = shapely.point_on_surface(geoms)
+            p, c = shapely.STRtree(geoms_of(self.counties)).query(pts, predicate="intersects")
+            first = (pd.DataFrame({"p": p, "code": self.counties[COUNTY].to_numpy()[c]})
+                     .groupby("p")["code"].min())
+            codes[first.index.to_numpy()] = first.to_numpy()
+        mine = np.asarray(pd.Series(codes).isin(self.codes), dtype=bool).copy()
+        if self.outside:
+            mine |= pd.isna(codes)
+        return mine, codes
 
 
 @dataclass(frozen=True)
@@ -22,9 +100,27 @@ class Inputs:
     complaints: gpd.GeoDataFrame
 
     def county(self, code: str) -> Inputs:
-        """The partition of one county: rows located there (or, unlocated, stated there)."""
-        parts = {f.name: getattr(self, f.name) for f in fields(self)}
+        """The rows of one partition: located there (or, unlocated, stated there)."""
+        parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "counties"}
+        if code == UNLOCATED:
+            return replace(self, **{k: v[v[COUNTY].isna()] for k, v in parts.items()})
         return replace(self, **{k: v[v[COUNTY] == code] for k, v in parts.items()})
+
+    def zone(self, codes: Iterable[str]) -> Zone:
+        """The land of these partitions (county codes, and/or UNLOCATED)."""
+        wanted = set(codes)
+        return Zone(self.counties, frozenset(wanted - {UNLOCATED}), UNLOCATED in wanted)
+
+    def whole(self) -> Zone:
+        return self.zone([*self.counties[COUNTY], UNLOCATED])
+
+    def needs_unlocated(self) -> bool:
+        """Whether some row lies in no county, or some farmland reaches outside every one."""
+        frames = (self.farmland_pbf, self.farmland_hsf, self.licenses, self.complaints)
+        if any(f[COUNTY].isna().any() for f in frames):
+            return True
+        outside = self.zone([UNLOCATED])
+        return any(len(outside.rows(f)) for f in (self.farmland_pbf, self.farmland_hsf))
 
 
 def locate(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,

@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from pipelines.contracts import load_region
-from pipelines.integrate.inputs import COUNTY
+from pipelines.integrate.inputs import COUNTY, geoms_of
 from pipelines.workdays import ResponseRule, WorkCalendar, evaluate_response_frame
 
 LICENSE_COLUMNS = ["uscc", "name", "license_type", "license_no", "pbf_id", COUNTY]
@@ -19,18 +19,24 @@ COMPLAINT_COLUMNS = ["order_id", "received_at", COUNTY, "order_type", "handler",
                      "caller_phone_masked"]
 
 
-def _pbf_hits(points: gpd.GeoDataFrame, pbf: gpd.GeoDataFrame) -> pd.Series:
-    """The PBF parcel each point lies in (the first, if parcels overlap)."""
-    located = points[points.geometry.notna() & ~points.geometry.is_empty]
-    if located.empty or pbf.empty:
-        return pd.Series(pd.NA, index=points.index, dtype=object)
-    hit = gpd.sjoin(located[[located.geometry.name]],
-                    pbf[["yjjbnttbbh", pbf.geometry.name]], how="inner", predicate="within")
-    return hit[~hit.index.duplicated()]["yjjbnttbbh"].reindex(points.index)
+def pbf_hits(points: gpd.GeoDataFrame, pbf: gpd.GeoDataFrame) -> pd.Series:
+    """The PBF parcel each point lies in or on (a point on a parcel's edge is on the parcel);
+    where parcels overlap, the lowest id, as on the base map. `pbf` should be every parcel,
+    not a partition's: a point may sit on a parcel assigned to the neighbouring county, and
+    the full frame's spatial index is built once and shared by all partitions."""
+    hits = pd.Series(pd.NA, index=points.index, dtype=object)
+    if points.empty or pbf.empty:
+        return hits
+    point, parcel = pbf.sindex.query(geoms_of(points), predicate="intersects")
+    if len(point):
+        ids = pbf["yjjbnttbbh"].to_numpy(dtype=object)[parcel]
+        lowest = pd.Series(ids).groupby(point).min()
+        hits.iloc[lowest.index.to_numpy()] = lowest.to_numpy()
+    return hits
 
 
 def licenses_on_farmland(licenses: gpd.GeoDataFrame, pbf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    on = _pbf_hits(licenses, pbf)
+    on = pbf_hits(licenses, pbf)
     rows = licenses[on.notna()]
     out = gpd.GeoDataFrame({
         "uscc": rows["tyshxydm"].values, "name": rows["ztmc"].values,
@@ -53,8 +59,9 @@ def match_uscc(complaints: pd.DataFrame, licenses: pd.DataFrame) -> pd.Series:
     known = set(licenses["tyshxydm"].dropna())
     by_code = complaints["sjqyxydm"].where(complaints["sjqyxydm"].isin(known))
     names = licenses.assign(_n=licenses["ztmc"].map(normalise_name)).dropna(subset=["_n"])
-    unique_names = names.groupby("_n")["tyshxydm"].agg(lambda s: s.iloc[0] if s.nunique() == 1
-                                                       else None)
+    # a name shared by several credit codes is ambiguous: it names no one
+    per_name = names.groupby("_n")["tyshxydm"].agg(["nunique", "first"])
+    unique_names = per_name.loc[per_name["nunique"] == 1, "first"]
     by_name = complaints["sjqymc"].map(normalise_name).map(unique_names)
     return by_code.fillna(by_name)
 
@@ -64,7 +71,7 @@ def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame
     rule = ResponseRule.from_region(load_region().response_rule)
     sla = evaluate_response_frame(complaints[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                   WorkCalendar())
-    on_pbf = _pbf_hits(complaints, pbf)
+    on_pbf = pbf_hits(complaints, pbf)
     out = gpd.GeoDataFrame({
         "order_id": complaints["gdbh"].values,
         "received_at": complaints["slsj"].values,

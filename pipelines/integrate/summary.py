@@ -11,13 +11,16 @@ from pipelines.integrate.inputs import COUNTY
 
 SATISFIED = {"满意", "基本满意"}
 EVALUATED = SATISFIED | {"不满意"}
+PROFILE_COLUMNS = ["uscc", "name", COUNTY, "licenses", "licenses_expired", "complaints",
+                   "complaints_last_90d", "on_pbf"]
 
 
 def enterprise_profile(licenses: gpd.GeoDataFrame, complaints: pd.DataFrame,
                        on_farmland: pd.DataFrame, as_of: datetime) -> gpd.GeoDataFrame:
     lic = licenses.dropna(subset=["tyshxydm"])
     if lic.empty:
-        return gpd.GeoDataFrame({"uscc": [], "name": []}, geometry=[], crs=4490)
+        return gpd.GeoDataFrame({c: [] for c in PROFILE_COLUMNS}, geometry=[],
+                                crs=4490).rename_geometry("geom")
     expired = pd.to_datetime(lic["yxqz"]) < pd.Timestamp(as_of.date())
     grouped = lic.assign(_expired=expired).groupby("tyshxydm", sort=True)
     prof = pd.DataFrame({

@@ -1,0 +1,82 @@
+"""Planar building blocks of the base map: polygonal parts, disjoint pieces, interior overlaps.
+
+Everything works on numpy arrays of shapely geometries so that it stays vectorised: only the
+few shapes that actually overlap go through the (costlier) arrangement of their boundaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+GeomArray = npt.NDArray[np.object_]
+IndexArray = npt.NDArray[np.intp]
+
+_POLYGON, _MULTI_POLYGON, _COLLECTION = 3, 6, 7
+INTERIORS_SHARE_AREA = "2********"  # DE-9IM: the interiors meet in a two-dimensional set
+
+
+def polygonal(geoms: GeomArray) -> GeomArray:
+    """Each geometry's polygonal parts as one MultiPolygon, None where it has none.
+
+    Shapes that merely touch meet in lines and points, which carry no area and would only
+    give analysts empty-looking rows (and a mixed geometry type) in a polygon layer.
+    """
+    parts = np.asarray(geoms, dtype=object)
+    index = np.arange(len(parts))
+    types = shapely.get_type_id(parts)
+    while ((types == _MULTI_POLYGON) | (types == _COLLECTION)).any():
+        parts, sub = shapely.get_parts(parts, return_index=True)
+        index = index[sub]
+        types = shapely.get_type_id(parts)
+    keep = (types == _POLYGON) & ~shapely.is_empty(parts)
+    out = np.full(len(geoms), None, dtype=object)
+    if keep.any():
+        shapely.multipolygons(parts[keep], indices=index[keep], out=out)
+    return out
+
+
+def interior_overlaps(geoms: GeomArray) -> tuple[IndexArray, IndexArray]:
+    """Pairs (i < j) of shapes whose interiors share area; touching along an edge is fine."""
+    if len(geoms) < 2:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    ordered = i < j
+    i, j = i[ordered], j[ordered]
+    shared = shapely.relate_pattern(geoms[i], geoms[j], INTERIORS_SHARE_AREA)
+    return i[shared].astype(np.intp), j[shared].astype(np.intp)
+
+
+def disjoint_pieces(ids: npt.NDArray[np.object_], geoms: GeomArray) -> pd.DataFrame:
+    """Shapes of one layer cut into disjoint pieces, each with the sorted ids covering it.
+
+    A shape that overlaps no other stays whole. Overlapping shapes are cut along all their
+    boundaries (the faces of the arrangement), so any depth of overlap, nesting or several
+    polygons of one id come out right: each point of their union lies in exactly one piece.
+    Returns columns `ids` (tuple of str) and `geometry`.
+    """
+    ids = np.asarray(ids, dtype=object)
+    i, j = interior_overlaps(geoms)
+    tangled = np.zeros(len(geoms), dtype=bool)
+    tangled[i] = True
+    tangled[j] = True
+    whole = pd.DataFrame({"ids": [(str(x),) for x in ids[~tangled]],
+                          "geometry": geoms[~tangled]})
+    if not tangled.any():
+        return whole
+    shapes, shape_ids = geoms[tangled], ids[tangled]
+    edges = shapely.union_all(shapely.boundary(shapes))  # noded where boundaries cross
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(edges)))
+    # A face's interior point lies inside exactly the shapes that cover the face; faces that
+    # no shape covers (holes, gaps enclosed by a ring of shapes) get no row and are dropped.
+    face, shape = shapely.STRtree(shapes).query(shapely.point_on_surface(faces),
+                                                predicate="within")
+    cover = (pd.DataFrame({"face": face, "id": shape_ids[shape].astype(str)})
+             .drop_duplicates().sort_values(["face", "id"]))
+    ids_of_face = cover.groupby("face", sort=True)["id"].agg(tuple)
+    cut = pd.DataFrame({"ids": ids_of_face.to_numpy(),
+                        "geometry": faces[ids_of_face.index.to_numpy()]})
+    return pd.concat([whole, cut], ignore_index=True)
