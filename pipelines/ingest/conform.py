@@ -22,6 +22,8 @@ from pipelines.contracts import Contract, Region, normalise_header
 from pipelines.ingest.crs import STORAGE_EPSG, to_storage_crs
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.formats import RawDelivery
+from pipelines.ingest.point_crs import detect_point_crs
+from pipelines.ingest.row_checks import damaged_codes, unsafe_geometries
 from pipelines.validation.run import FAILURE_COLUMNS
 from pipelines.validation.suite import ROW_ID_COLUMN, RULE_MESSAGE_ZH
 
@@ -103,25 +105,33 @@ def _type_values(frame: pd.DataFrame, contract: Contract, rows: pd.Series,
 
 
 def _point_crs(frame: pd.DataFrame, contract: Contract) -> pd.Series:
+    """The system each row says its coordinates are in; None where it does not say."""
     assert contract.coordinates is not None
-    default = contract.coordinates.default_crs
-    declared = pd.Series(default, index=frame.index, dtype=object)
+    declared = pd.Series(None, index=frame.index, dtype=object)
     if contract.coordinates.crs_field:
         col = contract.coordinates.crs_field.lower()
         said = frame[col].map(lambda v: normalise_header(v) if isinstance(v, str) else None)
         names = {**{normalise_header(n): "GCJ02" for n in GCJ02_NAMES},
                  **{normalise_header(n): "EPSG:4326" for n in WGS84_NAMES},
                  **{normalise_header(n): "EPSG:4490" for n in CGCS_NAMES}}
-        declared = said.map(names).fillna(default)
-    return declared
+        declared = said.map(names).astype(object)
+    return declared.where(declared.notna(), None)
 
 
-def _points_from_columns(frame: pd.DataFrame, contract: Contract,
-                         notes: dict[str, Any]) -> gpd.GeoDataFrame:
+def _points_from_columns(frame: pd.DataFrame, contract: Contract, notes: dict[str, Any],
+                         counties: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     assert contract.coordinates is not None
     lon = pd.to_numeric(frame[contract.coordinates.lon.lower()], errors="coerce").to_numpy(float)
     lat = pd.to_numeric(frame[contract.coordinates.lat.lower()], errors="coerce").to_numpy(float)
     systems = _point_crs(frame, contract)
+    undeclared = systems.isna().to_numpy()
+    fallback = contract.coordinates.default_crs
+    if undeclared.any() and counties is not None and "xzqdm" in frame.columns:
+        # Beyond the contract's default: let the points' own counties say which system fits.
+        fallback, notes["crs_detection"] = detect_point_crs(
+            lon[undeclared], lat[undeclared], frame["xzqdm"].to_numpy(object)[undeclared],
+            counties, fallback)
+    systems = systems.where(~undeclared, fallback)
     is_gcj = (systems == "GCJ02").to_numpy()
     lon, lat = lon.copy(), lat.copy()
     if is_gcj.any():
@@ -134,7 +144,11 @@ def _points_from_columns(frame: pd.DataFrame, contract: Contract,
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_EPSG)
 
 
-def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes) -> Conformed:
+def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes,
+            counties: gpd.GeoDataFrame | None = None) -> Conformed:
+    """`counties` (columns `county_code`, geometry `geom`, EPSG:4490) lets undeclared point
+    coordinates be tested against the counties their XZQDM names; without it the contract's
+    default CRS applies."""
     notes = dict(raw.notes)
     if len(raw.frame) == 0:
         raise FileRejected("file_empty", "文件只有表头，没有数据行")
@@ -143,12 +157,16 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
     failures: list[pd.DataFrame] = []
     geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
     attrs = pd.DataFrame(frame.drop(columns=[geometry.name]) if geometry is not None else frame)
+    failures.append(damaged_codes(attrs, contract, rows))
     _type_values(attrs, contract, rows, failures)
     if geometry is not None:
-        gdf = to_storage_crs(gpd.GeoDataFrame(attrs, geometry=geometry.values,
-                                              crs=geometry.crs), region, notes)
+        gdf, bad = unsafe_geometries(gpd.GeoDataFrame(attrs, geometry=geometry.values,
+                                                      crs=geometry.crs), rows)
+        gdf = to_storage_crs(gdf, region, notes)
+        gdf, bad_after = unsafe_geometries(gdf, rows)  # now the lon/lat range is known
+        failures += [bad, bad_after]
     elif contract.geometry_from_columns:
-        gdf = _points_from_columns(attrs, contract, notes)
+        gdf = _points_from_columns(attrs, contract, notes, counties)
     else:
         raise FileRejected("format", f"{contract.title} 需要图形：请报送带图形的格式")
     if contract.geometry == "MultiPolygon":
@@ -168,6 +186,6 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
         pii_key, [f.column for f in contract.fields if f.free_text])
     out = gpd.GeoDataFrame(protected, geometry=gdf.geometry.values, crs=STORAGE_EPSG)
     out[ROW_ID_COLUMN] = rows.values
-    table = pd.concat(failures, ignore_index=True) if failures else \
-        pd.DataFrame(columns=FAILURE_COLUMNS)
+    found = [f for f in failures if not f.empty]
+    table = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=FAILURE_COLUMNS)
     return Conformed(out.reset_index(drop=True), table, notes)

@@ -49,7 +49,8 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     workdir = settings.home / "work" / drop_id
     try:
         raw = open_delivery(Path(rec.raw_path), contract, workdir)
-        conformed = conform(raw, contract, load_region(), pii_key(settings))
+        conformed = conform(raw, contract, load_region(), pii_key(settings),
+                            counties=_counties(wh) if contract.geometry_from_columns else None)
         rec.notes = conformed.notes
         outcome = validate_frame(contract, conformed.frame)
     except FileRejected as exc:
@@ -109,6 +110,16 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
              rec.file, rec.state, rec.rows_read, rec.rows_loaded, rec.rows_quarantined,
              rec.rows_flagged)
     return rec
+
+
+def _counties(wh: Warehouse) -> gpd.GeoDataFrame | None:
+    """County polygons already loaded: the evidence for telling GCJ-02 points from CGCS2000."""
+    admin = wh.read_current(load_contract("admin_divisions"))
+    counties = admin[admin["xzqdm"].str.len() == 6]
+    if counties.empty:
+        return None
+    return gpd.GeoDataFrame({"county_code": counties["xzqdm"].values},
+                            geometry=counties.geometry.values, crs=4490).rename_geometry("geom")
 
 
 def _error(r: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pipelines.contracts import Contract, FieldSpec, Region
 RULE_SEVERITY: dict[str, str] = {
     "required": "fail",
     "type": "fail",
+    "damaged_code": "fail",
     "domain": "fail",
     "pattern": "fail",
     "range": "fail",
@@ -31,6 +32,8 @@ RULE_SEVERITY: dict[str, str] = {
 RULE_MESSAGE_ZH: dict[str, str] = {
     "required": "必填字段 {field} 为空",
     "type": "字段 {field} 的值无法识别为规定类型（数字或日期）",
+    "damaged_code": "字段 {field} 的代码已被电子表格损坏（科学计数法、丢失位数或前导零），"
+                    "请将该列设为文本格式后重新导出报送",
     "domain": "字段 {field} 的值不在代码表中",
     "pattern": "字段 {field} 的格式不正确",
     "range": "字段 {field} 的数值超出允许范围",
