@@ -19,6 +19,7 @@ import shapely
 from pipelines import gcj02, pii
 from pipelines.codes import id_card_check_ok
 from pipelines.contracts import Contract, Region, normalise_header
+from pipelines.geodesy import as_multipolygons
 from pipelines.ingest.crs import STORAGE_EPSG, to_storage_crs
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.formats import RawDelivery
@@ -170,11 +171,7 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
     else:
         raise FileRejected("format", f"{contract.title} 需要图形：请报送带图形的格式")
     if contract.geometry == "MultiPolygon":
-        geoms = np.asarray(gdf.geometry.values, dtype=object)
-        polys = shapely.get_type_id(geoms) == 3
-        if polys.any():
-            geoms[polys] = shapely.multipolygons(geoms[polys][:, None])
-            gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+        gdf = gdf.set_geometry(as_multipolygons(gdf.geometry))
     for f in contract.fields:
         if f.check == "id_card":
             clear = gdf[f.column].map(lambda v: pii.normalise_id_number(v)
