@@ -32,6 +32,7 @@ def _drop(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipelines.changes import shrink_warnings
     from pipelines.run import run_all
 
     s = settings()
@@ -42,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
               f"flagged {d.rows_flagged or 0}")
         if d.state == "rejected":
             print(f"          reason: {d.errors[0]['message'] if d.errors else '?'}")
+        for warning in shrink_warnings(d.notes):
+            print(f"          {warning}")
     if not summary.drops:
         print("no pending drops")
     if summary.published:
@@ -53,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from pipelines.changes import change_line, shrink_warnings
     from pipelines.run import status
 
     drops = status(settings())
@@ -64,6 +68,9 @@ def _status(args: argparse.Namespace) -> int:
     for d in drops:
         print(f"{d.drop_id}  {d.state:9} {d.file}  read={d.rows_read} loaded={d.rows_loaded} "
               f"quarantined={d.rows_quarantined} flagged={d.rows_flagged}")
+        changes = change_line(d.notes) if d.state == "loaded" else None
+        for line in ([changes] if changes else []) + shrink_warnings(d.notes):
+            print(f"    {line}")
     return 0
 
 

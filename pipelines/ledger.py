@@ -70,6 +70,13 @@ def save_outcome(conn: Connection, wh: Warehouse, rec: DropRecord) -> None:
     conn.execute(update(t).where(t.c.drop_id == rec.drop_id).values(**values))
 
 
+def save_notes(conn: Connection, wh: Warehouse, rec: DropRecord) -> None:
+    """Only the notes: what is learnt about a drop after its outcome is saved."""
+    t = wh.tables.drops
+    conn.execute(update(t).where(t.c.drop_id == rec.drop_id)
+                 .values(notes=_values(rec)["notes"]))
+
+
 def first_with_sha(wh: Warehouse, sha256: str) -> DropRecord | None:
     t = wh.tables.drops
     q = (select(t).where(t.c.sha256 == sha256, t.c.state != "duplicate")

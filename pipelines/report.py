@@ -8,11 +8,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 
 from pipelines import ledger
-from pipelines.contracts import CADENCE_DAYS, all_contracts
+from pipelines.contracts import CADENCE_DAYS, all_contracts, load_region
 from pipelines.validation.run import gx_context
 from pipelines.warehouse import Warehouse
 
@@ -60,6 +62,27 @@ def quality_by_drop(wh: Warehouse) -> pd.DataFrame:
     return wh.read_table(sql)
 
 
+def pbf_shrinkage(wh: Warehouse, drops: list[ledger.DropRecord]) -> dict[str, Any] | None:
+    """The counties whose permanent basic farmland shrank with the latest loaded delivery."""
+    loaded = [d for d in drops if d.dataset == "farmland_pbf" and d.state == "loaded"]
+    if not loaded:
+        return None
+    latest = loaded[-1]
+    t = wh.tables.pbf_changes
+    with wh.engine.connect() as conn:
+        rows = conn.execute(select(t.c.county_code, t.c.area_lost_mu, t.c.parcels_removed,
+                                   t.c.removed_ids)
+                            .where(t.c.drop_id == latest.drop_id, t.c.shrunk)
+                            .order_by(t.c.area_lost_mu.desc())).all()
+    region = load_region()
+    return {"drop_id": latest.drop_id, "file": latest.file,
+            "counties": [{"county_code": r.county_code,
+                          "county_name": region.county_name(r.county_code),
+                          "area_lost_mu": round(r.area_lost_mu, 4),
+                          "parcels_removed": r.parcels_removed,
+                          "removed_ids": json.loads(r.removed_ids or "[]")} for r in rows]}
+
+
 def write_report(wh: Warehouse, reports_dir: Path, now: datetime | None = None) -> ReportPaths:
     now = now or datetime.now(UTC)
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -90,12 +113,31 @@ def write_report(wh: Warehouse, reports_dir: Path, now: datetime | None = None) 
                        "pass_rate": round(1 - r.failed / r.checked, 4) if r.checked else None}
                       for r in rules.itertuples()],
         })
+    shrinkage = pbf_shrinkage(wh, drops)
     quality_json = reports_dir / "quality.json"
-    quality_json.write_text(json.dumps({"generated_at": now.isoformat(), "datasets": summary},
+    quality_json.write_text(json.dumps({"generated_at": now.isoformat(), "datasets": summary,
+                                        "pbf_shrinkage": shrinkage},
                                        ensure_ascii=False, indent=2, default=str), "utf-8")
     index = reports_dir / "index.html"
-    index.write_text(_front_page(summary, docs, reports_dir, now), encoding="utf-8")
+    index.write_text(_front_page(summary, docs, reports_dir, now, shrinkage), encoding="utf-8")
     return ReportPaths(index, docs, quality_json)
+
+
+def _shrinkage_section(shrinkage: dict[str, Any]) -> str:
+    """Protected farmland must not decrease unnoticed: first thing after the overview."""
+    e = html.escape
+    head = (f"<h2>永久基本农田面积减少</h2><p>最新一期报送 {e(str(shrinkage['file']))}"
+            f"（<code>{e(str(shrinkage['drop_id']))}</code>）")
+    counties = shrinkage["counties"]
+    if not counties:
+        return head + "：与上一期相比，没有县区面积减少。</p>"
+    rows = [f"<tr><td>{e(c['county_code'])}</td><td>{e(c['county_name'] or '')}</td>"
+            f"<td class='late'>{c['area_lost_mu']:.2f}</td><td>{c['parcels_removed']}</td>"
+            f"<td>{e(', '.join(c['removed_ids'][:20]))}"
+            f"{' …' if len(c['removed_ids']) > 20 else ''}</td></tr>" for c in counties]
+    return (head + "：以下县区的永久基本农田面积比上一期减少。</p><table><tr><th>县区代码</th>"
+            "<th>县区</th><th>减少面积（亩）</th><th>移除图斑</th><th>移除图斑编号</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def _percent(rate: object) -> str:
@@ -103,7 +145,7 @@ def _percent(rate: object) -> str:
 
 
 def _front_page(summary: list[dict[str, object]], docs: Path | None, root: Path,
-                now: datetime) -> str:
+                now: datetime, shrinkage: dict[str, Any] | None = None) -> str:
     e = html.escape
     parts = [
         "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
@@ -126,6 +168,8 @@ def _front_page(summary: list[dict[str, object]], docs: Path | None, root: Path,
             f"<td>{s['rows_loaded'] or 0}</td><td>{s['rows_quarantined'] or 0}</td>"
             f"<td>{s['rows_flagged'] or 0}</td><td class='{cls}'>{e(str(s['timeliness']))}</td></tr>")
     parts.append("</table>")
+    if shrinkage is not None:
+        parts.append(_shrinkage_section(shrinkage))
     for s in summary:
         rules = s["rules"]
         if not rules:

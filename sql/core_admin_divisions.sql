@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS core.admin_divisions (
     _flags text,
     _valid_from timestamptz NOT NULL,
     _valid_to timestamptz,
+    _closed_by text,
     geom geometry(MultiPolygon, 4490)
 );
 CREATE INDEX IF NOT EXISTS admin_divisions_geom_gist ON core.admin_divisions USING gist (geom);
@@ -24,4 +25,5 @@ COMMENT ON COLUMN core.admin_divisions._source_row IS '来源文件行号（或�
 COMMENT ON COLUMN core.admin_divisions._flags IS '警告规则（已入库并标记）';
 COMMENT ON COLUMN core.admin_divisions._valid_from IS '生效时间';
 COMMENT ON COLUMN core.admin_divisions._valid_to IS '失效时间（为空表示现行）';
+COMMENT ON COLUMN core.admin_divisions._closed_by IS '替代该版本的报送批次（drop id）';
 COMMENT ON COLUMN core.admin_divisions.geom IS '几何（CGCS2000, EPSG:4490）';

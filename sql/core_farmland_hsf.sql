@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS core.farmland_hsf (
     _flags text,
     _valid_from timestamptz NOT NULL,
     _valid_to timestamptz,
+    _closed_by text,
     geom geometry(MultiPolygon, 4490)
 );
 CREATE INDEX IF NOT EXISTS farmland_hsf_geom_gist ON core.farmland_hsf USING gist (geom);
@@ -39,4 +40,5 @@ COMMENT ON COLUMN core.farmland_hsf._source_row IS '来源文件行号（或要�
 COMMENT ON COLUMN core.farmland_hsf._flags IS '警告规则（已入库并标记）';
 COMMENT ON COLUMN core.farmland_hsf._valid_from IS '生效时间';
 COMMENT ON COLUMN core.farmland_hsf._valid_to IS '失效时间（为空表示现行）';
+COMMENT ON COLUMN core.farmland_hsf._closed_by IS '替代该版本的报送批次（drop id）';
 COMMENT ON COLUMN core.farmland_hsf.geom IS '几何（CGCS2000, EPSG:4490）';

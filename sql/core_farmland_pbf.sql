@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS core.farmland_pbf (
     _flags text,
     _valid_from timestamptz NOT NULL,
     _valid_to timestamptz,
+    _closed_by text,
     geom geometry(MultiPolygon, 4490)
 );
 CREATE INDEX IF NOT EXISTS farmland_pbf_geom_gist ON core.farmland_pbf USING gist (geom);
@@ -64,4 +65,5 @@ COMMENT ON COLUMN core.farmland_pbf._source_row IS '来源文件行号（或要�
 COMMENT ON COLUMN core.farmland_pbf._flags IS '警告规则（已入库并标记）';
 COMMENT ON COLUMN core.farmland_pbf._valid_from IS '生效时间';
 COMMENT ON COLUMN core.farmland_pbf._valid_to IS '失效时间（为空表示现行）';
+COMMENT ON COLUMN core.farmland_pbf._closed_by IS '替代该版本的报送批次（drop id）';
 COMMENT ON COLUMN core.farmland_pbf.geom IS '几何（CGCS2000, EPSG:4490）';

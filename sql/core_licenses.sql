@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS core.licenses (
     _flags text,
     _valid_from timestamptz NOT NULL,
     _valid_to timestamptz,
+    _closed_by text,
     geom geometry(Point, 4490)
 );
 CREATE INDEX IF NOT EXISTS licenses_geom_gist ON core.licenses USING gist (geom);
@@ -54,4 +55,5 @@ COMMENT ON COLUMN core.licenses._source_row IS '来源文件行号（或要素�
 COMMENT ON COLUMN core.licenses._flags IS '警告规则（已入库并标记）';
 COMMENT ON COLUMN core.licenses._valid_from IS '生效时间';
 COMMENT ON COLUMN core.licenses._valid_to IS '失效时间（为空表示现行）';
+COMMENT ON COLUMN core.licenses._closed_by IS '替代该版本的报送批次（drop id）';
 COMMENT ON COLUMN core.licenses.geom IS '几何（CGCS2000, EPSG:4490）';

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, insert
 
 from pipelines import ledger, pii
+from pipelines.changes import record_changes
 from pipelines.config import Settings
 from pipelines.contracts import Contract, load_contract, load_region
 from pipelines.ingest.conform import conform
@@ -101,6 +102,8 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     if rec.state == "loaded":
         wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),
                      drop_id, rec.processed_at, finalize)
+        # After the load's own transaction: what this drop changed can never undo the load.
+        record_changes(wh, contract, rec)
     else:
         with wh.engine.begin() as conn:
             finalize(conn)

@@ -37,6 +37,11 @@ class Warehouse(ABC):
         """The rows of a core dataset that are current (`_valid_to` is null)."""
 
     @abstractmethod
+    def read_drop_versions(self, contract: Contract, drop_id: str,
+                           columns: list[str]) -> gpd.GeoDataFrame:
+        """The rows a drop loaded and the versions it closed (`_closed_by`), geometry `geom`."""
+
+    @abstractmethod
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
         """Swap in all published layers at once: readers see the old set or the new."""
@@ -58,7 +63,7 @@ class Warehouse(ABC):
         if contract.delivery == "increment" and contract.key_column:
             scope = (f" AND {contract.key_column} IN (SELECT {contract.key_column} FROM {table}"
                      f" WHERE _drop_id = :drop_id)")
-        return (f"UPDATE {table} SET _valid_to = :loaded_at "
+        return (f"UPDATE {table} SET _valid_to = :loaded_at, _closed_by = :drop_id "
                 f"WHERE _valid_to IS NULL AND _drop_id <> :drop_id{scope}")
 
 

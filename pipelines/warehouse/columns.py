@@ -23,6 +23,7 @@ LINEAGE = (
     ("_flags", "text", "警告规则（已入库并标记）"),
     ("_valid_from", "timestamptz", "生效时间"),
     ("_valid_to", "timestamptz", "失效时间（为空表示现行）"),
+    ("_closed_by", "text", "替代该版本的报送批次（drop id）"),
 )
 
 

@@ -122,6 +122,17 @@ class GeoPackageWarehouse(Warehouse):
                                      use_arrow=True)
         return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
 
+    def read_drop_versions(self, contract: Contract, drop_id: str,
+                           columns: list[str]) -> gpd.GeoDataFrame:
+        layer = self._layer(contract.dataset)
+        if not self._has_layer(layer):
+            return gpd.GeoDataFrame({c: [] for c in columns},
+                                    geometry=gpd.GeoSeries([], crs=4490)).rename_geometry("geom")
+        quoted = "'" + drop_id.replace("'", "''") + "'"  # OGR SQL where: no bind parameters
+        gdf = pyogrio.read_dataframe(self.path, layer=layer, columns=columns, use_arrow=True,
+                                     where=f"_drop_id = {quoted} OR _closed_by = {quoted}")
+        return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+
     # -- publish -----------------------------------------------------------------------
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:

@@ -60,6 +60,13 @@ class PostgisWarehouse(Warehouse):
             gdf = gpd.read_postgis(sql, conn, geom_col="geom")
         return gdf.drop(columns=["_version_id"])
 
+    def read_drop_versions(self, contract: Contract, drop_id: str,
+                           columns: list[str]) -> gpd.GeoDataFrame:
+        sql = (f"SELECT {', '.join(columns)}, geom FROM core.{contract.dataset} "
+               "WHERE _drop_id = %(d)s OR _closed_by = %(d)s")
+        with self.engine.connect() as conn:
+            return gpd.read_postgis(sql, conn, geom_col="geom", params={"d": drop_id})
+
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
         with self.engine.begin() as conn:

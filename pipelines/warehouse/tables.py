@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Integer,
     MetaData,
     Table,
@@ -21,6 +22,7 @@ class AuditTables:
     drops: Table
     quarantine: Table
     validation_stats: Table
+    pbf_changes: Table
 
 
 def audit_tables(schemas: bool) -> AuditTables:
@@ -77,4 +79,20 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("element_count", Integer, nullable=False),
         Column("unexpected_count", Integer, nullable=False),
     )
-    return AuditTables(md, drops, quarantine, validation_stats)
+    # Per delivery of permanent basic farmland and county: what it lost (pipelines.changes).
+    pbf_changes = table(
+        "dq", "farmland_pbf_changes",
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("drop_id", Text, nullable=False, index=True),
+        Column("county_code", Text, nullable=False),
+        Column("parcels_before", Integer, nullable=False),
+        Column("parcels_after", Integer, nullable=False),
+        Column("parcels_removed", Integer, nullable=False),
+        Column("removed_ids", Text),  # JSON list of YJJBNTTBBH, capped
+        Column("area_before_mu", Float, nullable=False),
+        Column("area_after_mu", Float, nullable=False),
+        Column("area_lost_m2", Float, nullable=False),
+        Column("area_lost_mu", Float, nullable=False),
+        Column("shrunk", Boolean, nullable=False),
+    )
+    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes)
