@@ -11,7 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, delete, insert
 
 from pipelines import ledger, pii
 from pipelines.changes import record_changes
@@ -93,6 +93,9 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     records = _records_by_row(frame, failures)
 
     def finalize(conn: Connection) -> None:
+        # A drop processed again (a retry, or two workers at once) replaces its own dq rows.
+        for table in (wh.tables.quarantine, wh.tables.validation_stats):
+            conn.execute(delete(table).where(table.c.drop_id == drop_id))
         _store_quarantine(conn, wh, rec, contract, failures, records)
         if outcome.stats:
             conn.execute(insert(wh.tables.validation_stats),

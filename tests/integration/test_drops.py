@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from sqlalchemy import update
 
 from pipelines.config import settings
 from pipelines.contracts import load_contract
@@ -39,3 +41,30 @@ def test_too_many_bad_rows_reject_the_whole_file(yitu_env: Path, tmp_path: Path)
     csv = pd.read_csv(folder / "rejections.csv", encoding="utf-8-sig", dtype=str)
     assert list(csv["规则 rule"]) == ["too_many_bad_rows", "domain", "domain", "domain"]
     assert csv["原因 reason"].str.contains("GDLX（工单类型）").iloc[1]
+
+
+@pytest.mark.parametrize("warehouse_kind", ["gpkg", "postgis"])
+def test_a_drop_processed_again_leaves_no_duplicates(warehouse_kind: str, yitu_env: Path,
+                                                     sample_dir: Path,
+                                                     request: pytest.FixtureRequest,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retry after a crash between load and ledger (or two workers at once) loads once."""
+    if warehouse_kind == "postgis":
+        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
+    drop_file(settings(), sample_dir / "complaints.csv", "complaints")
+    [first] = ingest(settings())
+    wh = warehouse(settings())
+
+    def counts() -> tuple[int, int]:
+        core = len(wh.read_current(load_contract("complaints")))
+        dq = wh.read_table(f"SELECT count(*) AS n FROM {wh.tables.quarantine.fullname}")
+        return core, int(dq["n"].iloc[0])
+
+    before = counts()
+    t = wh.tables.drops
+    with wh.engine.begin() as conn:  # as if the ledger update had been lost
+        conn.execute(update(t).where(t.c.drop_id == first.drop_id).values(state="pending"))
+    [again] = ingest(settings())
+    assert again.drop_id == first.drop_id and again.state == "loaded"
+    assert counts() == before
+    assert before[0] == first.rows_loaded and before[1] > 0
