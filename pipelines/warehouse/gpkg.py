@@ -7,9 +7,12 @@ built whole and renamed into place, which is how a GeoPackage gets an atomic swa
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,13 +64,29 @@ class GeoPackageWarehouse(Warehouse):
         self.url = url
         self.path = Path(url.removeprefix("gpkg://")).resolve()
         self.publish_path = self.path.with_name("publish.gpkg")
-        self.engine = create_engine(f"sqlite:///{self.path}")
+        # SQLite allows one writer at a time: wait for it rather than fail at once.
+        self.engine = create_engine(f"sqlite:///{self.path}", connect_args={"timeout": 120})
         event.listen(self.engine, "connect", _register_gpkg_functions)
         self.tables = audit_tables(schemas=False)
 
     # -- setup -------------------------------------------------------------------------
-    def ensure_ready(self) -> None:
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """One writer across processes (Airflow runs tasks in parallel): GDAL's own connection
+        and ours must not interleave a drop's append and its ledger update."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def ensure_ready(self) -> None:
+        with self._writer():
+            self._ensure_ready()
+
+    def _ensure_ready(self) -> None:
         if not self.path.exists():
             # GDAL writes the GeoPackage header tables; a one-row table records what this is.
             import pandas as pd
@@ -95,6 +114,11 @@ class GeoPackageWarehouse(Warehouse):
     # -- core --------------------------------------------------------------------------
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
                   loaded_at: datetime, finalize: Finalize) -> None:
+        with self._writer():
+            self._load_core(contract, frame, drop_id, loaded_at, finalize)
+
+    def _load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
+                   loaded_at: datetime, finalize: Finalize) -> None:
         layer = self._layer(contract.dataset)
         if self._has_layer(layer):
             # A rerun of a drop that failed half-way: its rows go before they are written again.

@@ -68,3 +68,25 @@ def test_a_drop_processed_again_leaves_no_duplicates(warehouse_kind: str, yitu_e
     assert again.drop_id == first.drop_id and again.state == "loaded"
     assert counts() == before
     assert before[0] == first.rows_loaded and before[1] > 0
+
+
+def test_parallel_loads_into_the_embedded_warehouse(yitu_env: Path, sample_dir: Path) -> None:
+    """Airflow runs the per-dataset load tasks at once: on one GeoPackage they must queue,
+    not fail with 'database is locked' or interleave."""
+    import os
+    import subprocess
+    import sys
+
+    files = {"farmland_pbf": "farmland_pbf.zip", "licenses": "licenses.xlsx",
+             "complaints": "complaints.csv", "farmland_hsf": "farmland_hsf.gpkg"}
+    for dataset, name in files.items():
+        drop_file(settings(), sample_dir / name, dataset)
+    procs = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--dataset", d],
+                              env=os.environ.copy(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for d in files]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    wh = warehouse(settings())
+    states = wh.read_table(f"SELECT dataset, state FROM {wh.tables.drops.fullname}")
+    assert dict(zip(states["dataset"], states["state"], strict=True)) == {d: "loaded" for d in files}
