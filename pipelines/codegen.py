@@ -60,8 +60,9 @@ def readme_table(contracts: list[Contract]) -> str:
         pii = [f.code for f in c.fields if f.pii]
         fields = ", ".join(f"`{f.code}` {f.label}" for f in c.fields)
         note = f" Personal data (tokenised): {', '.join(pii)}." if pii else ""
+        per = f" per {c.snapshot_by}" if c.snapshot_by else ""
         rows.append(f"| `{c.dataset}` | {c.title} | {c.department} | {c.geometry} | "
-                    f"{c.key or '—'} | {c.cadence} | {c.delivery} | {fields}.{note} |")
+                    f"{c.key or '—'} | {c.cadence} | {c.delivery}{per} | {fields}.{note} |")
     return "\n".join(rows)
 
 

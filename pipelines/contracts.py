@@ -83,6 +83,9 @@ class Contract(_Strict):
     key: str | None
     cadence: Cadence
     delivery: Literal["snapshot", "increment"]
+    # A snapshot replaces only the current rows sharing these values with the delivery
+    # (a county's file replaces that county), so per-county deliveries never wipe the others.
+    snapshot_by: str | None = None
     reject_threshold: float = Field(ge=0, le=1)
     area_check: AreaCheck | None = None
     date_order: tuple[str, ...] = ()
@@ -92,6 +95,7 @@ class Contract(_Strict):
     def _references_exist(self) -> Contract:
         codes = {f.code for f in self.fields}
         refs = [self.key] if self.key else []
+        refs += [self.snapshot_by] if self.snapshot_by else []
         refs += list(self.date_order)
         if self.area_check:
             refs.append(self.area_check.field)

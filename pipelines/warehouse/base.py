@@ -57,11 +57,16 @@ class Warehouse(ABC):
             return pd.read_sql_query(sql, conn, params=params)
 
     def close_sql(self, contract: Contract, table: str) -> str:
-        """UPDATE that ends the versions a drop replaces (all current for a snapshot delivery,
-        the same keys for an increment)."""
+        """UPDATE that ends the versions a drop replaces: for a snapshot delivery every current
+        row (of the counties it covers, with `snapshot_by`), for an increment the same keys."""
+        scope_column = None
+        if contract.delivery == "increment":
+            scope_column = contract.key_column
+        elif contract.snapshot_by:
+            scope_column = contract.snapshot_by.lower()
         scope = ""
-        if contract.delivery == "increment" and contract.key_column:
-            scope = (f" AND {contract.key_column} IN (SELECT {contract.key_column} FROM {table}"
+        if scope_column:
+            scope = (f" AND {scope_column} IN (SELECT {scope_column} FROM {table}"
                      f" WHERE _drop_id = :drop_id)")
         return (f"UPDATE {table} SET _valid_to = :loaded_at, _closed_by = :drop_id "
                 f"WHERE _valid_to IS NULL AND _drop_id <> :drop_id{scope}")

@@ -90,3 +90,39 @@ def test_parallel_loads_into_the_embedded_warehouse(yitu_env: Path, sample_dir: 
     wh = warehouse(settings())
     states = wh.read_table(f"SELECT dataset, state FROM {wh.tables.drops.fullname}")
     assert dict(zip(states["dataset"], states["state"], strict=True)) == {d: "loaded" for d in files}
+
+
+@pytest.mark.parametrize("warehouse_kind", ["gpkg", "postgis"])
+def test_a_county_delivery_replaces_that_county_only(warehouse_kind: str, yitu_env: Path,
+                                                     sample_dir: Path, tmp_path: Path,
+                                                     request: pytest.FixtureRequest,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import geopandas as gpd
+
+    if warehouse_kind == "postgis":
+        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
+    drop_file(settings(), sample_dir / "farmland_pbf.zip", "farmland_pbf")
+    ingest(settings())
+    wh = warehouse(settings())
+    pbf = load_contract("farmland_pbf")
+    before = wh.read_current(pbf)
+
+    # 秀英区 resends its parcels alone, one parcel fewer, as a GeoPackage in CGCS2000.
+    original = gpd.read_file(f"zip://{sample_dir / 'farmland_pbf.zip'}", encoding="GBK")
+    county = original[original["XZQDM"] == "460105"].drop_duplicates("YJJBNTTBBH")
+    county = county[county.is_valid & county["DLBM"].str.startswith("01")]
+    resend = county.iloc[1:].to_crs(4490)
+    path = tmp_path / "460105_YJJBNTBHTB.gpkg"
+    resend.to_file(path, layer="YJJBNTBHTB")
+    drop_file(settings(), path, "farmland_pbf")
+    [rec] = ingest(settings())
+    assert rec.state == "loaded" and rec.rows_loaded == len(resend)
+
+    after = wh.read_current(pbf)
+    others_before = before[before["xzqdm"] != "460105"]
+    others_after = after[after["xzqdm"] != "460105"]
+    assert sorted(others_after["yjjbnttbbh"]) == sorted(others_before["yjjbnttbbh"])
+    assert set(after.loc[after["xzqdm"] == "460105", "_drop_id"]) == {rec.drop_id}
+    assert sorted(after.loc[after["xzqdm"] == "460105", "yjjbnttbbh"]) == \
+        sorted(resend["YJJBNTTBBH"])
+    assert rec.notes["changes"]["removed"] >= 1
