@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, dag, get_current_context, task
 
-DATASETS = ("admin_divisions", "farmland_pbf", "farmland_hsf", "licenses", "complaints")
-CORE = [Asset(f"yitu://core/{name}", group="yitu") for name in DATASETS]
+from pipelines.contracts import DATASETS, core_asset_uri  # light: no geo stack at parse time
+
+CORE = [Asset(core_asset_uri(name), group="yitu") for name in DATASETS]
 PUBLISHED = Asset("yitu://publish/layers", group="yitu")
 
 

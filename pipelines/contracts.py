@@ -166,6 +166,11 @@ DATASETS: tuple[str, ...] = (
 )
 
 
+def core_asset_uri(dataset: str) -> str:
+    """The Airflow Asset a dataset's core table is: ingest updates it, integration waits on it."""
+    return f"yitu://core/{dataset}"
+
+
 @cache
 def load_contract(dataset: str, schema_dir: Path = SCHEMA_DIR) -> Contract:
     if dataset not in DATASETS:

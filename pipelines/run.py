@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pipelines import integrate, ledger
 from pipelines.config import Settings
 from pipelines.ingest.landing import detect_drops
-from pipelines.ingest.process import process_drop, process_pending
+from pipelines.ingest.process import process_pending
 from pipelines.ledger import DropRecord
 from pipelines.publish import publish_layers
 from pipelines.report import ReportPaths, write_report
@@ -44,19 +44,16 @@ class RunSummary:
     report: ReportPaths | None = None
 
 
-def ingest(settings: Settings, dataset: str | None = None) -> list[DropRecord]:
-    wh = warehouse(settings)
+def ingest(settings: Settings, dataset: str | None = None,
+           wh: Warehouse | None = None) -> list[DropRecord]:
+    wh = wh or warehouse(settings)
     detect_drops(settings, wh, dataset)
     return process_pending(settings, wh, dataset)
 
 
-def ingest_drop(settings: Settings, drop_id: str) -> DropRecord:
-    return process_drop(settings, warehouse(settings), drop_id)
-
-
-def integrate_and_publish(settings: Settings) -> dict[str, int]:
+def integrate_and_publish(settings: Settings, wh: Warehouse | None = None) -> dict[str, int]:
     """Rebuild every published layer from the current core data and swap them in."""
-    wh = warehouse(settings)
+    wh = wh or warehouse(settings)
     inputs = integrate.load_inputs(wh)
     if inputs.counties.empty:
         log.warning("no admin_divisions loaded yet: nothing can be placed on the map")
@@ -92,17 +89,18 @@ def publish_run(settings: Settings, run_id: str) -> dict[str, int]:
     return {name: len(gdf) for name, gdf in layers.items()}
 
 
-def report(settings: Settings, out_dir: Path | None = None) -> ReportPaths:
-    return write_report(warehouse(settings), out_dir or settings.reports)
+def report(settings: Settings, out_dir: Path | None = None,
+           wh: Warehouse | None = None) -> ReportPaths:
+    return write_report(wh or warehouse(settings), out_dir or settings.reports)
 
 
 def run_all(settings: Settings, dataset: str | None = None) -> RunSummary:
-    summary = RunSummary(drops=ingest(settings, dataset))
-    wh = warehouse(settings)
+    wh = warehouse(settings)  # opened and made ready once for the whole run
+    summary = RunSummary(drops=ingest(settings, dataset, wh))
     changed = any(d.state == "loaded" for d in summary.drops)
     if changed or not wh.published_layers():
-        summary.published = integrate_and_publish(settings)
-    summary.report = report(settings)
+        summary.published = integrate_and_publish(settings, wh)
+    summary.report = report(settings, wh=wh)
     return summary
 
 

@@ -121,6 +121,18 @@ def yitu_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+WAREHOUSES = ["gpkg", "postgis"]
+
+
+@pytest.fixture(params=WAREHOUSES)
+def home(request: pytest.FixtureRequest, yitu_env: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh YITU_HOME on each warehouse in turn: the embedded GeoPackage, then PostGIS."""
+    if request.param == "postgis":
+        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
+    return yitu_env
+
+
 def wait_for(predicate, timeout: float = 60.0, every: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

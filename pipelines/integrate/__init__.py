@@ -1,7 +1,8 @@
 """Integration: the views no single department can produce, built per county partition.
 
 `integrate_county` is what a mapped Airflow task runs; `finish` merges the partitions and adds
-the views that span counties. `integrate_all` does both in one process (CLI, tests).
+the views that span counties. `integrate_all` does both in one process; the CLI uses
+`integrate_unpartitioned`, which gives the same layers faster.
 """
 
 from __future__ import annotations

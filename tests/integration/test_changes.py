@@ -22,16 +22,7 @@ from pipelines.run import ingest, status, warehouse
 from pipelines.sample.writers import write_shapefile_zip
 from pipelines.warehouse import Warehouse
 
-WAREHOUSES = ["gpkg", "postgis"]
 PBF_KEY = "YJJBNTTBBH"
-
-
-@pytest.fixture(params=WAREHOUSES)
-def home(request: pytest.FixtureRequest, yitu_env: Path,
-         monkeypatch: pytest.MonkeyPatch) -> Path:
-    if request.param == "postgis":
-        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
-    return yitu_env
 
 
 def _core_table(wh: Warehouse, dataset: str) -> str:

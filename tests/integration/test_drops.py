@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from sqlalchemy import update
 
 from pipelines.config import settings
@@ -43,14 +42,8 @@ def test_too_many_bad_rows_reject_the_whole_file(yitu_env: Path, tmp_path: Path)
     assert csv["原因 reason"].str.contains("GDLX（工单类型）").iloc[1]
 
 
-@pytest.mark.parametrize("warehouse_kind", ["gpkg", "postgis"])
-def test_a_drop_processed_again_leaves_no_duplicates(warehouse_kind: str, yitu_env: Path,
-                                                     sample_dir: Path,
-                                                     request: pytest.FixtureRequest,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_drop_processed_again_leaves_no_duplicates(home: Path, sample_dir: Path) -> None:
     """A retry after a crash between load and ledger (or two workers at once) loads once."""
-    if warehouse_kind == "postgis":
-        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
     drop_file(settings(), sample_dir / "complaints.csv", "complaints")
     [first] = ingest(settings())
     wh = warehouse(settings())
@@ -92,15 +85,10 @@ def test_parallel_loads_into_the_embedded_warehouse(yitu_env: Path, sample_dir: 
     assert dict(zip(states["dataset"], states["state"], strict=True)) == {d: "loaded" for d in files}
 
 
-@pytest.mark.parametrize("warehouse_kind", ["gpkg", "postgis"])
-def test_a_county_delivery_replaces_that_county_only(warehouse_kind: str, yitu_env: Path,
-                                                     sample_dir: Path, tmp_path: Path,
-                                                     request: pytest.FixtureRequest,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_county_delivery_replaces_that_county_only(home: Path, sample_dir: Path,
+                                                     tmp_path: Path) -> None:
     import geopandas as gpd
 
-    if warehouse_kind == "postgis":
-        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
     drop_file(settings(), sample_dir / "farmland_pbf.zip", "farmland_pbf")
     ingest(settings())
     wh = warehouse(settings())

@@ -20,19 +20,10 @@ from pipelines.contracts import load_contract
 from pipelines.geodesy import GEOD, M2_PER_MU
 from pipelines.ingest.landing import drop_file
 from pipelines.run import RunSummary, run_all, status, warehouse
-from tests.conftest import fresh_database, set_yitu_env
+from tests.conftest import WAREHOUSES, fresh_database, set_yitu_env
 
-WAREHOUSES = ["gpkg", "postgis"]
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-
-
-@pytest.fixture(params=WAREHOUSES)
-def home(request: pytest.FixtureRequest, yitu_env: Path,
-         monkeypatch: pytest.MonkeyPatch) -> Path:
-    if request.param == "postgis":
-        monkeypatch.setenv("YITU_WAREHOUSE_URL", request.getfixturevalue("postgis_url"))
-    return yitu_env
 
 
 @pytest.fixture(scope="module", params=WAREHOUSES)
