@@ -4,12 +4,28 @@ against the code and the configuration the tests run natively."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
 from tests.conftest import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as docker compose reads them (the file keeps to the plain subset)."""
+    pairs = {}
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep and key == key.strip() and value == value.strip(), line
+            assert not value.startswith(("'", '"')), line  # quotes mean different things natively
+            pairs[key] = value
+    return pairs
+
+
+AIRFLOW_ENV = _env_file(ROOT / "deploy" / "airflow.env")
 AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler",
                     "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
 
@@ -30,7 +46,8 @@ def test_airflow_services_share_one_image_and_environment() -> None:
     envs = [s["environment"] for s in services]
     assert all(e == envs[0] for e in envs)
     env = envs[0]
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert all(s["env_file"] == ["deploy/airflow.env"] for s in services)
+    assert AIRFLOW_ENV["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["YITU_WAREHOUSE_URL"].startswith("postgresql+psycopg://")
     assert "YITU_PII_KEY" in env  # a PostGIS warehouse never runs without the key
     # the DAGs folder the services mount is this repository's dags/
@@ -56,3 +73,16 @@ def test_commands_exist_in_the_locked_airflow() -> None:
         args = cmd[2].split() if cmd[0] == "bash" else cmd
         assert args[0] == "airflow"
         parser.parse_args(args[1:])  # raises SystemExit on an unknown command
+
+
+def test_shared_airflow_env_holds_real_options_and_nothing_container_specific() -> None:
+    from airflow.configuration import conf
+
+    for key, value in AIRFLOW_ENV.items():
+        section, _, option = key.removeprefix("AIRFLOW__").lower().partition("__")
+        assert conf.has_option(section, option), key  # a typo would be silently ignored
+        # hostnames, paths and secrets belong to docker-compose.yml or the shell
+        assert "://" not in value and not value.startswith("/"), key
+        assert not any(w in option for w in ("password", "secret", "fernet", "conn", "url")), key
+    compose_env = COMPOSE["services"]["airflow-scheduler"]["environment"]
+    assert not set(AIRFLOW_ENV) & set(compose_env)  # one place for each setting
