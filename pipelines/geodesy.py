@@ -12,10 +12,11 @@ GEOD: Geod = STORAGE_CRS.get_geod()  # type: ignore[assignment]
 M2_PER_MU = 10000 / 15
 
 
-def ellipsoidal_area_m2(geoms: gpd.GeoSeries) -> np.ndarray:
+def ellipsoidal_area_m2(geoms: gpd.GeoSeries | np.ndarray) -> np.ndarray:
     """Geodesic area in m2 of lon/lat geometries; 0 for points, NaN for missing."""
-    out = np.full(len(geoms), np.nan)
-    for i, g in enumerate(geoms.values):
+    values = geoms.values if isinstance(geoms, gpd.GeoSeries) else geoms
+    out = np.full(len(values), np.nan)
+    for i, g in enumerate(values):
         if g is None or g.is_empty:
             continue
         out[i] = abs(GEOD.geometry_area_perimeter(g)[0])

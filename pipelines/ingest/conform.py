@@ -8,7 +8,7 @@ row failure naming row, field and rule.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -38,6 +38,9 @@ class Conformed:
     frame: gpd.GeoDataFrame  # canonical columns, `_source_row`, geometry in EPSG:4490
     failures: pd.DataFrame  # type failures found while reading (same shape as validation's)
     notes: dict[str, Any]
+    # Clear ID numbers (column -> values in frame order) for the GB 11643 check in validation
+    # only: never stored, logged or loaded; the caller drops them once validation is done.
+    clear_ids: dict[str, pd.Series] = field(default_factory=dict, repr=False)
 
 
 def _map_headers(raw: pd.DataFrame, contract: Contract, notes: dict[str, Any]) -> pd.DataFrame:
@@ -172,11 +175,13 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
         raise FileRejected("format", f"{contract.title} 需要图形：请报送带图形的格式")
     if contract.geometry == "MultiPolygon":
         gdf = gdf.set_geometry(as_multipolygons(gdf.geometry))
+    clear_ids: dict[str, pd.Series] = {}
     for f in contract.fields:
         if f.check == "id_card":
             clear = gdf[f.column].map(lambda v: pii.normalise_id_number(v)
                                       if isinstance(v, str) else v)
             gdf[f"{f.column}_check_ok"] = id_card_check_ok(clear)
+            clear_ids[f.column] = clear.reset_index(drop=True)
     protected = pii.protect_columns(
         pd.DataFrame(gdf.drop(columns=gdf.geometry.name)),
         {f.column: f.pii for f in contract.fields if f.pii},
@@ -185,4 +190,4 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
     out[ROW_ID_COLUMN] = rows.values
     found = [f for f in failures if not f.empty]
     table = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=FAILURE_COLUMNS)
-    return Conformed(out.reset_index(drop=True), table, notes)
+    return Conformed(out.reset_index(drop=True), table, notes, clear_ids)

@@ -50,10 +50,16 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     workdir = settings.home / "work" / drop_id
     try:
         raw = open_delivery(Path(rec.raw_path), contract, workdir)
+        counties = _counties(wh) if _needs_counties(contract) else None
         conformed = conform(raw, contract, load_region(), pii_key(settings),
-                            counties=_counties(wh) if contract.geometry_from_columns else None)
+                            counties=counties if contract.geometry_from_columns else None)
         rec.notes = conformed.notes
-        outcome = validate_frame(contract, conformed.frame)
+        outcome = validate_frame(contract, conformed.frame, clear_ids=conformed.clear_ids,
+                                 counties=counties)
+        conformed.clear_ids.clear()  # the clear ID numbers are not needed past validation
+        if outcome.skipped:
+            rec.notes["skipped_checks"] = [{k: s[k] for k in ("rule", "field", "reason")}
+                                           for s in outcome.skipped]
     except FileRejected as exc:
         rec.state, rec.errors = "rejected", [exc.as_error()]
         rec.rows_loaded = 0
@@ -116,6 +122,12 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
              rec.file, rec.state, rec.rows_read, rec.rows_loaded, rec.rows_quarantined,
              rec.rows_flagged)
     return rec
+
+
+def _needs_counties(contract: Contract) -> bool:
+    """Points placed from coordinates, or a county code checked against the location."""
+    return contract.geometry_from_columns or any(
+        f.domain_ref == "county_codes" for f in contract.fields)
 
 
 def _counties(wh: Warehouse) -> gpd.GeoDataFrame | None:

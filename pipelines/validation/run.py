@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -13,33 +14,44 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from pipelines.contracts import Contract
-from pipelines.geodesy import ellipsoidal_area_m2
+from pipelines.validation.checks import dates_out_of_order
 from pipelines.validation.suite import (
+    COUNTY_POLYGONS_PARAMETER,
     GEOMETRY_COLUMN,
     ROW_ID_COLUMN,
     RULE_MESSAGE_ZH,
-    area_ratio_column,
+    id_clear_column,
 )
 
 log = logging.getLogger(__name__)
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
-MU_PER_M2 = 15 / 10000
 # Result keys that would copy cell values (possibly personal) into stored results.
 _VALUE_KEYS = ("unexpected_list", "partial_unexpected_list", "partial_unexpected_counts",
                "unexpected_index_list", "partial_unexpected_index_list", "unexpected_rows",
                "unexpected_index_query")
 FAILURE_COLUMNS = ["source_row", "field", "rule", "severity", "message", "value"]
+# COMPLETE gives every unexpected row; exclude_unexpected_values keeps cell values (a clear
+# ID number among them) out of the result. The frame's index is the source row number, so
+# GX lists failing rows as plain ints instead of building a dict per failing row.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "COMPLETE",
+    "exclude_unexpected_values": True,
+    "partial_unexpected_count": 0,
+}
 
 
 @dataclass
 class ValidationOutcome:
     failures: pd.DataFrame  # one row per (source row, rule, field) that failed
-    stats: list[dict[str, Any]]  # one per expectation: rule, field, severity, counts
+    stats: list[dict[str, Any]]  # one per expectation run: rule, field, severity, counts
     result: dict[str, Any]  # the GX suite result, values removed, for Data Docs
     fail_rows: set[int] = field(default_factory=set)
+    # Expectations that could not run on this delivery, with why: never counted as passed.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def warn_rows(self) -> set[int]:
@@ -75,51 +87,74 @@ def _batch_definition() -> Any:
     return source.add_dataframe_asset("delivery").add_batch_definition_whole_dataframe("all")
 
 
-def _suite(suite_json: dict[str, Any]) -> Any:
+def _suite(name: str, meta: dict[str, Any], expectations: list[dict[str, Any]]) -> Any:
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
-    suite = gx.ExpectationSuite(name=suite_json["name"], meta=suite_json.get("meta", {}))
-    for e in suite_json["expectations"]:
+    suite = gx.ExpectationSuite(name=name, meta=meta)
+    for e in expectations:
         config = ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e["meta"])
         suite.add_expectation_configuration(config)
     return suite
 
 
-def derive_check_columns(contract: Contract, frame: gpd.GeoDataFrame) -> pd.DataFrame:
-    """The plain frame GX validates: attributes, geometry objects, and derived check columns."""
+def validation_frame(contract: Contract, frame: gpd.GeoDataFrame,
+                     clear_ids: Mapping[str, pd.Series] | None = None) -> pd.DataFrame:
+    """The plain frame GX validates: attributes, geometry objects, and the clear ID numbers
+    as transient columns. Indexed by source row number; it lives only for the validation."""
     plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     plain[GEOMETRY_COLUMN] = np.asarray(frame.geometry.values, dtype=object)
-    if contract.area_check:
-        stated = pd.to_numeric(plain[contract.area_check.field.lower()], errors="coerce")
-        true_m2 = ellipsoidal_area_m2(frame.geometry)
-        true = true_m2 * MU_PER_M2 if contract.area_check.unit == "mu" else true_m2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            plain[area_ratio_column(contract)] = np.where(true > 0, stated / true, np.nan)
+    for f in contract.fields:
+        if f.check == "id_card" and clear_ids is not None and f.column in clear_ids:
+            plain[id_clear_column(f)] = np.asarray(clear_ids[f.column], dtype=object)
+    plain.index = pd.Index(frame[ROW_ID_COLUMN].to_numpy(dtype=np.int64))
     return plain
 
 
-def _scrub(result_json: dict[str, Any]) -> dict[str, Any]:
-    for r in result_json.get("results", []):
-        res = r.get("result") or {}
-        for k in _VALUE_KEYS:
-            res.pop(k, None)
-    return result_json
+def county_polygons_parameter(counties: gpd.GeoDataFrame) -> dict[str, str]:
+    """County code -> WKB hex of its polygon, the value of the `county_polygons` parameter."""
+    codes = counties["county_code"].astype(str).to_numpy()
+    wkb = shapely.to_wkb(np.asarray(counties.geometry.values, dtype=object), hex=True)
+    return dict(zip(codes.tolist(), wkb.tolist(), strict=True))
+
+
+def _runnable(suite_json: dict[str, Any], plain: pd.DataFrame, has_counties: bool
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    run, skipped = [], []
+    for e in suite_json["expectations"]:
+        why = None
+        if e["kwargs"].get("county_polygons") and not has_counties:
+            why = "no admin_divisions loaded in the warehouse yet: location not checked"
+        elif str(e["kwargs"].get("column", "")).endswith("_clear") and \
+                e["kwargs"]["column"] not in plain.columns:
+            why = "clear ID numbers not given to validation: check character not checked"
+        if why is None:
+            run.append(e)
+        else:
+            skipped.append({"expectation": e["type"], **e["meta"], "reason": why})
+    return run, skipped
 
 
 def validate_frame(contract: Contract, frame: gpd.GeoDataFrame,
-                   suite_json: dict[str, Any] | None = None) -> ValidationOutcome:
-    """Validate one delivery; every failing row is known by its source row number."""
+                   suite_json: dict[str, Any] | None = None, *,
+                   clear_ids: Mapping[str, pd.Series] | None = None,
+                   counties: gpd.GeoDataFrame | None = None) -> ValidationOutcome:
+    """Validate one delivery; every failing row is known by its source row number.
+
+    `clear_ids` holds the clear ID numbers (column -> values in frame order) taken before
+    tokenising; `counties` (column `county_code`, polygons in EPSG:4490) are the current
+    admin divisions. Checks that need what is not given are reported as skipped."""
     suite_json = suite_json or load_suite_json(contract.dataset)
-    plain = derive_check_columns(contract, frame)
+    plain = validation_frame(contract, frame, clear_ids)
+    has_counties = counties is not None and not counties.empty
+    expectations, skipped = _runnable(suite_json, plain, has_counties)
+    params = ({COUNTY_POLYGONS_PARAMETER: county_polygons_parameter(counties)}
+              if has_counties and counties is not None else {})
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": plain})
-    result = batch.validate(_suite(suite_json), result_format={
-        "result_format": "COMPLETE",
-        "unexpected_index_column_names": [ROW_ID_COLUMN],
-        "partial_unexpected_count": 0,
-    })
+    suite = _suite(suite_json["name"], suite_json.get("meta", {}), expectations)
+    result = batch.validate(suite, result_format=RESULT_FORMAT, expectation_parameters=params)
     failures: list[pd.DataFrame] = []
     stats: list[dict[str, Any]] = []
     for r in result.results:
@@ -136,31 +171,70 @@ def validate_frame(contract: Contract, frame: gpd.GeoDataFrame,
             "element_count": int(res.get("element_count", len(plain))),
             "unexpected_count": int(res.get("unexpected_count", 0) or 0),
         })
-        rows = [int(i[ROW_ID_COLUMN]) for i in res.get("unexpected_index_list") or []]
-        if not rows:
-            continue
-        failures.append(_failure_rows(contract, plain, rows, rule, severity, fld))
+        rows = [int(i) for i in res.get("unexpected_index_list") or []]
+        if rows:
+            failures.append(_failure_rows(contract, plain, rows, str(rule), severity, fld))
     table = (pd.concat(failures, ignore_index=True) if failures
              else pd.DataFrame(columns=FAILURE_COLUMNS))
     fail_rows = set(table.loc[table["severity"] == "fail", "source_row"].astype(int))
-    return ValidationOutcome(table, stats, _scrub(result.to_json_dict()), fail_rows)
+    for s in skipped:
+        log.warning("%s: %s skipped: %s", contract.dataset, s["rule"], s["reason"])
+    return ValidationOutcome(table, stats, _scrub(result.to_json_dict(), skipped), fail_rows,
+                             skipped)
 
 
-def _failure_rows(contract: Contract, plain: pd.DataFrame, rows: list[int], rule: Any,
+def _scrub(result_json: dict[str, Any], skipped: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result as stored and shown in Data Docs: counts, never cell values."""
+    for r in result_json.get("results", []):
+        res = r.get("result") or {}
+        for k in _VALUE_KEYS:
+            res.pop(k, None)
+        kwargs = (r.get("expectation_config") or {}).get("kwargs") or {}
+        if COUNTY_POLYGONS_PARAMETER in kwargs:
+            # the polygons themselves are the warehouse's; the result names where they came from
+            kwargs[COUNTY_POLYGONS_PARAMETER] = {"$PARAMETER": COUNTY_POLYGONS_PARAMETER}
+    result_json.setdefault("meta", {})["yitu_skipped_checks"] = skipped
+    return result_json
+
+
+def _label(contract: Contract, code: str) -> str:
+    spec = next((f for f in contract.fields if f.code == code), None)
+    return f"{code}（{spec.label}）" if spec else code
+
+
+def _failure_rows(contract: Contract, plain: pd.DataFrame, rows: list[int], rule: str,
                   severity: Any, fld: Any) -> pd.DataFrame:
-    label = fld
-    value_col: str | None = None
+    if rule == "dates_in_order":
+        return _dates_failure_rows(contract, plain, rows, severity)
+    label, value_col = fld, None
     codes = {f.code: f for f in contract.fields}
     if fld in codes:
         spec = codes[fld]
-        label = f"{spec.code}（{spec.label}）"
+        label = _label(contract, fld)
+        # the masked form of a personal value, never the clear one the check ran on
         value_col = f"{spec.column}_masked" if spec.pii else spec.column
-    message = f"[{rule}] " + RULE_MESSAGE_ZH.get(str(rule), "{field}").format(field=label)
+    message = f"[{rule}] " + RULE_MESSAGE_ZH.get(rule, "{field}").format(field=label)
     values: list[str | None] = [None] * len(rows)
     if value_col and value_col in plain.columns:
-        by_row = plain.set_index(ROW_ID_COLUMN)[value_col]
-        values = [None if pd.isna(v) else str(v) for v in by_row.reindex(rows)]
+        values = [None if pd.isna(v) else str(v) for v in plain[value_col].reindex(rows)]
     return pd.DataFrame({
         "source_row": rows, "field": fld, "rule": rule, "severity": severity,
         "message": message, "value": values,
     })
+
+
+def _dates_failure_rows(contract: Contract, plain: pd.DataFrame, rows: list[int],
+                        severity: Any) -> pd.DataFrame:
+    """One row per failing work order naming the pair of timestamps that runs backwards."""
+    order = list(contract.date_order)
+    subset = plain.loc[rows, [c.lower() for c in order]]
+    first, second = dates_out_of_order(subset, [c.lower() for c in order])
+    fields, messages, values = [], [], []
+    for row, i, j in zip(rows, first.tolist(), second.tolist(), strict=True):
+        a, b = order[i], order[j]
+        fields.append(f"{a}≤{b}")
+        pair = f"{_label(contract, a)} 晚于 {_label(contract, b)}"
+        messages.append("[dates_in_order] " + RULE_MESSAGE_ZH["dates_in_order"].format(field=pair))
+        values.append(f"{a}={subset.at[row, a.lower()]}, {b}={subset.at[row, b.lower()]}")
+    return pd.DataFrame({"source_row": rows, "field": fields, "rule": "dates_in_order",
+                         "severity": severity, "message": messages, "value": values})

@@ -123,7 +123,8 @@ def test_pbf_problems_are_there(sample: tuple[Path, dict[str, Any]]) -> None:
     area = np.array([abs(GEOD.geometry_area_perimeter(g)[0]) for g in lonlat.geometry.values])
     off = np.abs(pbf["YJJBNTTBMJ"].to_numpy() / area - 1.0) > 0.2
     assert not (fail & (bad_id | off)).any() and not (bad_id & off).any()
-    assert entry["warn_rows"] == {"id_card_check": int(bad_id.sum()), "area_agrees": int(off.sum())}
+    assert entry["warn_rows"] == {"id_card_check": int(bad_id.sum()), "area_agrees": int(off.sum()),
+                                  "county_location": manifest["planted"]["county_mismatch"]}
     assert np.abs(pbf["YJJBNTTBMJ"].to_numpy()[~off] / area[~off] - 1.0).max() < 0.001
 
     # Integration cases among the rows that load.
