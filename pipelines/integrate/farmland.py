@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
 from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
 from pipelines.integrate.inputs import COUNTY, Zone, geoms_of
-from pipelines.integrate.planar import disjoint_pieces, interior_overlaps, polygonal
+from pipelines.integrate.planar import (
+    disjoint_pieces,
+    interior_overlaps,
+    polygonal,
+    union_overlay,
+)
 
 BASE_MAP_COLUMNS = ["class", COUNTY, "county_name", "pbf_id", "pbf_ids", "hsf_project",
                     "hsf_projects", "area_m2", "area_mu"]
@@ -45,6 +51,12 @@ def _side(frame: gpd.GeoDataFrame, id_col: str, one: str, many: str) -> gpd.GeoD
                             geometry=pieces["geometry"].to_numpy(), crs=4490)
 
 
+def _take(frame: pd.DataFrame, rows: npt.NDArray[np.intp]) -> pd.DataFrame:
+    """Rows of `frame` by position, all-null where the position is -1."""
+    out = pd.DataFrame(frame).reset_index(drop=True).reindex(rows)
+    return out.reset_index(drop=True).astype(object)
+
+
 def farmland_base_map(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame, zone: Zone,
                       county_names: pd.Series) -> gpd.GeoDataFrame:
     """Disjoint pieces of the zone classed by what covers them, cut at county lines.
@@ -56,13 +68,11 @@ def farmland_base_map(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame, zone: Zone,
     right = _side(hsf, "xmbh", "hsf_project", "hsf_projects")
     if left.empty and right.empty:
         return _frame({}, [], BASE_MAP_COLUMNS)
-    if left.empty or right.empty:
-        pieces = pd.concat([left, right], ignore_index=True)
-    else:
-        pieces = gpd.overlay(left, right, how="union", keep_geom_type=True)
-    src, parts, codes = zone.cut(geoms_of(pieces))
-    out = pd.DataFrame(pieces.drop(columns=pieces.geometry.name)).iloc[src]
-    out = out.reset_index(drop=True).assign(**{COUNTY: codes})
+    li, ri, geoms = union_overlay(geoms_of(left), geoms_of(right))
+    attrs = pd.concat([_take(left.drop(columns="geometry"), li),
+                       _take(right.drop(columns="geometry"), ri)], axis=1)
+    src, parts, codes = zone.cut(geoms)
+    out = attrs.iloc[src].reset_index(drop=True).assign(**{COUNTY: codes})
     out["county_name"] = out[COUNTY].map(county_names)
     has_pbf, has_hsf = out["pbf_id"].notna(), out["hsf_project"].notna()
     out["class"] = np.select([has_pbf & has_hsf, has_pbf], ["pbf_and_hsf", "pbf_only"],

@@ -80,3 +80,43 @@ def disjoint_pieces(ids: npt.NDArray[np.object_], geoms: GeomArray) -> pd.DataFr
     cut = pd.DataFrame({"ids": ids_of_face.to_numpy(),
                         "geometry": faces[ids_of_face.index.to_numpy()]})
     return pd.concat([whole, cut], ignore_index=True)
+
+
+def union_overlay(left: GeomArray, right: GeomArray) -> tuple[IndexArray, IndexArray, GeomArray]:
+    """The union overlay of two layers whose own shapes are disjoint (`disjoint_pieces`):
+    (left index or -1, right index or -1, piece) for every piece of either layer.
+
+    What `geopandas.overlay(how="union")` computes, vectorised: geopandas subtracts the
+    overlapping shapes row by row through pandas, which took 70% of the integration at
+    50k parcels and grows to many minutes at 1M. Here each step is one shapely call over all
+    rows. Overlapping right shapes are subtracted one rank at a time in a fixed order
+    (by their bounds), so the same shapes give the same bits in every partition.
+    """
+    li, ri = shapely.STRtree(right).query(left, predicate="intersects")
+    both = polygonal(shapely.intersection(left[li], right[ri]))
+    shared = pd.notna(both)  # touching along an edge or at a corner is no overlap
+    li, ri, both = li[shared].astype(np.intp), ri[shared].astype(np.intp), both[shared]
+    left_rest = _subtract(left, li, right, ri)
+    right_rest = _subtract(right, ri, left, li)
+    lk, rk = np.flatnonzero(pd.notna(left_rest)), np.flatnonzero(pd.notna(right_rest))
+    none_l, none_r = np.full(len(rk), -1, dtype=np.intp), np.full(len(lk), -1, dtype=np.intp)
+    return (np.concatenate([li, lk, none_l]).astype(np.intp),
+            np.concatenate([ri, none_r, rk]).astype(np.intp),
+            np.concatenate([both, left_rest[lk], right_rest[rk]]).astype(object))
+
+
+def _subtract(shapes: GeomArray, mine: IndexArray, others: GeomArray,
+              theirs: IndexArray) -> GeomArray:
+    """Each shape minus the others overlapping it (pairs `mine[k]`, `theirs[k]`)."""
+    rest = shapes.copy()
+    if len(mine) == 0:
+        return rest
+    bounds = shapely.bounds(others[theirs])
+    order = np.lexsort((bounds[:, 3], bounds[:, 2], bounds[:, 1], bounds[:, 0], mine))
+    mine, theirs = mine[order], theirs[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(mine)) + 1]
+    rank = np.arange(len(mine)) - np.repeat(starts, np.diff(np.r_[starts, len(mine)]))
+    for r in range(int(rank.max()) + 1):
+        at = rank == r
+        rest[mine[at]] = shapely.difference(rest[mine[at]], others[theirs[at]])
+    return polygonal(rest)
