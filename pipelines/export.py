@@ -9,8 +9,9 @@ import pyogrio
 
 from pipelines.config import UsageError
 from pipelines.integrate import LAYERS
+from pipelines.publish import LABELS, analyst_types
 from pipelines.warehouse import Warehouse
-from pipelines.warehouse.gpkg import GPKG_DATASET_OPTIONS
+from pipelines.warehouse.gpkg import write_labelled_layer
 
 FORMULA_START = ("=", "+", "-", "@")
 
@@ -28,12 +29,12 @@ def _escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 def export_layer(wh: Warehouse, layer: str, output: Path) -> int:
     if layer not in LAYERS:
         raise UsageError(f"unknown layer {layer!r}; published layers: {', '.join(LAYERS)}")
-    gdf = wh.read_published(layer)
+    gdf = analyst_types(layer, wh.read_published(layer))
     suffix = output.suffix.lower()
     output.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gpkg":
-        pyogrio.write_dataframe(gdf, output, layer=layer, driver="GPKG",
-                                dataset_options=GPKG_DATASET_OPTIONS)
+        output.unlink(missing_ok=True)  # one layer per export, never appended to an old file
+        write_labelled_layer(gdf, output, layer, LABELS[layer])
     elif suffix in (".geojson", ".json"):
         pyogrio.write_dataframe(gdf, output, driver="GeoJSON")
     elif suffix == ".parquet":

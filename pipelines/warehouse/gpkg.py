@@ -59,6 +59,55 @@ def _register_gpkg_functions(dbapi_conn: sqlite3.Connection, _record: Any) -> No
         dbapi_conn.create_function(fn, 1, part(i), deterministic=True)
 
 
+# The GeoPackage "Schema" extension (spec 1.2, F.9): column titles and descriptions. GDAL
+# (3.7+) reads `name` as a field's alternative name and `description` as its comment, which
+# QGIS shows as the field alias. pyogrio cannot set either, so the rows are written here.
+_DATA_COLUMNS_DDL = (
+    "CREATE TABLE IF NOT EXISTS gpkg_data_columns (table_name TEXT NOT NULL, "
+    "column_name TEXT NOT NULL, name TEXT, title TEXT, description TEXT, mime_type TEXT, "
+    "constraint_name TEXT, CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name), "
+    "CONSTRAINT gdc_tn UNIQUE (table_name, name))",
+    "CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (constraint_name TEXT NOT NULL, "
+    "constraint_type TEXT NOT NULL, value TEXT, min NUMERIC, min_is_inclusive BOOLEAN, "
+    "max NUMERIC, max_is_inclusive BOOLEAN, description TEXT, "
+    "CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value))",
+)
+_SCHEMA_EXTENSION = ("gpkg_schema", "http://www.geopackage.org/spec/#extension_schema",
+                     "read-write")
+
+
+def write_field_aliases(path: Path, layer: str, labels: dict[str, str]) -> None:
+    """Chinese labels of `layer`'s columns as GeoPackage field aliases (Schema extension)."""
+    rows = [(layer, column, label, label, label) for column, label in labels.items() if column]
+    if not rows:
+        return
+    with sqlite3.connect(path) as conn:
+        for ddl in _DATA_COLUMNS_DDL:
+            conn.execute(ddl)
+        name, definition, scope = _SCHEMA_EXTENSION
+        for table in ("gpkg_data_columns", "gpkg_data_column_constraints"):
+            conn.execute("DELETE FROM gpkg_extensions WHERE table_name = ? "
+                         "AND extension_name = ?", (table, name))
+            conn.execute("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, "
+                         "definition, scope) VALUES (?, NULL, ?, ?, ?)",
+                         (table, name, definition, scope))
+        conn.execute("DELETE FROM gpkg_data_columns WHERE table_name = ?", (layer,))
+        conn.executemany("INSERT INTO gpkg_data_columns (table_name, column_name, name, title, "
+                         "description) VALUES (?, ?, ?, ?, ?)", rows)
+    conn.close()
+
+
+def write_labelled_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str,
+                         labels: dict[str, str]) -> None:
+    """A published layer as an analyst opens it: the layer described by its Chinese title
+    (`labels[""]`) and every labelled column aliased by its Chinese label."""
+    pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG",
+                            dataset_options=GPKG_DATASET_OPTIONS,
+                            layer_options={"DESCRIPTION": labels.get("", layer)})
+    write_field_aliases(path, layer, {c: label for c, label in labels.items()
+                                      if c in gdf.columns})
+
+
 class GeoPackageWarehouse(Warehouse):
     def __init__(self, url: str) -> None:
         self.url = url
@@ -164,10 +213,7 @@ class GeoPackageWarehouse(Warehouse):
         tmp.unlink(missing_ok=True)
         try:
             for name, gdf in layers.items():
-                pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG",
-                                        dataset_options=GPKG_DATASET_OPTIONS,
-                                        layer_options={"DESCRIPTION": labels.get(name, {})
-                                                       .get("", name)})
+                write_labelled_layer(gdf, tmp, name, labels.get(name, {}))
             os.replace(tmp, self.publish_path)  # atomic on POSIX: old file or new, never half
         finally:
             tmp.unlink(missing_ok=True)
