@@ -117,3 +117,106 @@ def test_dates_out_of_order_fail() -> None:
     outcome = validate_frame(contract, frame)
     assert outcome.fail_rows == {3}
     assert _rules(outcome, 3) == {"dates_in_order"}
+
+
+def test_dates_failure_names_the_pair_that_runs_backwards() -> None:
+    contract = load_contract("complaints")
+    t = pd.Timestamp
+    frame = gpd.GeoDataFrame({
+        "gdbh": ["G1", "G2"], "slsj": [t("2026-11-02 09:00")] * 2, "gdlx": ["投诉", "投诉"],
+        "pdsj": [t("2026-11-02 10:00"), t("2026-11-05 10:00")],
+        "sclxsj": [t("2026-11-02 09:30"), pd.NaT],
+        "bjsj": [t("2026-11-03 10:00"), t("2026-11-04 10:00")],
+        "_source_row": [2, 3],
+    }, geometry=[None, None], crs=4490)
+    for f in contract.fields:
+        col = f"{f.column}_token" if f.pii else f.column
+        if col not in frame:
+            frame[col] = None
+    failures = validate_frame(contract, frame).failures.set_index("source_row")
+    assert failures.loc[2, "field"] == "PDSJ≤SCLXSJ"  # contacted before dispatch
+    assert failures.loc[3, "field"] == "PDSJ≤BJSJ"  # closed before dispatch, contact empty
+    assert "PDSJ（派单时间） 晚于 BJSJ（办结时间）" in failures.loc[3, "message"]
+    assert failures.loc[3, "value"] == "PDSJ=2026-11-05 10:00:00, BJSJ=2026-11-04 10:00:00"
+
+
+def test_a_polygon_where_the_contract_says_point_is_invalid() -> None:
+    outcome = validate_frame(load_contract("licenses"), _licenses(
+        tyshxydm=["91110000600037341L"] * 3,
+        geometry=[Point(110.3, 20.0), _square(110.3, 19.9), Point(110.4, 19.8)]))
+    assert outcome.fail_rows == {4}
+    assert _rules(outcome, 4) == {"geometry_valid"}
+
+
+def _pbf(ids: list[str | None]) -> tuple[gpd.GeoDataFrame, dict[str, pd.Series]]:
+    """farmland_pbf rows as conform leaves them: ID numbers tokenised and masked; the clear
+    numbers handed over separately, as conform's `clear_ids`."""
+    from pipelines.pii import mask_id_number
+
+    contract = load_contract("farmland_pbf")
+    squares = [_square(110.3 + 0.01 * i, 19.95) for i in range(len(ids))]
+    frame = gpd.GeoDataFrame({
+        "xzqdm": ["460105"] * len(ids), "yjjbnttbbh": [f"K{i}" for i in range(len(ids))],
+        "dlbm": ["0101"] * len(ids), "_source_row": list(range(2, 2 + len(ids))),
+        "zrrzjhm_token": ["0" * 64 if v else None for v in ids],
+        "zrrzjhm_masked": [mask_id_number(v) if v else None for v in ids],
+    }, geometry=squares, crs=4490)
+    from pipelines.geodesy import ellipsoidal_area_m2
+
+    frame["yjjbnttbmj"] = ellipsoidal_area_m2(frame.geometry)
+    for f in contract.fields:
+        col = f"{f.column}_token" if f.pii else f.column
+        if col not in frame:
+            frame[col] = None
+    return frame, {"zrrzjhm": pd.Series(ids, dtype=object)}
+
+
+BAD_ID = "110105194912310021"  # check digit should be X
+
+
+def test_id_check_runs_on_the_clear_number_and_never_echoes_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    frame, clear = _pbf(["11010519491231002X", BAD_ID, None])
+    outcome = validate_frame(load_contract("farmland_pbf"), frame, clear_ids=clear)
+    assert _rules(outcome, 3) == {"id_card_check"}
+    assert outcome.warn_rows == {3} and outcome.fail_rows == set()
+    row = outcome.failures[outcome.failures["rule"] == "id_card_check"].iloc[0]
+    assert row["value"] == "110105********0021"  # the masked form
+    stored = json.dumps(outcome.result, ensure_ascii=False, default=str)
+    for text in (stored, outcome.failures.to_csv(), caplog.text):
+        assert BAD_ID not in text and "11010519491231002X" not in text
+    assert "zrrzjhm_clear" not in frame.columns  # the caller's frame is left as it was
+
+
+def test_checks_that_cannot_run_are_skipped_never_passed() -> None:
+    frame, _ = _pbf([BAD_ID])
+    outcome = validate_frame(load_contract("farmland_pbf"), frame)  # no clear IDs, no counties
+    skipped = {s["rule"]: s["reason"] for s in outcome.skipped}
+    assert set(skipped) == {"id_card_check", "county_location"}
+    assert "admin_divisions" in skipped["county_location"]
+    assert not {"id_card_check", "county_location"} & {s["rule"] for s in outcome.stats}
+    assert outcome.result["meta"]["yitu_skipped_checks"] == outcome.skipped
+
+
+def test_county_location_is_checked_against_the_given_counties() -> None:
+    from shapely.geometry import box
+
+    counties = gpd.GeoDataFrame({"county_code": ["460105", "460106"]},
+                                geometry=[box(110.0, 19.5, 110.35, 20.2),
+                                          box(110.35, 19.5, 110.7, 20.2)], crs=4490)
+    outcome = validate_frame(load_contract("licenses"), _licenses(
+        tyshxydm=["91110000600037341L"] * 3, xzqdm=["460105", "460105", "460106"],
+        geometry=[Point(110.3, 20.0), Point(110.5, 19.9), Point(110.4, 19.8)]),
+        counties=counties)
+    assert outcome.warn_rows == {4}  # named 460105, lies in 460106
+    assert _rules(outcome, 4) == {"county_location"}
+    assert outcome.skipped == []
+    location = next(r for r in outcome.result["results"]
+                    if r["expectation_config"]["meta"]["rule"] == "county_location")
+    # the stored result names where the polygons came from instead of copying them
+    assert location["expectation_config"]["kwargs"]["county_polygons"] == {
+        "$PARAMETER": "county_polygons"}
