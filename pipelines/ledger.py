@@ -77,9 +77,12 @@ def save_notes(conn: Connection, wh: Warehouse, rec: DropRecord) -> None:
                  .values(notes=_values(rec)["notes"]))
 
 
-def first_with_sha(wh: Warehouse, sha256: str) -> DropRecord | None:
+def first_with_sha(wh: Warehouse, sha256: str, dataset: str) -> DropRecord | None:
+    """The earlier drop of these bytes into this dataset. The same bytes dropped as another
+    dataset (a file sent to the wrong folder first, or any two empty files) are not a resend."""
     t = wh.tables.drops
-    q = (select(t).where(t.c.sha256 == sha256, t.c.state != "duplicate")
+    q = (select(t).where(t.c.sha256 == sha256, t.c.dataset == dataset,
+                         t.c.state != "duplicate")
          .order_by(t.c.received_at).limit(1))
     with wh.engine.connect() as conn:
         row = conn.execute(q).first()

@@ -123,7 +123,8 @@ def _point_crs(frame: pd.DataFrame, contract: Contract) -> pd.Series:
 
 
 def _points_from_columns(frame: pd.DataFrame, contract: Contract, notes: dict[str, Any],
-                         counties: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+                         counties: gpd.GeoDataFrame | None,
+                         rows: pd.Series) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     assert contract.coordinates is not None
     lon = pd.to_numeric(frame[contract.coordinates.lon.lower()], errors="coerce").to_numpy(float)
     lat = pd.to_numeric(frame[contract.coordinates.lat.lower()], errors="coerce").to_numpy(float)
@@ -145,7 +146,29 @@ def _points_from_columns(frame: pd.DataFrame, contract: Contract, notes: dict[st
     has = np.isfinite(lon) & np.isfinite(lat)
     geoms = np.full(len(frame), None, dtype=object)
     geoms[has] = shapely.points(lon[has], lat[has])
-    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_EPSG)
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=STORAGE_EPSG), _unusable_coordinates(
+        frame, contract, rows, has)
+
+
+def _unusable_coordinates(frame: pd.DataFrame, contract: Contract, rows: pd.Series,
+                          has: np.ndarray) -> pd.DataFrame:
+    """A row that gives coordinates no point can be made of (inf, NaN, or only one of the
+    pair) is a failure, not a row without a location. A row that gives none stays valid
+    where the contract allows that (not every work order is geocoded)."""
+    assert contract.coordinates is not None
+    cols = [contract.coordinates.lon.lower(), contract.coordinates.lat.lower()]
+    given = frame[cols].notna().any(axis=1).to_numpy()
+    bad = given & ~has
+    if not bad.any():
+        return pd.DataFrame(columns=FAILURE_COLUMNS)
+    lon, lat = contract.field(contract.coordinates.lon), contract.field(contract.coordinates.lat)
+    return pd.DataFrame({
+        "source_row": rows.to_numpy()[bad].astype(int), "field": f"{lon.code},{lat.code}",
+        "rule": "geometry_valid", "severity": "fail",
+        "message": f"[geometry_valid] {RULE_MESSAGE_ZH['geometry_valid']}：{lon.code}（{lon.label}）"
+                   f"、{lat.code}（{lat.label}）不是一对有限的坐标",
+        "value": [f"{x},{y}" for x, y in zip(frame.loc[bad, cols[0]], frame.loc[bad, cols[1]],
+                                              strict=True)]})
 
 
 def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes,
@@ -170,7 +193,8 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
         gdf, bad_after = unsafe_geometries(gdf, rows)  # now the lon/lat range is known
         failures += [bad, bad_after]
     elif contract.geometry_from_columns:
-        gdf = _points_from_columns(attrs, contract, notes, counties)
+        gdf, unusable = _points_from_columns(attrs, contract, notes, counties, rows)
+        failures.append(unusable)
     else:
         raise FileRejected("format", f"{contract.title} 需要图形：请报送带图形的格式")
     if contract.geometry == "MultiPolygon":

@@ -7,19 +7,28 @@ Values stay text here; the contract types them in `conform`.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
 from pipelines.contracts import Contract, normalise_header
 from pipelines.ingest import safety
 from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.spreadsheet import read_xlsx
+from pipelines.ingest.spreadsheet import (
+    EXACT_DIGITS,
+    HEADER_SEARCH_ROWS,
+    cell_text,
+    find_header,
+    read_xlsx,
+)
 
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 is a superset of GBK
 # ArcGIS writes Windows code page numbers into .cpg as often as names.
@@ -39,6 +48,7 @@ class RawDelivery:
 
 def open_delivery(path: Path, contract: Contract, workdir: Path) -> RawDelivery:
     suffix = path.suffix.lower()
+    safety.disable_gdal_network()
     safety.check_local_path(path)
     if path.stat().st_size == 0:
         raise FileRejected("file_empty", f"文件 {path.name} 为空")
@@ -47,7 +57,7 @@ def open_delivery(path: Path, contract: Contract, workdir: Path) -> RawDelivery:
     if suffix in (".gpkg", ".geojson", ".json"):
         return _read_vector(path, contract)
     if suffix == ".csv":
-        return _read_csv(path)
+        return _read_csv(path, contract)
     if suffix == ".xlsx":
         return _read_xlsx(path, contract)
     raise FileRejected("format", f"不支持的文件格式 {suffix or '(无扩展名)'}：请报送 zip(Shapefile)、"
@@ -76,7 +86,8 @@ def _read_zipped_shapefile(path: Path, contract: Contract, workdir: Path) -> Raw
         raise FileRejected("encoding", f".cpg 声明了未知编码 {encoding!r}") from exc
     notes["prj"] = shp.with_suffix(".prj").exists()
     _check_driver(shp, safety.check_vector_content(shp, ".shp"), None)
-    gdf = pyogrio.read_dataframe(shp, encoding=encoding, use_arrow=False)
+    gdf = _codes_as_text(pyogrio.read_dataframe(shp, encoding=encoding, use_arrow=False),
+                         contract, notes)
     return RawDelivery(gdf, pd.Series(range(1, len(gdf) + 1), index=gdf.index), notes)
 
 
@@ -106,9 +117,41 @@ def _read_vector(path: Path, contract: Contract) -> RawDelivery:
                            f"{contract.title}（应为 {', '.join(contract.layer_names)} 之一）")
     _check_driver(path, driver, layer)
     gdf = pyogrio.read_dataframe(path, layer=layer, use_arrow=False)
-    notes = {"format": driver, "layer": layer,
-             "other_layers_ignored": [n for n in layers if n != layer]}
+    notes: dict[str, Any] = {"format": driver, "layer": layer,
+                             "other_layers_ignored": [n for n in layers if n != layer]}
+    gdf = _codes_as_text(gdf, contract, notes)
     return RawDelivery(gdf, pd.Series(range(1, len(gdf) + 1), index=gdf.index), notes)
+
+
+def _codes_as_text(gdf: gpd.GeoDataFrame, contract: Contract,
+                   notes: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Text fields the exporting tool stored as Real or Integer (XZQDM 460105.0, QSXZ 30) as
+    the code a clerk would read: exact digits while a double holds them, beyond that the
+    scientific notation a spreadsheet shows, which `row_checks` reports as a damaged code."""
+    known = contract.header_map()
+    text = {f.column for f in contract.fields if f.type == "string"}
+    numeric: list[str] = []
+    for col in gdf.columns:
+        if col == gdf.geometry.name or known.get(normalise_header(col)) not in text:
+            continue
+        values = gdf[col]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            continue
+        numeric.append(str(col))
+        as_float = values.to_numpy(dtype=float, na_value=np.nan)
+        exact = np.isfinite(as_float) & (np.abs(as_float) < 10.0**EXACT_DIGITS)
+        exact &= as_float == np.trunc(as_float)
+        out = pd.Series(pd.NA, index=gdf.index, dtype=object)
+        out[exact] = as_float[exact].astype(np.int64).astype(str)
+        rest = ~exact & values.notna().to_numpy()
+        if pd.api.types.is_integer_dtype(values):  # Integer64 fields hold every digit
+            out[rest] = values[rest].astype(str)
+        else:
+            out[rest] = [cell_text(float(v)) for v in as_float[rest]]
+        gdf[col] = out
+    if numeric:
+        notes["numeric_code_fields"] = numeric
+    return gdf
 
 
 def _decode(data: bytes, name: str) -> tuple[str, str]:
@@ -135,15 +178,27 @@ def _encoding_name(data: bytes, codec: str) -> str:
     return "GBK"
 
 
-def _read_csv(path: Path) -> RawDelivery:
+def _csv_header_line(text: str, contract: Contract) -> int:
+    """0-based line of the header: a title line above it is common in exports from Excel.
+    Without a recognisable header the first line is taken, and the missing columns named."""
+    head = list(itertools.islice(csv.reader(io.StringIO(text)), HEADER_SEARCH_ROWS + 1))
+    found = find_header([[c or None for c in r] for r in head], contract.header_map())
+    return found or 0
+
+
+def _read_csv(path: Path, contract: Contract) -> RawDelivery:
     data = path.read_bytes()
     text, encoding = _decode(data, path.name)
+    header_at = _csv_header_line(text, contract)
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
-                        skip_blank_lines=True)
-    # Header is line 1, so data row i (0-based) is line i + 2 as the clerk sees it in Excel.
-    rows = pd.Series(range(2, len(frame) + 2), index=frame.index)
-    return RawDelivery(frame, rows, {"format": "CSV", "encoding": encoding,
-                                     "encoding_detected": _encoding_name(data, encoding)})
+                        skip_blank_lines=True, skiprows=header_at)
+    # Data row i (0-based) is line header_at + i + 2 as the clerk sees it in Excel.
+    rows = pd.Series(range(header_at + 2, header_at + len(frame) + 2), index=frame.index)
+    notes: dict[str, Any] = {"format": "CSV", "encoding": encoding,
+                             "encoding_detected": _encoding_name(data, encoding)}
+    if header_at:
+        notes["header_row"] = header_at + 1
+    return RawDelivery(frame, rows, notes)
 
 
 def _read_xlsx(path: Path, contract: Contract) -> RawDelivery:

@@ -93,7 +93,7 @@ def _archive(settings: Settings, wh: Warehouse, dataset: str, path: Path) -> Dro
     raw_path = raw_dir / f"{drop_id}__{path.name}"
     shutil.copyfile(path, raw_path)
     raw_path.chmod(0o444)  # the archive is never edited
-    earlier = ledger.first_with_sha(wh, sha)
+    earlier = ledger.first_with_sha(wh, sha, dataset)
     rec = DropRecord(drop_id=drop_id, dataset=dataset, file=path.name, sha256=sha,
                      size_bytes=path.stat().st_size, raw_path=str(raw_path), received_at=now)
     if earlier is not None:

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+import pyogrio
+import pyproj
+
 from pipelines.ingest.errors import FileRejected
 
 # A zip may unpack to at most this much in total, and a large member may not be compressed
@@ -36,6 +39,25 @@ _VSI_OR_URL = re.compile(r"^/vsi|/vsi[a-z0-9_]+/|://|!", re.IGNORECASE)
 _GEOJSON_REMOTE = re.compile(rb"/vsi[a-z0-9_]*/|\"href\"\s*:|\"type\"\s*:\s*\"(?:link|url)\"",
                              re.IGNORECASE)
 _XML_DTD = (b"<!DOCTYPE", b"<!ENTITY")
+
+
+# Second line of defence behind the path and content checks: if a crafted file still makes
+# GDAL reach for the network, every request fails at once. GDAL has no single off switch:
+# /vsicurl/ and its kin see only files with this (never used) extension, and plain HTTP
+# fetches (GeoJSON, WFS, ...) go through a proxy on the discard port that refuses them.
+GDAL_NETWORK_OFF = {
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".yitu-no-network",
+    "GDAL_HTTP_PROXY": "127.0.0.1:9",
+    "GDAL_HTTP_MAX_RETRY": "0",
+    "GDAL_HTTP_CONNECTTIMEOUT": "1",
+    "GDAL_HTTP_TIMEOUT": "1",
+}
+
+
+def disable_gdal_network() -> None:
+    """For this process: no GDAL read reaches the network, nor PROJ's grid downloads."""
+    pyogrio.set_gdal_config_options(GDAL_NETWORK_OFF)
+    pyproj.network.set_network_enabled(False)
 
 
 def check_local_path(path: Path) -> None:

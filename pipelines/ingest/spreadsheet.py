@@ -60,7 +60,7 @@ def _known_cells(row: list[str | None], known: dict[str, str]) -> tuple[int, int
     return sum(c in known for c in cells), len(cells)
 
 
-def _find_header(rows: list[list[str | None]], known: dict[str, str]) -> int | None:
+def find_header(rows: list[list[str | None]], known: dict[str, str]) -> int | None:
     """The first row most of whose cells are field names the contract knows; in a two-row
     header the lower row (where vertically merged names repeat) names every column."""
     scores = [_known_cells(r, known) for r in rows[:HEADER_SEARCH_ROWS + 1]]
@@ -80,7 +80,7 @@ def read_xlsx(path: Path, contract: Contract) -> tuple[pd.DataFrame, pd.Series, 
     _fill_merged(ws, HEADER_SEARCH_ROWS)
     rows = [[cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
     wb.close()
-    header_at = _find_header(rows, contract.header_map())
+    header_at = find_header(rows, contract.header_map())
     if header_at is None:
         raise FileRejected("missing_columns", f"{path.name} 前 {HEADER_SEARCH_ROWS} 行中找不到表头")
     header = [h if h is not None else f"(第{i + 1}列)" for i, h in enumerate(rows[header_at])]
