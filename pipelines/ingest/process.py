@@ -78,6 +78,11 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     warn = failures[failures["severity"] == "warn"]
     rec.rows_read = len(frame)
     rec.rows_quarantined = len(fail_rows)
+    # rows per rule and severity, so `yitu status` answers "how many failed what" at a glance
+    rec.notes["rows_by_rule"] = {
+        str(sev): {str(rule): int(n) for rule, n in
+                   group.groupby("rule")["source_row"].nunique().items()}
+        for sev, group in failures.groupby("severity")}
     rec.errors = [_error(r) for r in failures.head(LEDGER_ERROR_LIMIT).itertuples()]
     share = len(fail_rows) / max(1, len(frame))
     if share > contract.reject_threshold:
