@@ -8,9 +8,10 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
+from pipelines.geodesy import GEOD, M2_PER_MU, ellipsoidal_area_m2
 from pipelines.integrate.inputs import COUNTY, Zone, geoms_of
 from pipelines.integrate.planar import (
+    GeomArray,
     disjoint_pieces,
     interior_overlaps,
     polygonal,
@@ -82,11 +83,40 @@ def farmland_base_map(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame, zone: Zone,
     return base[base["area_m2"] > 0][[*BASE_MAP_COLUMNS, "geom"]].reset_index(drop=True)
 
 
+# Where a project's edge and a parcel's edge are the same field boundary drawn twice (by
+# the agriculture bureau's project survey and by natural resources' parcel layer), the
+# overlay leaves strips a few decimetres wide along it. Boundaries digitised at 1:10000
+# from orthophotos, as parcel layers are, sit within about 1 m (0.1 mm at map scale) of
+# the true line, so a strip narrower than that on average is the two drawings disagreeing
+# within their precision, not farmland built outside PBF. The base map keeps these strips
+# (its areas add up exactly); only the conflict report leaves them out.
+SLIVER_WIDTH_M = 1.0
+
+
+def mean_width_m(geoms: GeomArray) -> npt.NDArray[np.float64]:
+    """2 x area / perimeter, geodesic: the width of a long strip, half that of a square."""
+    out = np.zeros(len(geoms))
+    for k, g in enumerate(geoms):
+        area, perimeter = GEOD.geometry_area_perimeter(g)
+        out[k] = 2 * abs(area) / perimeter if perimeter else 0.0
+    return out
+
+
+def without_slivers(geoms: GeomArray) -> GeomArray:
+    """Each geometry without its polygons narrower than SLIVER_WIDTH_M; None if none is left."""
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    keep = mean_width_m(parts) >= SLIVER_WIDTH_M
+    out = np.full(len(geoms), None, dtype=object)
+    if keep.any():
+        shapely.multipolygons(parts[keep], indices=index[keep], out=out)
+    return out
+
+
 def _hsf_outside_pbf(base_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     outside = base_map[base_map["class"] == "hsf_only"]
     return _frame({"conflict_type": "hsf_outside_pbf", COUNTY: outside[COUNTY].to_numpy(),
                    "hsf_project": outside["hsf_project"].to_numpy()},
-                  geoms_of(outside), CONFLICT_COLUMNS)
+                  without_slivers(geoms_of(outside)), CONFLICT_COLUMNS)
 
 
 def _pbf_overlaps(pbf: gpd.GeoDataFrame, zone: Zone) -> gpd.GeoDataFrame:

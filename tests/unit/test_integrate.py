@@ -192,3 +192,36 @@ def test_pieces_are_cut_at_county_lines_and_at_the_region_edge() -> None:
         UNLOCATED: geod_m2(box(110.2, 19.5, 110.201, 19.501))}, abs=0.01)
     assert base.loc[base[COUNTY].isna(), "county_name"].isna().all()
     assert pd.Series(base["pbf_id"]).value_counts().to_dict() == {"P1": 2, "P2": 2}
+
+
+DECIMETRE = 0.1 / 105_000  # degrees of longitude at 19.5N
+
+
+@pytest.mark.parametrize(("offset_m", "reported"), [(0.3, False), (0.9, False), (1.2, True),
+                                                    (5.0, True)])
+def test_hsf_outside_pbf_leaves_out_slivers_narrower_than_survey_precision(
+        offset_m: float, reported: bool) -> None:
+    # The project redraws the parcel's field, its east edge `offset_m` further east.
+    shift = offset_m * 10 * DECIMETRE
+    project = box(110.010, 19.501, 110.011 + shift, 19.502)
+    base, conflicts = layers(pbf(sq(0.01, 0.001)), hsf(project))
+    strip = box(110.011, 19.501, 110.011 + shift, 19.502)
+    # the base map keeps the strip: its areas still add up to the whole overlay
+    assert class_areas(base)["hsf_only"] == pytest.approx(geod_m2(strip), abs=0.01)
+    outside = conflicts[conflicts["conflict_type"] == "hsf_outside_pbf"]
+    assert len(outside) == int(reported)
+    if reported:
+        assert outside["area_m2"].iloc[0] == pytest.approx(geod_m2(strip), abs=0.01)
+
+
+def test_a_sliver_part_is_dropped_and_the_real_part_kept() -> None:
+    # one project piece of two parts: a 0.3 m strip along the parcel's east edge, and a
+    # 50 m x 111 m block out in the field beyond a gap
+    strip = box(110.011, 19.501, 110.011 + 3 * DECIMETRE, 19.502)
+    block = box(110.0115, 19.501, 110.012, 19.502)
+    project = shapely.union(box(110.010, 19.501, 110.011 + 3 * DECIMETRE, 19.502), block)
+    _, conflicts = layers(pbf(sq(0.01, 0.001)), hsf(project))
+    outside = conflicts[conflicts["conflict_type"] == "hsf_outside_pbf"]
+    assert len(outside) == 1
+    assert outside["area_m2"].iloc[0] == pytest.approx(geod_m2(block), abs=0.01)
+    assert geod_m2(strip) > 30  # the strip is not small: it is narrow
