@@ -1,6 +1,6 @@
 -- Roles of the warehouse (DESIGN.md): a loader that writes, an analyst that reads only
--- `publish`, a monitor that reads `dq` and `publish`. NOLOGIN group roles: grant them to
--- real login users. Safe to run again.
+-- `publish` (and `ogc`, its views for the OGC API), a monitor that reads `dq` and `publish`.
+-- NOLOGIN group roles: grant them to real login users. Safe to run again.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'yitu_loader') THEN
@@ -14,9 +14,9 @@ BEGIN
   END IF;
 END
 $$;
-GRANT USAGE ON SCHEMA publish TO yitu_analyst, yitu_monitor;
+GRANT USAGE ON SCHEMA publish, ogc TO yitu_analyst, yitu_monitor;
 GRANT USAGE ON SCHEMA dq TO yitu_monitor;
 GRANT SELECT ON ALL TABLES IN SCHEMA dq TO yitu_monitor;
-GRANT USAGE, CREATE ON SCHEMA audit, core, dq, publish, publish_staging TO yitu_loader;
+GRANT USAGE, CREATE ON SCHEMA audit, core, dq, publish, publish_staging, ogc TO yitu_loader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audit, core, dq TO yitu_loader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA audit, core, dq TO yitu_loader;

@@ -6,14 +6,19 @@ from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from pipelines.contracts import Contract, all_contracts
 from pipelines.warehouse.base import Finalize, Warehouse, conform_types
 from pipelines.warehouse.tables import audit_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-SCHEMAS = ("audit", "core", "dq", "publish", "publish_staging")
+SCHEMAS = ("audit", "core", "dq", "publish", "publish_staging", "ogc")
+# The OGC API (pygeoapi, deploy/pygeoapi/) reads ogc.<layer>: the published table with its
+# geometry in EPSG:4490's own axis order, latitude first. pygeoapi takes stored coordinates to
+# follow the storage CRS's axis order and reprojects with pyproj on that assumption, while
+# PostGIS keeps longitude first; without the flip CRS84 output would come out swapped.
+OGC_GEOMETRY = "ST_FlipCoordinates(geom)"
 
 
 class PostgisWarehouse(Warehouse):
@@ -84,16 +89,22 @@ class PostgisWarehouse(Warehouse):
                 # QGIS edits and identifies features by a primary key; GiST for map extents.
                 conn.execute(text(f"ALTER TABLE {staged} ADD COLUMN fid bigserial PRIMARY KEY"))
                 conn.execute(text(f"CREATE INDEX ON {staged} USING gist (geom)"))
+                # the same index for the OGC view's bbox filter, on the view's expression
+                conn.execute(text(f"CREATE INDEX ON {staged} USING gist (({OGC_GEOMETRY}))"))
                 for col, label in labels.get(name, {}).items():
                     if col and col not in data.columns:
                         continue
                     target = f"TABLE {staged}" if col == "" else f'COLUMN {staged}."{col}"'
                     conn.execute(text(f"COMMENT ON {target} IS {_lit(label)}"))
             # The swap: within this transaction, so readers see the old layers or the new.
-            for name in layers:
+            # A view is bound to its table, not to the name: the OGC view goes and comes back
+            # with the table it shows.
+            for name, gdf in layers.items():
+                conn.execute(text(f"DROP VIEW IF EXISTS ogc.{name}"))
                 conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
                 conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
+                _create_ogc_view(conn, name, [c for c in gdf.columns if c != gdf.geometry.name])
 
     def read_published(self, layer: str) -> gpd.GeoDataFrame:
         with self.engine.connect() as conn:
@@ -103,6 +114,15 @@ class PostgisWarehouse(Warehouse):
         df = self.read_table("SELECT tablename FROM pg_tables WHERE schemaname = 'publish' "
                              "ORDER BY tablename")
         return list(df["tablename"])
+
+
+def _create_ogc_view(conn: Connection, name: str, attributes: list[str]) -> None:
+    columns = ", ".join(f'"{c}"' for c in ["fid", *attributes])
+    conn.execute(text(f"CREATE VIEW ogc.{name} AS SELECT {columns}, "
+                      f"{OGC_GEOMETRY} AS geom FROM publish.{name}"))
+    conn.execute(text(f"COMMENT ON VIEW ogc.{name} IS "
+                      f"{_lit(f'publish.{name} for the OGC API: EPSG:4490, latitude first')}"))
+    conn.execute(text(f"GRANT SELECT ON ogc.{name} TO yitu_analyst, yitu_monitor"))
 
 
 def _lit(s: str) -> str:

@@ -31,7 +31,7 @@ AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler",
 
 
 def test_services_are_postgis_redis_and_airflow() -> None:
-    assert set(COMPOSE["services"]) == {"postgis", "redis"} | AIRFLOW_SERVICES
+    assert set(COMPOSE["services"]) == {"postgis", "redis", "pygeoapi"} | AIRFLOW_SERVICES
     assert COMPOSE["services"]["postgis"]["image"].startswith("postgis/postgis:")
 
 
@@ -86,3 +86,52 @@ def test_shared_airflow_env_holds_real_options_and_nothing_container_specific() 
         assert not any(w in option for w in ("password", "secret", "fernet", "conn", "url")), key
     compose_env = COMPOSE["services"]["airflow-scheduler"]["environment"]
     assert not set(AIRFLOW_ENV) & set(compose_env)  # one place for each setting
+
+
+PYGEOAPI = COMPOSE["services"]["pygeoapi"]
+OGC_CONFIG = yaml.safe_load((ROOT / "deploy" / "pygeoapi" / "pygeoapi-config.yml").read_text())
+
+
+def test_pygeoapi_is_pinned_and_runs_this_repositorys_config() -> None:
+    image, tag = PYGEOAPI["image"].rsplit(":", 1)
+    assert image == "geopython/pygeoapi" and re.fullmatch(r"\d+\.\d+\.\d+", tag)
+    mount = next(v for v in PYGEOAPI["volumes"] if v.startswith("./deploy/pygeoapi:"))
+    inside = mount.split(":")[1]
+    assert PYGEOAPI["environment"]["PYGEOAPI_CONFIG"] == f"{inside}/pygeoapi-config.yml"
+    assert PYGEOAPI["entrypoint"] == ["bash", f"{inside}/start.sh"]
+    # the read-only login's password reaches both the database init script and pygeoapi
+    assert "YITU_OGC_DB_PASSWORD" in COMPOSE["services"]["postgis"]["environment"]
+    assert "YITU_OGC_DB_PASSWORD" in (ROOT / ".ci" / "initdb" / "20-ogc-reader.sh").read_text()
+    assert "${YITU_OGC_DB_PASSWORD}" in (ROOT / "deploy" / "pygeoapi" / "pygeoapi-config.yml"
+                                          ).read_text()
+
+
+def test_pygeoapi_publishes_exactly_the_layers_over_the_ogc_views_in_cgcs2000() -> None:
+    from pipelines.integrate import LAYERS
+    from pipelines.publish import LABELS
+    from pipelines.warehouse.postgis import SCHEMAS
+
+    region = yaml.safe_load((ROOT / "schemas" / "region.yml").read_text("utf-8"))["extent"]
+    resources = OGC_CONFIG["resources"]
+    assert list(resources) == list(LAYERS)
+    assert "ogc" in SCHEMAS
+    for name, res in resources.items():
+        assert res["title"] == LABELS[name][""]
+        bbox = res["extents"]["spatial"]["bbox"]
+        assert bbox == [region["min_lon"], region["min_lat"], region["max_lon"], region["max_lat"]]
+        (provider,) = res["providers"]
+        assert provider["name"] == "PostgreSQL" and provider["table"] == name
+        assert provider["data"]["search_path"] == ["ogc"]
+        assert provider["id_field"] == "fid" and provider["geom_field"] == "geom"
+        assert provider["data"]["user"].endswith("yitu_ogc}")
+        assert provider["storage_crs"] == "http://www.opengis.net/def/crs/EPSG/0/4490"
+        assert provider["crs"] == ["http://www.opengis.net/def/crs/EPSG/0/4490",
+                                   "http://www.opengis.net/def/crs/EPSG/0/4326",
+                                   "http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
+
+
+def test_landing_zone_is_mounted_where_yitu_looks_for_drops() -> None:
+    env = COMPOSE["services"]["airflow-worker"]["environment"]
+    for name in AIRFLOW_SERVICES:
+        volumes = COMPOSE["services"][name]["volumes"]
+        assert f"${{YITU_LANDING_DIR:-./var/landing}}:{env['YITU_HOME']}/landing" in volumes
