@@ -234,6 +234,12 @@ def test_geopackages_carry_chinese_aliases_and_booleans(published: Path, tmp_pat
     if settings().warehouse_url.startswith("gpkg:"):
         for layer in LABELS:
             _check_analyst_gpkg(published / "publish.gpkg", layer)
+    else:
+        types = wh.read_table("SELECT table_name, column_name, data_type FROM "
+                              "information_schema.columns WHERE table_schema = 'publish'")
+        types = types.set_index(["table_name", "column_name"])["data_type"]
+        for layer, columns in BOOLEAN_COLUMNS.items():
+            assert {types[(layer, c)] for c in columns} == {"boolean"}, layer
     for layer in LABELS:
         out = tmp_path / f"{layer}.gpkg"
         export_layer(wh, layer, out)
