@@ -117,7 +117,7 @@ class PostgisWarehouse(Warehouse):
 
 
 def _create_ogc_view(conn: Connection, name: str, attributes: list[str]) -> None:
-    columns = ", ".join(f'"{c}"' for c in ["fid", *attributes])
+    columns = ", ".join('"' + c.replace('"', '""') + '"' for c in ["fid", *attributes])
     conn.execute(text(f"CREATE VIEW ogc.{name} AS SELECT {columns}, "
                       f"{OGC_GEOMETRY} AS geom FROM publish.{name}"))
     conn.execute(text(f"COMMENT ON VIEW ogc.{name} IS "
