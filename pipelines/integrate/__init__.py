@@ -14,7 +14,8 @@ import geopandas as gpd
 import pandas as pd
 
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
-from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, load_inputs
+from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, geoms_of, load_inputs
+from pipelines.integrate.planar import interior_overlaps
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
 from pipelines.integrate.summary import enterprise_profile, region_summary
 
@@ -41,11 +42,12 @@ def _layers(inputs: Inputs, own: Inputs, zone: Zone,
     neighbours' parcels where they reach across the county line."""
     zone_pbf, zone_hsf = zone.rows(inputs.farmland_pbf), zone.rows(inputs.farmland_hsf)
     names = inputs.counties.set_index(COUNTY)["county_name"]
-    base = farmland_base_map(zone_pbf, zone_hsf, zone, names)
+    pbf_overlaps = interior_overlaps(geoms_of(zone_pbf))
+    base = farmland_base_map(zone_pbf, zone_hsf, zone, names, pbf_overlaps)
     return {
         "farmland_base_map": base,
         "farmland_conflicts": farmland_conflicts(own.farmland_pbf, own.farmland_hsf,
-                                                 zone_pbf, base, zone),
+                                                 zone_pbf, base, zone, pbf_overlaps),
         "licenses_on_farmland": licenses_on_farmland(own.licenses, inputs.farmland_pbf),
         # registers are matched against all licences: a business may sit in another county
         "complaints_enriched": complaints_enriched(own.complaints, inputs.licenses,

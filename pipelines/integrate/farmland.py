@@ -12,6 +12,7 @@ from pipelines.geodesy import GEOD, M2_PER_MU, ellipsoidal_area_m2
 from pipelines.integrate.inputs import COUNTY, Zone, geoms_of
 from pipelines.integrate.planar import (
     GeomArray,
+    Pairs,
     disjoint_pieces,
     interior_overlaps,
     polygonal,
@@ -42,11 +43,12 @@ def _frame(columns: dict[str, object], geoms: object, order: list[str]) -> gpd.G
     return gdf[[*order, gdf.geometry.name]].rename_geometry("geom")
 
 
-def _side(frame: gpd.GeoDataFrame, id_col: str, one: str, many: str) -> gpd.GeoDataFrame:
+def _side(frame: gpd.GeoDataFrame, id_col: str, one: str, many: str,
+          overlaps: Pairs | None = None) -> gpd.GeoDataFrame:
     """One layer made disjoint. A piece that several parcels (projects) cover carries the
     lowest id in `one`, a choice every partition makes alike, and all of them, comma-
     separated, in `many`; the area is then counted once, never once per covering id."""
-    pieces = disjoint_pieces(frame[id_col].to_numpy(dtype=object), geoms_of(frame))
+    pieces = disjoint_pieces(frame[id_col].to_numpy(dtype=object), geoms_of(frame), overlaps)
     return gpd.GeoDataFrame({one: [ids[0] for ids in pieces["ids"]],
                              many: [",".join(ids) for ids in pieces["ids"]]},
                             geometry=pieces["geometry"].to_numpy(), crs=4490)
@@ -59,13 +61,16 @@ def _take(frame: pd.DataFrame, rows: npt.NDArray[np.intp]) -> pd.DataFrame:
 
 
 def farmland_base_map(pbf: gpd.GeoDataFrame, hsf: gpd.GeoDataFrame, zone: Zone,
-                      county_names: pd.Series) -> gpd.GeoDataFrame:
+                      county_names: pd.Series,
+                      pbf_overlaps: Pairs | None = None) -> gpd.GeoDataFrame:
     """Disjoint pieces of the zone classed by what covers them, cut at county lines.
 
     `pbf`, `hsf` must hold every row reaching into the zone (`zone.rows`), whichever county
     it was assigned to: a neighbour's parcel overlapping this county's land is part of it.
+    `pbf_overlaps`: `interior_overlaps` of `pbf`, shared with `farmland_conflicts` (at 1M
+    parcels the test of every touching pair is one of the costliest steps).
     """
-    left = _side(pbf, "yjjbnttbbh", "pbf_id", "pbf_ids")
+    left = _side(pbf, "yjjbnttbbh", "pbf_id", "pbf_ids", pbf_overlaps)
     right = _side(hsf, "xmbh", "hsf_project", "hsf_projects")
     if left.empty and right.empty:
         return _frame({}, [], BASE_MAP_COLUMNS)
@@ -119,11 +124,11 @@ def _hsf_outside_pbf(base_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                   without_slivers(geoms_of(outside)), CONFLICT_COLUMNS)
 
 
-def _pbf_overlaps(pbf: gpd.GeoDataFrame, zone: Zone) -> gpd.GeoDataFrame:
+def _pbf_overlaps(pbf: gpd.GeoDataFrame, zone: Zone, pairs: Pairs | None) -> gpd.GeoDataFrame:
     """One row per pair of parcels sharing area, owned by the county where the shared area
     lies, so the pair is reported once even when the parcels sit in different partitions."""
     geoms, ids = geoms_of(pbf), pbf["yjjbnttbbh"].to_numpy(dtype=object)
-    i, j = interior_overlaps(geoms)
+    i, j = interior_overlaps(geoms) if pairs is None else pairs
     low, high = np.where(ids[i] <= ids[j], i, j), np.where(ids[i] <= ids[j], j, i)
     shared = polygonal(shapely.intersection(geoms[low], geoms[high]))
     mine, codes = zone.owner(shared)
@@ -142,10 +147,10 @@ def _county_mismatch(frame: gpd.GeoDataFrame, id_col: str, out_col: str) -> gpd.
 
 def farmland_conflicts(own_pbf: gpd.GeoDataFrame, own_hsf: gpd.GeoDataFrame,
                        zone_pbf: gpd.GeoDataFrame, base_map: gpd.GeoDataFrame,
-                       zone: Zone) -> gpd.GeoDataFrame:
+                       zone: Zone, pbf_overlaps: Pairs | None = None) -> gpd.GeoDataFrame:
     """Where the departments' layers disagree. `own_*` are the partition's rows (a county
     mismatch is a fact about a row), `zone_pbf` every parcel reaching into the zone."""
-    parts = [_hsf_outside_pbf(base_map), _pbf_overlaps(zone_pbf, zone),
+    parts = [_hsf_outside_pbf(base_map), _pbf_overlaps(zone_pbf, zone, pbf_overlaps),
              _county_mismatch(own_pbf, "yjjbnttbbh", "pbf_id"),
              _county_mismatch(own_hsf, "xmbh", "hsf_project")]
     found = [p for p in parts if len(p)]
