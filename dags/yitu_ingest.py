@@ -1,53 +1,57 @@
-"""Ingest: every pending department drop, one task per dataset, each updating its core Asset.
+"""Ingest: one DAG per dataset, run when a department's file is ready in its landing folder.
 
-Wiring only: every task is one call into `pipelines.run`; imports happen inside the tasks so
-parsing this file costs nothing.
+An AssetWatcher per dataset (pipelines.orchestration.triggers, in the triggerer: no worker slot
+is held while waiting) updates the landing Asset; the DAG archives the ready files, answers
+every pending drop in the order received, and updates the dataset's core Asset when rows were
+loaded. Manual run: param drop_id processes a rejected drop already in raw/ again.
+
+Wiring only: each task is one call into pipelines.orchestration.tasks, imported inside the
+task so parsing this file costs nothing.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, AssetWatcher, Param, dag, task
 
 from pipelines.contracts import DATASETS, core_asset_uri  # light: no geo stack at parse time
-
-CORE = {name: Asset(core_asset_uri(name), group="yitu") for name in DATASETS}
-
-
-@dag(
-    schedule="*/5 * * * *",
-    catchup=False,
-    max_active_runs=1,
-    tags=["yitu", "ingest"],
-    params={"dataset": Param(None, type=["null", "string"], enum=[None, *DATASETS],
-                             description="only this dataset's drops")},
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1),
-                  "retry_exponential_backoff": True},
-)
-def yitu_ingest() -> None:
-    @task
-    def detect(params: dict | None = None) -> int:
-        from pipelines.config import settings
-        from pipelines.ingest.landing import detect_drops
-        from pipelines.run import warehouse
-
-        s = settings()
-        return len(detect_drops(s, warehouse(s), (params or {}).get("dataset")))
-
-    @task
-    def load(dataset: str, params: dict | None = None) -> list[dict]:
-        from pipelines.config import settings
-        from pipelines.run import ingest
-
-        wanted = (params or {}).get("dataset")
-        if wanted and wanted != dataset:
-            return []
-        return [d.as_status() for d in ingest(settings(), dataset)]
-
-    found = detect()
-    for name in DATASETS:
-        found >> load.override(task_id=f"load_{name}", outlets=[CORE[name]])(name)
+from pipelines.orchestration.policy import task_defaults
+from pipelines.orchestration.triggers import LandingDropTrigger
 
 
-yitu_ingest()
+def landing_asset(dataset: str) -> Asset:
+    watcher = AssetWatcher(name=f"yitu_landing_{dataset}",
+                           trigger=LandingDropTrigger(dataset=dataset))
+    return Asset(f"yitu://landing/{dataset}", group="yitu", watchers=[watcher])
+
+
+def ingest_dag(dataset: str) -> None:
+    @dag(
+        dag_id=f"yitu_ingest_{dataset}",
+        schedule=[landing_asset(dataset)],
+        catchup=False,
+        max_active_runs=1,
+        tags=["yitu", "ingest"],
+        params={"drop_id": Param(None, type=["null", "string"],
+                                 description=f"process this rejected {dataset} drop again")},
+        default_args=task_defaults(),
+    )
+    def ingest() -> None:
+        @task
+        def detect(params: dict | None = None) -> list[str]:
+            from pipelines.orchestration import tasks
+
+            return [] if (params or {}).get("drop_id") else tasks.detect(dataset)
+
+        @task(outlets=[Asset(core_asset_uri(dataset), group="yitu")])
+        def load(params: dict | None = None) -> list[dict]:
+            from pipelines.orchestration import tasks
+
+            return tasks.load(dataset, (params or {}).get("drop_id"))
+
+        detect() >> load()
+
+    ingest()
+
+
+for _name in DATASETS:
+    ingest_dag(_name)

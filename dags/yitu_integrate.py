@@ -1,16 +1,21 @@
 """Integrate and publish: runs when a core dataset changed; one mapped task per county.
 
-Wiring only: each task is one call into `pipelines.run`.
+Manual run: param county integrates that county's partition only; publish merges it with the
+other counties' partitions behind the layers already published, so they stay whole.
+
+Wiring only: each task is one call into pipelines.orchestration.tasks.
 """
 
 from __future__ import annotations
 
+import operator
 import re
-from datetime import timedelta
+from functools import reduce
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipelines.contracts import DATASETS, core_asset_uri  # light: no geo stack at parse time
+from pipelines.orchestration.policy import task_defaults
 
 CORE = [Asset(core_asset_uri(name), group="yitu") for name in DATASETS]
 PUBLISHED = Asset("yitu://publish/layers", group="yitu")
@@ -22,44 +27,41 @@ def _run_key() -> str:
 
 
 @dag(
-    schedule=CORE[0] | CORE[1] | CORE[2] | CORE[3] | CORE[4],
+    schedule=reduce(operator.or_, CORE),
     catchup=False,
     max_active_runs=1,
     tags=["yitu", "integrate"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1),
-                  "retry_exponential_backoff": True},
+    params={"county": Param(None, type=["null", "string"],
+                            description="only this county partition (a 6-digit code, or "
+                                        "'unlocated')")},
+    default_args=task_defaults(),
 )
 def yitu_integrate() -> None:
     @task
-    def counties() -> list[str]:
-        from pipelines.config import settings
-        from pipelines.run import county_partitions
+    def counties(params: dict | None = None) -> list[str]:
+        from pipelines.orchestration import tasks
 
-        return county_partitions(settings())
+        return tasks.counties((params or {}).get("county"))
 
     @task(map_index_template="{{ task.op_kwargs['county'] }}")
     def integrate_county(county: str) -> str:
-        from pipelines.config import settings
-        from pipelines.run import integrate_partition
+        from pipelines.orchestration import tasks
 
-        return integrate_partition(settings(), _run_key(), county)
+        return tasks.integrate_county(_run_key(), county)
 
     @task(outlets=[PUBLISHED])
-    def publish() -> dict[str, int]:
-        from pipelines.config import settings
-        from pipelines.run import publish_run
+    def publish(params: dict | None = None) -> dict[str, int]:
+        from pipelines.orchestration import tasks
 
-        return publish_run(settings(), _run_key())
+        return tasks.publish(_run_key(), (params or {}).get("county"))
 
     @task
     def report() -> str:
-        from pipelines.config import settings
-        from pipelines.run import report as write_report
+        from pipelines.orchestration import tasks
 
-        return str(write_report(settings()).index)
+        return tasks.report()
 
-    parts = integrate_county.expand(county=counties())
-    parts >> publish() >> report()
+    integrate_county.expand(county=counties()) >> publish() >> report()
 
 
 yitu_integrate()

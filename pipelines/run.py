@@ -11,9 +11,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pipelines import integrate, ledger
-from pipelines.config import Settings
+from pipelines.config import Settings, UsageError
 from pipelines.ingest.landing import detect_drops
-from pipelines.ingest.process import process_pending
+from pipelines.ingest.process import process_drop, process_pending
 from pipelines.ledger import DropRecord
 from pipelines.publish import publish_layers
 from pipelines.report import ReportPaths, write_report
@@ -74,19 +74,97 @@ def integrate_partition(settings: Settings, run_id: str, county: str) -> str:
     return str(out)
 
 
-def county_partitions(settings: Settings) -> list[str]:
-    return integrate.partitions(integrate.load_inputs(warehouse(settings)))
+def county_partitions(settings: Settings, county: str | None = None) -> list[str]:
+    """Every partition, or only `county` (a manual run for one county)."""
+    codes = integrate.partitions(integrate.load_inputs(warehouse(settings)))
+    if county is None:
+        return codes
+    if county not in codes:
+        raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
+    return [county]
 
 
-def publish_run(settings: Settings, run_id: str) -> dict[str, int]:
-    """Merge a run's staged partitions, add the cross-county views, swap everything in."""
+# staging/<this>: the partitions the layers now published were built from.
+PUBLISHED_PARTITIONS = "published"
+
+
+def publish_run(settings: Settings, run_id: str, county: str | None = None) -> dict[str, int]:
+    """Merge a run's staged partitions, add the cross-county views, swap everything in.
+
+    A run for one county takes every other county's partition from those the published layers
+    were built from, so what is published stays whole; the views spanning counties
+    (enterprise_profile, region_summary) are rebuilt from the merged set. The run's folder is
+    kept until the next run publishes: publishing the same run again gives the same layers.
+    """
     wh = warehouse(settings)
     inputs = integrate.load_inputs(wh)
     folder = settings.staging / run_id
+    if county is not None:
+        _complete_partitions(folder, settings.staging / PUBLISHED_PARTITIONS,
+                             integrate.partitions(inputs))
     layers = integrate.finish(inputs, integrate.read_partitions(folder), as_of())
     publish_layers(wh, layers)
-    shutil.rmtree(folder, ignore_errors=True)
+    _remember_published(settings.staging, folder)
     return {name: len(gdf) for name, gdf in layers.items()}
+
+
+def _complete_partitions(folder: Path, published: Path, codes: list[str]) -> None:
+    for code in codes:
+        if (folder / code).is_dir():
+            continue
+        if not (published / code).is_dir():
+            raise UsageError(f"partition {code} was never integrated: run the integration "
+                             "for every county first")
+        tmp = folder / f".{code}.copy"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(published / code, tmp)
+        tmp.rename(folder / code)
+
+
+def _remember_published(staging: Path, folder: Path) -> None:
+    """Make `folder` the published partitions and forget older runs' folders."""
+    current, tmp, old = (staging / PUBLISHED_PARTITIONS, staging / ".published.tmp",
+                         staging / ".published.old")
+    for stale in (tmp, old):
+        shutil.rmtree(stale, ignore_errors=True)
+    shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
+    if current.exists():
+        current.rename(old)
+    tmp.rename(current)
+    shutil.rmtree(old, ignore_errors=True)
+    for other in staging.iterdir():
+        if other.is_dir() and other not in (current, folder) and not other.name.startswith("."):
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def reprocess(settings: Settings, drop_id: str, wh: Warehouse | None = None) -> DropRecord:
+    """Answer a drop already in raw/ again, e.g. after a reader fix or a contract change.
+
+    Only a drop that changed nothing in core qualifies (rejected, or still pending), and only
+    while no later drop of its dataset has loaded: loading it would replace newer data.
+    A loaded drop is corrected by sending a corrected file."""
+    wh = wh or warehouse(settings)
+    try:
+        rec = ledger.get_drop(wh, drop_id)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from exc
+    if rec.state not in ("pending", "rejected"):
+        raise UsageError(f"drop {drop_id} is {rec.state}: only a rejected or pending drop is "
+                         "processed again; send a corrected file instead")
+    newer = [d.drop_id for d in ledger.list_drops(wh, state="loaded", dataset=rec.dataset)
+             if d.received_at > rec.received_at]
+    if newer:
+        raise UsageError(f"drop {drop_id} is older than loaded drop(s) {', '.join(newer)}: "
+                         "loading it now would replace newer data")
+    if rec.state == "rejected":
+        fresh = DropRecord(drop_id=rec.drop_id, dataset=rec.dataset, file=rec.file,
+                           sha256=rec.sha256, size_bytes=rec.size_bytes, raw_path=rec.raw_path,
+                           received_at=rec.received_at)  # pending, no outcome
+        with wh.engine.begin() as conn:
+            ledger.save_outcome(conn, wh, fresh)
+    log.info("drop %s %s %s: processed again (was %s)", drop_id, rec.dataset, rec.file,
+             rec.state)
+    return process_drop(settings, wh, drop_id)
 
 
 def report(settings: Settings, out_dir: Path | None = None,

@@ -59,7 +59,9 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _ready_files(folder: Path, now: float) -> list[Path]:
+def ready_files(folder: Path, now: float) -> list[Path]:
+    """Files in `folder` the landing protocol says are complete: marked, or stable long enough
+    (also what the Airflow triggerer watches, pipelines/orchestration/triggers.py)."""
     out = []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.name.endswith(READY_SUFFIX) or not p.is_file():
@@ -79,7 +81,7 @@ def detect_drops(settings: Settings, wh: Warehouse, dataset: str | None = None) 
         folder = settings.landing / ds
         if not folder.is_dir():
             continue
-        for path in _ready_files(folder, time.time()):
+        for path in ready_files(folder, time.time()):
             found.append(_archive(settings, wh, ds, path))
     return found
 
