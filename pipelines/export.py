@@ -33,7 +33,6 @@ def export_layer(wh: Warehouse, layer: str, output: Path) -> int:
     suffix = output.suffix.lower()
     output.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gpkg":
-        output.unlink(missing_ok=True)  # one layer per export, never appended to an old file
         write_labelled_layer(gdf, output, layer, LABELS[layer])
     elif suffix in (".geojson", ".json"):
         pyogrio.write_dataframe(gdf, output, driver="GeoJSON")

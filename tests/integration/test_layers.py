@@ -240,15 +240,18 @@ def test_geopackages_carry_chinese_aliases_and_booleans(published: Path, tmp_pat
         types = types.set_index(["table_name", "column_name"])["data_type"]
         for layer, columns in BOOLEAN_COLUMNS.items():
             assert {types[(layer, c)] for c in columns} == {"boolean"}, layer
-    for layer in LABELS:
-        out = tmp_path / f"{layer}.gpkg"
+    out = tmp_path / "analyst.gpkg"  # all six into one file, one exported twice
+    for layer in (*LABELS, "complaints_enriched"):
         export_layer(wh, layer, out)
+    assert sorted(name for name, _ in pyogrio.list_layers(out)) == sorted(LABELS)
+    for layer in LABELS:
         _check_analyst_gpkg(out, layer)
     # an SLA not yet due stays NULL in the file, not false and not 0.0
-    orders = pyogrio.read_dataframe(tmp_path / "complaints_enriched.gpkg")
+    orders = pyogrio.read_dataframe(out, layer="complaints_enriched")
     g4 = orders.set_index("order_id").loc["G4"]
     assert pd.isna(g4["proposal_within_1wd"]) and g4["contact_within_2h"] == True  # noqa: E712
-    ogr = subprocess.run(["ogrinfo", "-ro", "-q", str(tmp_path / "complaints_enriched.gpkg"),
+    assert len(orders) == 4
+    ogr = subprocess.run(["ogrinfo", "-ro", "-q", str(out),
                           "-sql", "SELECT order_id, proposal_within_1wd FROM complaints_enriched "
                           "WHERE proposal_within_1wd IS NULL"], capture_output=True, text=True,
                          check=True).stdout
