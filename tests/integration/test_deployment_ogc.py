@@ -81,7 +81,8 @@ def published(postgis_server: str, sample_dir: Path,
                             "YITU_OGC_DB_PASSWORD": "ogc-test-password"})
         yield {"url": url, "login_url": u.set(username=OGC_LOGIN).render_as_string(False),
                "first": {n: len(g) for n, g in first.items()},
-               "counts": {n: len(g) for n, g in halves.items()}}
+               "counts": {n: len(g) for n, g in halves.items()},
+               "warehouse": wh, "halves": halves}
 
 
 def test_views_follow_the_swap_and_flip_axes_for_the_read_only_login(
@@ -224,3 +225,20 @@ def test_pygeoapi_bbox_filter_finds_a_feature_where_it_is(pygeoapi: str,
                    f"&bbox={','.join(map(str, box))}")
     assert body["numberMatched"] == inside
     assert fid in {f["id"] for f in body["features"]}
+
+
+def test_pygeoapi_serves_a_publish_made_while_it_runs(pygeoapi: str,
+                                                     published: dict[str, Any]) -> None:
+    """Its connections and table models outlive a swap of the views under them."""
+    wh, halves = published["warehouse"], published["halves"]
+    name = "complaints_enriched"
+    items = f"{pygeoapi}/collections/{name}/items?f=json&limit=1"
+    assert _get(items)[0]["numberMatched"] == len(halves[name])
+    quarters = {n: g.iloc[: (len(g) + 1) // 2] for n, g in halves.items()}
+    try:
+        publish_layers(wh, quarters)
+        assert len(quarters[name]) < len(halves[name])
+        assert _get(items)[0]["numberMatched"] == len(quarters[name])
+    finally:
+        publish_layers(wh, halves)  # as the other tests expect it
+    assert _get(items)[0]["numberMatched"] == len(halves[name])
