@@ -50,6 +50,11 @@ def _delta_lon(x: FloatArray, y: FloatArray) -> FloatArray:
 
 def _forward(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
     """The published WGS 84 -> GCJ-02 formula on float64 arrays of equal shape."""
+    with np.errstate(invalid="ignore"):  # NaN and inf (unusable input) pass through quietly
+        return _forward_finite(lon, lat)
+
+
+def _forward_finite(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
     dlat = _delta_lat(lon - 105.0, lat - 35.0)
     dlon = _delta_lon(lon - 105.0, lat - 35.0)
     rad_lat = lat / 180.0 * np.pi
@@ -106,7 +111,8 @@ def gcj02_to_wgs84(
     wlon, wlat = target_lon.copy(), target_lat.copy()
     for _ in range(_INVERSE_MAX_ITERATIONS):
         glon, glat = _forward(wlon, wlat)
-        err_lon, err_lat = glon - target_lon, glat - target_lat
+        with np.errstate(invalid="ignore"):  # inf - inf
+            err_lon, err_lat = glon - target_lon, glat - target_lat
         wlon = wlon - err_lon
         wlat = wlat - err_lat
         # NaN input gives a NaN error: count it as converged, not as a reason to loop on.

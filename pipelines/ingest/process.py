@@ -27,6 +27,9 @@ from pipelines.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 LEDGER_ERROR_LIMIT = 1000  # the full list is in dq.quarantine and the rejection report
+# the rejection report's header, written even when there is nothing to report
+REPORT_COLUMNS = ["文件 file", "行 row", "字段 field", "规则 rule", "级别 severity", "原因 reason",
+                  "值 value"]
 
 
 def pii_key(settings: Settings) -> bytes:
@@ -184,13 +187,16 @@ def _write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Da
     folder = settings.quarantine / rec.dataset / rec.drop_id
     folder.mkdir(parents=True, exist_ok=True)
     # Whole-file reasons (too many bad rows, unreadable) first, then every row's reasons.
-    errors = [e for e in rec.errors if "row" not in e]
+    # (a row's reason always carries its severity; a whole-file one may name a row too: the
+    # line an undecodable byte is on)
+    errors = [e for e in rec.errors if "severity" not in e]
     errors += [_error(r) for r in failures.itertuples()]
     table = pd.DataFrame([{"文件 file": rec.file, "行 row": e.get("row"),
                            "字段 field": e.get("field"), "规则 rule": e["rule"],
                            "级别 severity": e.get("severity", "fail"),
                            "原因 reason": e["message"], "值 value": e.get("value")}
-                          for e in errors])
+                          for e in errors], columns=REPORT_COLUMNS)
+    table["行 row"] = table["行 row"].astype("Int64")  # 12, not 12.0, beside whole-file lines
     table.to_csv(folder / "rejections.csv", index=False, encoding="utf-8-sig")
     summary = {k: v for k, v in rec.as_status().items() if k != "errors"}
     summary["dataset_title"] = contract.title
