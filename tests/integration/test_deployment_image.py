@@ -40,8 +40,9 @@ def _copied_sources() -> list[str]:
 
 
 def _uv() -> list[str]:
-    found = shutil.which("uv")
-    return [found] if found else ["python3", "-m", "uv"]
+    # `uv run` names itself in UV; .ci/install may have put uv only in the base interpreter
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else [getattr(sys, "_base_executable", "python3"), "-m", "uv"]
 
 
 def test_image_layout_finds_contracts_ddl_and_suites(tmp_path: Path) -> None:

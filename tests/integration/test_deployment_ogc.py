@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -44,8 +45,9 @@ OGC_LOGIN = "yitu_ogc"
 
 
 def _uv() -> list[str]:
-    found = shutil.which("uv")
-    return [found] if found else ["python3", "-m", "uv"]
+    # `uv run` names itself in UV; .ci/install may have put uv only in the base interpreter
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else [getattr(sys, "_base_executable", "python3"), "-m", "uv"]
 
 
 def _tool(*cmd: str) -> list[str]:
