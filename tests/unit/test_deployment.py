@@ -40,6 +40,20 @@ def test_every_long_running_service_has_a_health_check() -> None:
     for name, svc in COMPOSE["services"].items():
         if name != "airflow-init":
             assert "healthcheck" in svc, name
+            assert svc["restart"] == "unless-stopped", name
+
+
+def test_services_start_in_order() -> None:
+    services = COMPOSE["services"]
+    for name, svc in services.items():
+        for needed, how in svc.get("depends_on", {}).items():
+            assert needed in services, (name, needed)
+            # a health-checked service is waited for until healthy, the one-shot until done
+            expected = ("service_completed_successfully" if needed == "airflow-init"
+                        else "service_healthy")
+            assert how == {"condition": expected}, (name, needed)
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        assert "airflow-init" in services[name]["depends_on"], name
 
 
 def test_airflow_services_share_one_image_and_environment() -> None:
