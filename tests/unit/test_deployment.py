@@ -159,3 +159,19 @@ def test_landing_zone_is_mounted_where_yitu_looks_for_drops() -> None:
     for name in AIRFLOW_SERVICES:
         volumes = COMPOSE["services"][name]["volumes"]
         assert f"${{YITU_LANDING_DIR:-./var/landing}}:{env['YITU_HOME']}/landing" in volumes
+
+
+def test_airflow_health_checks_ask_what_airflow_serves() -> None:
+    import shlex
+
+    from airflow.cli.cli_parser import get_parser
+
+    parser = get_parser()
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        kind, *test = COMPOSE["services"][name]["healthcheck"]["test"]
+        args = shlex.split(test[0]) if kind == "CMD-SHELL" else test
+        if args[0] == "airflow":
+            parser.parse_args([a.replace("$${HOSTNAME}", "host") for a in args[1:]])
+    scheduler = COMPOSE["services"]["airflow-scheduler"]["healthcheck"]["test"]
+    assert scheduler[-1] == "http://localhost:8974/health"  # Airflow's default port for it
+    assert AIRFLOW_ENV["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
