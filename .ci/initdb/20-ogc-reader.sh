@@ -12,7 +12,8 @@ SELECT format(CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'yitu_ogc
                    THEN 'ALTER ROLE yitu_ogc LOGIN PASSWORD %L'
                    ELSE 'CREATE ROLE yitu_ogc LOGIN PASSWORD %L' END, :'password') \gexec
 GRANT yitu_analyst TO yitu_ogc;
--- a web service never needs long queries or many sessions
+-- a web service never needs long queries; sessions: 4 gunicorn workers (deploy/pygeoapi/start.sh)
+-- x SQLAlchemy's default pool of 5 + 10, so a busy OGC API cannot take the loaders' connections
 ALTER ROLE yitu_ogc SET statement_timeout = '60s';
-ALTER ROLE yitu_ogc CONNECTION LIMIT 20;
+ALTER ROLE yitu_ogc CONNECTION LIMIT 60;
 SQL
