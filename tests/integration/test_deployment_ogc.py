@@ -11,9 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,23 +124,18 @@ def test_views_follow_the_swap_and_flip_axes_for_the_read_only_login(
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def pygeoapi(published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[str]:
-    """deploy/pygeoapi/start.sh, natively, as the compose service runs it."""
-    u = make_url(published["url"])
+@contextmanager
+def running_pygeoapi(database_url: str, workdir: Path) -> Iterator[str]:
+    """deploy/pygeoapi/start.sh, natively, as the compose service runs it; its base URL."""
+    u = make_url(database_url)
     port = _free_port()
     env = {**os.environ, "PYGEOAPI_CONFIG": str(DEPLOY / "pygeoapi-config.yml"),
-           "PYGEOAPI_OPENAPI": str(tmp_path_factory.mktemp("ogc") / "openapi.yml"),
+           "PYGEOAPI_OPENAPI": str(workdir / "openapi.yml"),
            "PYGEOAPI_SERVER_URL": f"http://127.0.0.1:{port}",
            "CONTAINER_HOST": "127.0.0.1", "CONTAINER_PORT": str(port), "WSGI_WORKERS": "1",
            "YITU_OGC_DB_HOST": u.host or "", "YITU_OGC_DB_PORT": str(u.port),
            "YITU_OGC_DB_NAME": u.database or "", "YITU_OGC_DB_PASSWORD": "ogc-test-password"}
-    # pygeoapi's own JSON schema check of the config
-    checked = subprocess.run(_tool("pygeoapi", "config", "validate", "-c", env["PYGEOAPI_CONFIG"]),
-                             env=env, capture_output=True, text=True, timeout=600)
-    assert checked.returncode == 0, checked.stderr[-3000:]
-    log = tmp_path_factory.mktemp("ogc-log") / "pygeoapi.log"
+    log = workdir / "pygeoapi.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(_tool("bash", str(DEPLOY / "start.sh")), env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
@@ -156,11 +152,34 @@ def pygeoapi(published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
         proc.wait(timeout=30)
 
 
+@pytest.fixture(scope="module")
+def pygeoapi(published: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[str]:
+    # pygeoapi's own JSON schema check of the config
+    checked = subprocess.run(_tool("pygeoapi", "config", "validate", "-c",
+                                   str(DEPLOY / "pygeoapi-config.yml")),
+                             env={**os.environ, "YITU_OGC_DB_PASSWORD": "unused"},
+                             capture_output=True, text=True, timeout=600)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    with running_pygeoapi(published["url"], tmp_path_factory.mktemp("ogc")) as base:
+        yield base
+
+
+def test_pygeoapi_starts_before_the_first_publish(postgis_url: str, tmp_path: Path) -> None:
+    """A new deployment: the views come with the first publish, the service must be up before."""
+    with running_pygeoapi(postgis_url, tmp_path) as base:
+        body, _ = _get(f"{base}/collections?f=json")
+        assert [c["id"] for c in body["collections"]] == list(LAYERS)
+        assert _status(f"{base}/collections/{LAYERS[0]}/items?f=json") >= 400  # no view yet
+
+
 def _status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
             return int(r.status)
-    except OSError:
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except OSError:  # not listening (yet)
         return 0
 
 
