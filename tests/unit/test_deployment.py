@@ -175,3 +175,17 @@ def test_airflow_health_checks_ask_what_airflow_serves() -> None:
     scheduler = COMPOSE["services"]["airflow-scheduler"]["healthcheck"]["test"]
     assert scheduler[-1] == "http://localhost:8974/health"  # Airflow's default port for it
     assert AIRFLOW_ENV["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """deploy/schema/compose-spec.json: the Compose Specification's schema (compose-spec/
+    compose-spec, schema/compose-spec.json at 170098b, Apache-2.0), what `docker compose config`
+    checks first; a misspelt key or condition fails here instead of on the server."""
+    import json
+
+    from jsonschema import Draft7Validator
+
+    schema = json.loads((ROOT / "deploy" / "schema" / "compose-spec.json").read_text("utf-8"))
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message[:200]}"
+              for e in Draft7Validator(schema).iter_errors(COMPOSE)]
+    assert errors == []
