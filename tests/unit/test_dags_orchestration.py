@@ -159,3 +159,51 @@ def test_reprocess_only_a_drop_that_changed_nothing(home: Path, sample_dir: Path
     assert again.state == "rejected"  # the same file gets the same answer, recorded once more
     assert get_drop(warehouse(s), again.drop_id).processed_at >= answered["licenses"].processed_at
     assert os.path.exists(again.raw_path)
+
+
+def test_a_rejected_file_is_answered_not_failed(yitu_env: Path, tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from pipelines.orchestration import tasks
+
+    drop_file(settings(), _source(tmp_path, "licenses.csv", "not,a,licence\n1,2,3\n"), "licenses")
+    caplog.set_level("INFO", logger="pipelines.orchestration.tasks")
+    [drop_id] = tasks.detect("licenses")
+    with pytest.raises(AirflowSkipException, match="no drop loaded"):
+        tasks.load("licenses")  # nothing new in core: no asset event, no integration run
+    assert f"drop {drop_id} licenses licenses.csv: rejected loaded=0 quarantined=0" in caplog.text
+
+
+def test_a_drop_that_crashes_fails_without_retry_and_holds_back_later_drops(
+        yitu_env: Path, tmp_path: Path, sample_dir: Path) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.ledger import get_drop
+    from pipelines.orchestration import tasks
+    from pipelines.run import warehouse
+
+    drop_file(settings(), sample_dir / "farmland_pbf.zip", "farmland_pbf")
+    [first] = tasks.detect("farmland_pbf")
+    drop_file(settings(), _source(tmp_path, "later.csv", "YJJBNTTBBH\nX\n"), "farmland_pbf")
+    [second] = tasks.detect("farmland_pbf")
+    # A broken machine, not a bad file: the zip cannot be unpacked where the pipeline works.
+    (yitu_env / "work").write_text("not a directory", encoding="utf-8")
+    with pytest.raises(AirflowFailException, match=f"drop {first} farmland_pbf farmland_pbf.zip"):
+        tasks.load("farmland_pbf")
+    # Both wait: a later delivery must not overtake one that is not answered yet.
+    wh = warehouse(settings())
+    assert get_drop(wh, first).state == "pending"
+    assert get_drop(wh, second).state == "pending"
+
+
+def test_an_unreachable_warehouse_is_left_to_airflow_to_retry(
+        yitu_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.orchestration import tasks
+    from tests.conftest import _free_port
+
+    monkeypatch.setenv("YITU_WAREHOUSE_URL",
+                       f"postgresql+psycopg://nobody@127.0.0.1:{_free_port()}/yitu")
+    with pytest.raises(sqlalchemy.exc.OperationalError) as caught:
+        tasks.detect("licenses")
+    assert is_transient(caught.value)
