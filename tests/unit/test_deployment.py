@@ -7,6 +7,7 @@ import re
 from importlib.util import find_spec
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -189,3 +190,26 @@ def test_compose_file_follows_the_compose_specification() -> None:
     errors = [f"{'/'.join(map(str, e.path))}: {e.message[:200]}"
               for e in Draft7Validator(schema).iter_errors(COMPOSE)]
     assert errors == []
+
+
+def test_readme_triggers_dags_and_params_that_exist(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data engineers' commands in README.md name DAGs and params the DAG files define."""
+    import json
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    from airflow.dag_processing.dagbag import DagBag
+
+    from pipelines.contracts import DATASETS
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    readme = (ROOT / "README.md").read_text("utf-8")
+    triggers = re.findall(r"airflow dags trigger (\S+?)(?: --conf '(\{.*?\})')?`", readme)
+    assert len(triggers) >= 3
+    for dag_id, conf in triggers:
+        names = [dag_id.replace("<dataset>", d) for d in DATASETS] if "<dataset>" in dag_id \
+            else [dag_id]
+        for name in names:
+            assert name in bag.dag_ids, name
+            assert set(json.loads(conf or "{}")) <= set(bag.dags[name].params), (name, conf)
