@@ -128,6 +128,14 @@ def validation_frame(contract: Contract, frame: gpd.GeoDataFrame,
     # str() (WKT) and Python __eq__/__hash__, 25x the cost of all the checks at 1M parcels;
     # a GeometryArray hashes its WKB in C.
     plain[GEOMETRY_COLUMN] = frame.geometry.values
+    for col in plain.columns:
+        # Nullable Int64/Float64 as plain float64 (NaN for missing, exact for integers below
+        # 2**53): GX's between is vectorised only for numpy numbers and otherwise calls a
+        # Python function per value.
+        if isinstance(plain[col].dtype, pd.api.extensions.ExtensionDtype) and \
+                pd.api.types.is_numeric_dtype(plain[col].dtype) and \
+                not pd.api.types.is_bool_dtype(plain[col].dtype):
+            plain[col] = plain[col].to_numpy(dtype=float, na_value=np.nan)
     for f in contract.fields:
         if f.check == "id_card" and clear_ids is not None and f.column in clear_ids:
             plain[id_clear_column(f)] = np.asarray(clear_ids[f.column], dtype=object)
@@ -175,7 +183,10 @@ def validate_frame(contract: Contract, frame: gpd.GeoDataFrame,
     params = ({COUNTY_POLYGONS_PARAMETER: county_polygons_parameter(counties)}
               if has_counties and counties is not None else {})
     suite = _suite(suite_json["name"], suite_json.get("meta", {}), expectations)
-    result = _validate(plain, suite, params)
+    # GX gets only the columns its expectations read: it copies its frame for every map
+    # metric (dropping the rows where the column is null), and copying free text and
+    # string columns nothing checks was half its time on a work-order file.
+    result = _validate(plain[_suite_columns(plain, expectations)], suite, params)
     failures: list[pd.DataFrame] = []
     stats: list[dict[str, Any]] = []
     for r in result.results:
@@ -195,6 +206,8 @@ def validate_frame(contract: Contract, frame: gpd.GeoDataFrame,
         rows = [int(i) for i in res.get("unexpected_index_list") or []]
         if rows:
             failures.append(_failure_rows(contract, plain, rows, str(rule), severity, fld))
+        for k in _VALUE_KEYS:  # read; now out before the result is serialised at all
+            res.pop(k, None)
     table = (pd.concat(failures, ignore_index=True) if failures
              else pd.DataFrame(columns=FAILURE_COLUMNS))
     fail_rows = set(table.loc[table["severity"] == "fail", "source_row"].astype(int))
@@ -202,6 +215,15 @@ def validate_frame(contract: Contract, frame: gpd.GeoDataFrame,
         log.warning("%s: %s skipped: %s", contract.dataset, s["rule"], s["reason"])
     return ValidationOutcome(table, stats, _scrub(result.to_json_dict(), skipped), fail_rows,
                              skipped)
+
+
+def _suite_columns(plain: pd.DataFrame, expectations: list[dict[str, Any]]) -> list[str]:
+    used: set[str] = set()
+    for e in expectations:
+        k = e["kwargs"]
+        used.update(c for c in (k.get("column"), k.get("column_A"), k.get("column_B")) if c)
+        used.update(k.get("column_list") or [])
+    return [c for c in plain.columns if c in used]
 
 
 def _scrub(result_json: dict[str, Any], skipped: list[dict[str, Any]]) -> dict[str, Any]:
@@ -250,12 +272,15 @@ def _dates_failure_rows(contract: Contract, plain: pd.DataFrame, rows: list[int]
     order = list(contract.date_order)
     subset = plain.loc[rows, [c.lower() for c in order]]
     first, second = dates_out_of_order(subset, [c.lower() for c in order])
-    fields, messages, values = [], [], []
-    for row, i, j in zip(rows, first.tolist(), second.tolist(), strict=True):
-        a, b = order[i], order[j]
-        fields.append(f"{a}≤{b}")
-        pair = f"{_label(contract, a)} 晚于 {_label(contract, b)}"
-        messages.append("[dates_in_order] " + RULE_MESSAGE_ZH["dates_in_order"].format(field=pair))
-        values.append(f"{a}={subset.at[row, a.lower()]}, {b}={subset.at[row, b.lower()]}")
-    return pd.DataFrame({"source_row": rows, "field": fields, "rule": "dates_in_order",
-                         "severity": severity, "message": messages, "value": values})
+    text = subset.astype(str).to_numpy()
+    at = np.arange(len(rows))
+    codes = np.array(order, dtype=object)
+    a, b = codes[first], codes[second]
+    message = {(x, y): "[dates_in_order] " + RULE_MESSAGE_ZH["dates_in_order"].format(
+        field=f"{_label(contract, x)} 晚于 {_label(contract, y)}")
+        for x in order for y in order}
+    return pd.DataFrame({
+        "source_row": rows, "field": a + "≤" + b, "rule": "dates_in_order",
+        "severity": severity,
+        "message": [message[(x, y)] for x, y in zip(a, b, strict=True)],
+        "value": a + "=" + text[at, first] + ", " + b + "=" + text[at, second]})
