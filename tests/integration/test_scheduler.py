@@ -104,7 +104,8 @@ def _wait(what: str, predicate: Any, af: Airflow, timeout: float) -> Any:
 
 
 @pytest.fixture
-def airflow(postgis_server: str, postgis_url: str, tmp_path: Path) -> Iterator[Airflow]:
+def airflow(postgis_server: str, postgis_url: str, tmp_path: Path,
+            request: pytest.FixtureRequest) -> Iterator[Airflow]:
     home = tmp_path / "airflow"
     logs = tmp_path / "service-logs"
     logs.mkdir()
@@ -146,7 +147,10 @@ def airflow(postgis_server: str, postgis_url: str, tmp_path: Path) -> Iterator[A
             procs.append(_start("api-server", ["api-server", "--port", str(port)], env, logs))
             for name in SERVICES[1:]:
                 procs.append(_start(name, [name], env, logs))
+            failed = request.session.testsfailed
             yield af
+            if request.session.testsfailed > failed:
+                print(af.tails())  # what each service said last, next to the failure
         finally:
             _stop(procs)
 
@@ -158,13 +162,14 @@ def _token(af: Airflow) -> str:
 
 
 def _all_finished(af: Airflow) -> dict[str, list[dict[str, Any]]] | None:
-    """Every ingest DAG ran and finished, and the integration ran after the last of them."""
+    """Every DAG ran, no run is queued or running, and no asset update waits for a run."""
     runs = {d: af.runs(d) for d in [*INGEST, "yitu_integrate"]}
     if any(not runs[d] or any(r["state"] not in FINISHED for r in runs[d]) for d in runs):
         return None
-    last_ingest = max(_when(r["end_date"]) for d in INGEST for r in runs[d])
-    if _when(runs["yitu_integrate"][-1]["start_date"]) < last_ingest:
-        return None  # the run that picks up the last load is still to be created
+    # A load's asset event and the run it queues are one transaction each in the metadata
+    # database: with nothing queued and nothing running, the last load has been integrated.
+    if any(af.get(f"/api/v2/dags/{d}/assets/queuedEvents")["total_entries"] for d in runs):
+        return None
     return runs
 
 
