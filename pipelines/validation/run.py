@@ -138,7 +138,11 @@ def validation_frame(contract: Contract, frame: gpd.GeoDataFrame,
             plain[col] = plain[col].to_numpy(dtype=float, na_value=np.nan)
     for f in contract.fields:
         if f.check == "id_card" and clear_ids is not None and f.column in clear_ids:
-            plain[id_clear_column(f)] = np.asarray(clear_ids[f.column], dtype=object)
+            clear = np.asarray(clear_ids[f.column], dtype=object)
+            if len(clear) != len(plain):
+                raise ValueError(f"{contract.dataset}: {len(clear)} clear {f.code} values for "
+                                 f"{len(plain)} rows; they must be given row by row")
+            plain[id_clear_column(f)] = clear
     plain.index = pd.Index(frame[ROW_ID_COLUMN].to_numpy(dtype=np.int64))
     return plain
 
