@@ -2,11 +2,14 @@
 
 The two differ by 400-700 m, too little to tell from the numbers alone. Each point names its
 own county (XZQDM); read one way the points fall inside their counties more often than read
-the other way. The side with more points inside wins; a tie keeps the contract's default.
+the other way. Only the points one reading puts inside and the other outside are evidence
+(most points sit deep inside under both); their majority decides when a sign test says it
+is no accident (p < 0.05: at least 5 of 5), otherwise the contract's default stands.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import geopandas as gpd
@@ -18,13 +21,9 @@ from pipelines import gcj02
 
 GCJ02 = "GCJ02"
 CGCS2000 = "EPSG:4490"
+SIGNIFICANCE = 0.05
 SAMPLE_POINTS = 20_000  # plenty to decide; keeps a 1M-row file fast
 COUNTY_CODE_DIGITS = 6
-
-
-def _inside_share(lon: npt.NDArray[np.floating[Any]], lat: npt.NDArray[np.floating[Any]],
-                  polygons: npt.NDArray[np.object_]) -> float:
-    return float(shapely.intersects_xy(polygons, lon, lat).mean())
 
 
 def detect_point_crs(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
@@ -45,11 +44,24 @@ def detect_point_crs(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
         return default, evidence
     x, y, polys = lon[usable], lat[usable], polygons[usable]
     wx, wy = gcj02.gcj02_to_wgs84(x, y)
-    as_gcj = _inside_share(wx, wy, polys)
-    as_wgs = _inside_share(x, y, polys)
-    chosen = GCJ02 if as_gcj > as_wgs else CGCS2000 if as_wgs > as_gcj else default
-    evidence.update(chosen=chosen, inside_if_gcj02=round(as_gcj, 4),
-                    inside_if_wgs84=round(as_wgs, 4))
-    if as_gcj == as_wgs:
-        evidence["reason"] = "both readings place the same share inside: contract default"
+    in_gcj = shapely.intersects_xy(polys, wx, wy)
+    in_wgs = shapely.intersects_xy(polys, x, y)
+    only_gcj, only_wgs = int((in_gcj & ~in_wgs).sum()), int((in_wgs & ~in_gcj).sum())
+    p = _sign_test(max(only_gcj, only_wgs), only_gcj + only_wgs)
+    chosen = default
+    if p < SIGNIFICANCE:
+        chosen = GCJ02 if only_gcj > only_wgs else CGCS2000
+    evidence.update(chosen=chosen, inside_if_gcj02=round(float(in_gcj.mean()), 4),
+                    inside_if_wgs84=round(float(in_wgs.mean()), 4),
+                    inside_only_if_gcj02=only_gcj, inside_only_if_wgs84=only_wgs,
+                    p_value=round(p, 6))
+    if p >= SIGNIFICANCE:
+        evidence["reason"] = "too few points tell the readings apart: contract default"
     return chosen, evidence
+
+
+def _sign_test(wins: int, trials: int) -> float:
+    """One-sided p-value of at least `wins` of `trials` fair coin tosses going one way."""
+    if trials == 0:
+        return 1.0
+    return sum(math.comb(trials, k) for k in range(wins, trials + 1)) / 2**trials

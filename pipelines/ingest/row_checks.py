@@ -47,7 +47,8 @@ def damaged_codes(frame: pd.DataFrame, contract: Contract, rows: pd.Series) -> p
         if f.column not in frame.columns or not _is_code(f):
             continue
         text = frame[f.column].astype("string").str.strip()
-        bad = text.str.fullmatch(_SCIENTIFIC).fillna(False).astype(bool)
+        # the pattern as text: pyarrow runs it in RE2, a compiled re.Pattern goes row by row
+        bad = text.str.fullmatch(_SCIENTIFIC.pattern).fillna(False).astype(bool)
         bad |= _lost_leading_zeros(text, f)
         for idx in text.index[bad]:
             field = f"{f.code}（{f.label}）"

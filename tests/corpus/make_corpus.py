@@ -379,6 +379,14 @@ def _sqlite_as_gpkg(out: Path) -> None:
     con.close()
 
 
+@case("pbf_gpkg_truncated", "farmland_pbf")
+def _gpkg_truncated(out: Path) -> None:
+    # a transfer cut short: the SQLite header is there, most pages are not
+    write_gpkg(out / "YJJBNTBHTB.gpkg", [(PBF_LAYER, rows.pbf_parcels("460105", 3))])
+    data = (out / "YJJBNTBHTB.gpkg").read_bytes()
+    (out / "YJJBNTBHTB.gpkg").write_bytes(data[: len(data) // 3])
+
+
 @case("pbf_gpkg_no_features", "farmland_pbf")
 def _gpkg_empty(out: Path) -> None:
     write_gpkg(out / "YJJBNTBHTB.gpkg", [(PBF_LAYER, rows.pbf_parcels("460105", 1).iloc[:0])])
@@ -571,6 +579,14 @@ def _cmp_undecodable(out: Path) -> None:
     lines = text.encode("utf-8").split(b"\r\n")
     lines[2] = lines[2] + b"\xff\xfe\xff"  # no UTF-8, GBK or GB18030 sequence
     (out / "工单.csv").write_bytes(b"\r\n".join(lines))
+
+
+@case("cmp_csv_ragged_row", "complaints")
+def _cmp_ragged(out: Path) -> None:
+    text = _orders("GK", ["469029"], 3).to_csv(index=False, lineterminator="\r\n")
+    lines = text.split("\r\n")
+    lines[2] += ",多出来的一列"  # one cell more than the header has
+    (out / "工单.csv").write_bytes("\r\n".join(lines).encode("utf-8"))
 
 
 @case("cmp_csv_header_only", "complaints")

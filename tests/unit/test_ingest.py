@@ -50,7 +50,7 @@ def test_gbk_csv_with_mixed_headers_maps_and_tokenises(tmp_path: Path) -> None:
 
     result = _read(path, "complaints", tmp_path)
     frame = result.frame
-    assert result.notes["encoding"] == "gb18030"
+    assert result.notes["encoding"] == "gbk"
     assert result.notes["unknown_columns"] == ["多余列"]  # reported, not silently dropped
     assert list(frame["gdbh"]) == ["2026110100001", "2026110100002"]
     assert list(frame["_source_row"]) == [2, 3]  # as the clerk sees them in Excel

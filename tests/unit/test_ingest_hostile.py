@@ -205,3 +205,52 @@ def test_header_only_xlsx_and_featureless_geopackage_are_rejected(tmp_path: Path
     gpkg = tmp_path / "parcels.gpkg"
     _parcels([Polygon(SQUARE)]).iloc[0:0].to_file(gpkg, layer="YJJBNTBHTB")
     assert _rejected(gpkg, "farmland_pbf", tmp_path).rule == "file_empty"
+
+
+_NETWORK_PROBE = """
+import http.server, json, sys, threading
+import pyogrio
+from pipelines.ingest import safety
+
+hits = []
+body = json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature",
+    "properties": {"XZQDM": "460105"}, "geometry": {"type": "Point", "coordinates": [110.3, 20.0]}}]})
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/geo+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+    do_HEAD = do_GET
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_address[1]}/parcels.geojson"
+before = len(pyogrio.read_dataframe(url))  # GDAL can reach it: the probe works
+seen = len(hits)
+safety.disable_gdal_network()
+refused = []
+for path in (url, "/vsicurl/" + url):
+    try:
+        pyogrio.read_dataframe(path)
+    except Exception:
+        refused.append(path)
+print(json.dumps({"before": before, "seen": seen, "after": len(hits), "refused": len(refused)}))
+"""
+
+
+def test_gdal_reaches_no_network_once_the_reader_has_started() -> None:
+    """The second line of defence: even a URL handed straight to GDAL is not fetched."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _NETWORK_PROBE], capture_output=True,
+                          text=True, timeout=120, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["before"] == 1 and result["seen"] >= 1
+    assert result["refused"] == 2 and result["after"] == result["seen"]

@@ -91,16 +91,16 @@ def test_without_counties_the_contract_default_applies(tmp_path: Path) -> None:
 
 def test_declared_rows_keep_their_system_and_unknown_counties_are_no_evidence(
         tmp_path: Path) -> None:
-    lon, lat, codes = _true_points(10)
+    lon, lat, codes = _true_points(20)
     glon, glat = gcj02.wgs84_to_gcj02(lon, lat)
     path = tmp_path / "licenses.csv"
     pd.DataFrame({"TYSHXYDM": "91110000600037341L", "ZTMC": "甲", "ZZLX": "营业执照",
-                  "ZZBH": [f"Z{i}" for i in range(10)], "JD": glon, "WD": glat,
+                  "ZZBH": [f"Z{i}" for i in range(20)], "JD": glon, "WD": glat,
                   "XZQDM": codes[:3] + ["469099"] * 2 + codes[5:],  # 469099: not a county
-                  "ZBXT": ["高德"] * 3 + [""] * 7}).to_csv(path, index=False)
+                  "ZBXT": ["高德"] * 3 + [""] * 17}).to_csv(path, index=False)
     result = _read(path, "licenses", tmp_path)
-    assert result.notes["crs_detection"]["points"] == 5
-    assert result.notes["crs"] == {"GCJ02": 10}
+    assert result.notes["crs_detection"]["points"] == 15
+    assert result.notes["crs"] == {"GCJ02": 20}
     assert _max_error_m(result, lon, lat) < 1.0
 
 
@@ -114,3 +114,13 @@ def test_detection_needs_no_point_deep_inside(tmp_path: Path, shifted: bool) -> 
     _work_orders(path, lon, lat, codes)
     chosen = _read(path, "complaints", tmp_path).notes["crs_detection"]["chosen"]
     assert chosen == ("GCJ02" if shifted else "EPSG:4490")
+
+
+def test_a_handful_of_points_is_not_enough_to_leave_the_default(tmp_path: Path) -> None:
+    """Two points that fit CGCS2000 better are no evidence against the hotline's GCJ-02."""
+    lon, lat, codes = _true_points(2)
+    path = tmp_path / "complaints.csv"
+    _work_orders(path, lon, lat, codes)
+    detection = _read(path, "complaints", tmp_path).notes["crs_detection"]
+    assert detection["chosen"] == "GCJ02" and detection["p_value"] >= 0.05
+    assert detection["inside_only_if_wgs84"] >= detection["inside_only_if_gcj02"]
