@@ -220,3 +220,16 @@ def test_county_location_is_checked_against_the_given_counties() -> None:
     # the stored result names where the polygons came from instead of copying them
     assert location["expectation_config"]["kwargs"]["county_polygons"] == {
         "$PARAMETER": "county_polygons"}
+
+
+def test_every_rule_of_every_suite_has_a_severity_and_a_message() -> None:
+    from pipelines.contracts import DATASETS
+    from pipelines.validation.run import load_suite_json
+    from pipelines.validation.suite import RULE_MESSAGE_ZH, RULE_SEVERITY
+
+    for dataset in DATASETS:
+        for e in load_suite_json(dataset)["expectations"]:
+            rule = e["meta"]["rule"]
+            assert e["meta"]["severity"] == RULE_SEVERITY[rule] in ("fail", "warn")
+            assert rule in RULE_MESSAGE_ZH
+    assert set(RULE_SEVERITY) == set(RULE_MESSAGE_ZH)
