@@ -260,9 +260,20 @@ def test_geopackages_carry_chinese_aliases_and_booleans(published: Path, tmp_pat
 
 def test_every_published_column_has_a_chinese_label(published: Path) -> None:
     wh = warehouse(settings())
+    postgis = not settings().warehouse_url.startswith("gpkg:")
     for layer, labels in LABELS.items():
         frame = wh.read_published(layer)
         columns = set(frame.columns) - {frame.geometry.name, "fid"}
         assert columns <= set(labels), (layer, columns - set(labels))
         names = [v for c, v in labels.items() if c]
         assert len(names) == len(set(names)), layer  # an alias names one column per layer
+        if postgis:  # the same labels as table and column comments
+            comments = wh.read_table(
+                "SELECT a.attname AS col, col_description(a.attrelid, a.attnum) AS label "
+                "FROM pg_attribute a WHERE a.attrelid = CAST(%(t)s AS regclass) AND a.attnum > 0 "
+                "AND NOT a.attisdropped", {"t": f"publish.{layer}"})
+            got = dict(zip(comments["col"], comments["label"], strict=True))
+            assert {c: got[c] for c in columns} == {c: labels[c] for c in columns}, layer
+            table = wh.read_table("SELECT obj_description(CAST(%(t)s AS regclass), 'pg_class') AS d",
+                                  {"t": f"publish.{layer}"})
+            assert table["d"].iloc[0] == labels[""]
