@@ -98,9 +98,17 @@ def _validate(plain: pd.DataFrame, suite: Any, params: dict[str, Any]) -> Any:
     Validator), fingerprinting the whole frame each time; the Validator alone builds it once."""
     from great_expectations.validator.v1_validator import Validator
 
-    validator = Validator(_batch_definition(), result_format=RESULT_FORMAT,
+    definition = _batch_definition()
+    validator = Validator(definition, result_format=RESULT_FORMAT,
                           batch_parameters={"dataframe": plain})
-    return validator.validate_expectation_suite(suite, expectation_parameters=params)
+    try:
+        return validator.validate_expectation_suite(suite, expectation_parameters=params)
+    finally:
+        # The data source's engine keeps the last batch loaded; let go of it now, so that a
+        # clear ID number lives no longer than the validation that needed it.
+        batches = definition.data_asset.datasource.get_execution_engine().batch_manager
+        batches.batch_data_cache.clear()
+        batches.reset_batch_cache()
 
 
 def _suite(name: str, meta: dict[str, Any], expectations: list[dict[str, Any]]) -> Any:

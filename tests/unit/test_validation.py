@@ -233,3 +233,14 @@ def test_every_rule_of_every_suite_has_a_severity_and_a_message() -> None:
             assert e["meta"]["severity"] == RULE_SEVERITY[rule] in ("fail", "warn")
             assert rule in RULE_MESSAGE_ZH
     assert set(RULE_SEVERITY) == set(RULE_MESSAGE_ZH)
+
+
+def test_no_frame_holding_clear_id_numbers_outlives_the_validation() -> None:
+    import gc
+
+    frame, clear = _pbf(["11010519491231002X", BAD_ID])
+    validate_frame(load_contract("farmland_pbf"), frame, clear_ids=clear)
+    del clear
+    gc.collect()
+    assert not [o for o in gc.get_objects()
+                if isinstance(o, pd.DataFrame) and "zrrzjhm_clear" in o.columns]
