@@ -43,7 +43,11 @@ def detect(dataset: str) -> list[str]:
     with exclusive(s, ingest_lock(dataset)):
         found = detect_drops(s, wh, dataset)
     for rec in found:
-        log.info(drop_line(rec, "received" if rec.state == "pending" else None))
+        if rec.state == "pending":
+            log.info("drop %s %s %s: received, archived in raw/", rec.drop_id, rec.dataset,
+                     rec.file)
+        else:  # a duplicate is answered here, once and for all
+            log.info(drop_line(rec))
     return [rec.drop_id for rec in found]
 
 
