@@ -34,6 +34,8 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
     "GeoJSON": (b"{",),
     "ESRI Shapefile": (b"\x00\x00\x27\x0a",),
 }
+# SQLite header application_id (bytes 68-71) of GeoPackage 1.2+ and of 1.0/1.1 files
+_GPKG_APPLICATION_IDS = (b"GPKG", b"GP10", b"GP11")
 # GDAL turns these into network or archive reads: a local path never contains them.
 _VSI_OR_URL = re.compile(r"^/vsi|/vsi[a-z0-9_]+/|://|!", re.IGNORECASE)
 _GEOJSON_REMOTE = re.compile(rb"/vsi[a-z0-9_]*/|\"href\"\s*:|\"type\"\s*:\s*\"(?:link|url)\"",
@@ -149,9 +151,14 @@ def check_vector_content(path: Path, suffix: str) -> str:
     """The driver this file must be read with, after its first bytes say it is that format."""
     driver = ALLOWED_DRIVERS[suffix]
     with open(path, "rb") as f:
-        head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+        raw = f.read(100)
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(_MAGIC[driver]):
         raise FileRejected("format", f"{path.name} 的内容不是 {driver} 格式，已拒收")
+    if driver == "GPKG" and raw[68:72] not in _GPKG_APPLICATION_IDS:
+        # any SQLite database starts like a GeoPackage; GDAL would open it with another driver
+        raise FileRejected("format", f"{path.name} 是 SQLite 数据库但不是 GeoPackage（缺少 GeoPackage "
+                           "标识），已拒收：请用 GIS 软件导出为 GeoPackage 后重新报送")
     if driver == "GeoJSON":
         _scan_geojson(path)
     return driver
