@@ -4,10 +4,11 @@
 
 For each dataset a frame of --rows rows is built once from the sample deliveries (seed 42,
 scale 1) read through the real reader and conform step, repeated with fresh keys and fresh
-geometry objects so every planted bad row (a few % of every rule) recurs at the same share;
-admin_divisions, whose sample has only 24 counties, is synthesised as village squares with
-bad rows of each of its rules. Then, each in its own subprocess so that peak RSS
-(ru_maxrss) is the path's own:
+geometry objects so every planted bad row recurs at the same share; admin_divisions, whose
+sample has only 24 counties, is synthesised as village squares. Then 1 % of the rows are
+broken for each expectation of the suite, so every rule (required, pattern and range too,
+which the sample does not plant) has failing rows. Each path then runs in its own subprocess,
+so that its peak RSS (VmHWM) is its own:
 - gx: `validate_frame`, the pipeline's GX path;
 - direct: the same suite's checks written directly in vectorised pandas/shapely over the same
   frame, with the same row-failure table built from the masks.
@@ -114,6 +115,73 @@ def _villages(rows: int, counties: gpd.GeoDataFrame, seed: int = 42) -> gpd.GeoD
                             geometry=shapely.multipolygons(geoms[:, None]), crs=4490)
 
 
+BAD_ID = "110105194912310021"  # GB 11643 check digit should be X
+BOWTIE = [(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)]
+
+
+def _set_geometries(frame: gpd.GeoDataFrame, rows: np.ndarray, values: np.ndarray) -> None:
+    geoms = np.asarray(frame.geometry.values, dtype=object).copy()
+    geoms[rows] = values
+    frame[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs)
+
+
+def _break_rows(frame: gpd.GeoDataFrame, clear: dict[str, pd.Series], contract: Contract,
+                counties: gpd.GeoDataFrame, share: float = 0.01, seed: int = 7) -> None:
+    """Give `share` of the rows a fault for each expectation of the suite, so that every rule
+    has failing rows, not only those the sample plants (required, pattern, range...)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(frame))
+    k = int(len(frame) * share)
+    geom = frame.geometry.name
+    codes = counties["county_code"].to_numpy()
+    for n, e in enumerate(load_suite_json(contract.dataset)["expectations"]):
+        rows = np.sort(order[n * k:(n + 1) * k])
+        kw, t = e["kwargs"], e["type"]
+        col = kw.get("column")
+        col = geom if col == "geometry" else col
+        at = frame.index[rows]
+        if t == "expect_column_values_to_not_be_null":
+            frame.loc[at, col] = None
+        elif t == "expect_column_values_to_be_in_set":
+            frame.loc[at, col] = "469099" if "460105" in kw["value_set"] else "未知"
+        elif t == "expect_column_values_to_match_regex":
+            frame.loc[at, col] = "BAD-CODE"
+        elif t == "expect_column_values_to_be_between":
+            frame.loc[at, col] = (kw["max_value"] + 1 if kw.get("max_value") is not None
+                                  else kw["min_value"] - 1)
+        elif t == "expect_column_values_to_be_valid_geometry":
+            rows = rows[~shapely.is_missing(np.asarray(frame.geometry.values[rows], dtype=object))]
+            g = frame.geometry.values[rows]
+            xy = shapely.get_coordinates(shapely.point_on_surface(g))
+            broken = (shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + 1e-3, xy[:, 1] + 1e-3)
+                      if kw["geometry_type"] == "Point" else shapely.multipolygons(
+                          shapely.polygons([[(x + 1e-3 * a, y + 1e-3 * b) for a, b in BOWTIE]
+                                            for x, y in xy])[:, None]))
+            _set_geometries(frame, rows, broken)
+        elif t == "expect_column_values_to_be_within_extent":
+            _set_geometries(frame, rows, shapely.transform(
+                np.asarray(frame.geometry.values[rows], dtype=object), lambda c: c + [5.0, 0.0]))
+        elif t == "expect_column_values_to_be_valid_uscc":
+            frame.loc[at, col] = "91110000600037341N"
+        elif t == "expect_column_values_to_be_valid_id_card_number":
+            source = col.removesuffix("_clear")
+            values = clear[source].to_numpy(dtype=object).copy()
+            values[rows] = BAD_ID
+            clear[source] = pd.Series(values)
+        elif t == "expect_column_values_to_be_first_occurrence":
+            frame.loc[at, col] = frame[col].to_numpy()[np.maximum(rows - 1, 0)]
+        elif t == "expect_column_pair_county_code_to_match_location":
+            current = frame[kw["column_A"]].to_numpy(dtype=object)[rows]
+            frame.loc[at, kw["column_A"]] = np.where(current == codes[0], codes[-1], codes[0])
+        elif t == "expect_multicolumn_datetimes_to_be_in_order":
+            first, last = kw["column_list"][0], kw["column_list"][-1]
+            frame.loc[at, last] = frame.loc[at, first] - pd.Timedelta(hours=1)
+        elif t == "expect_column_pair_stated_area_to_agree_with_geometry":
+            frame.loc[at, kw["column_A"]] = frame.loc[at, kw["column_A"]] * 2
+        else:
+            raise NotImplementedError(t)
+
+
 def build(rows: int, datasets: list[str], out: Path) -> None:
     from pipelines.sample import write_samples
 
@@ -129,6 +197,7 @@ def build(rows: int, datasets: list[str], out: Path) -> None:
         else:
             conformed = _conformed(sample_dir, dataset, counties)
             frame, clear = _repeat(conformed.frame, conformed.clear_ids, rows, contract)
+        _break_rows(frame, clear, contract, counties)
         with (out / f"{dataset}.pkl").open("wb") as f:
             pickle.dump({"frame": frame, "clear": clear, "counties": counties}, f,
                         protocol=pickle.HIGHEST_PROTOCOL)
