@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import itertools
 import logging
@@ -52,6 +53,19 @@ class RawDelivery:
         return isinstance(self.frame, gpd.GeoDataFrame)
 
 
+# Faults of this machine, never answered to a department as "your file is unreadable".
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EMFILE, errno.ENFILE,
+                   errno.EIO, errno.EACCES, errno.EPERM, errno.ENOMEM}
+
+
+def machine_fault(exc: BaseException) -> bool:
+    """Out of memory, disk or file handles, or refused by permissions: retry or fix the
+    machine, and leave the drop pending."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _MACHINE_ERRNOS
+
+
 def open_delivery(path: Path, contract: Contract, workdir: Path) -> RawDelivery:
     safety.disable_gdal_network()
     safety.check_local_path(path)
@@ -62,6 +76,8 @@ def open_delivery(path: Path, contract: Contract, workdir: Path) -> RawDelivery:
     except FileRejected:
         raise
     except Exception as exc:  # a reader library choking on a malformed file: still an answer
+        if machine_fault(exc):
+            raise  # our disk, memory or permissions, not the department's file: the task fails
         log.warning("%s: unreadable", path.name, exc_info=True)
         raise FileRejected("unreadable", f"无法读取 {path.name}（文件损坏或结构有误）："
                            f"{type(exc).__name__}: {str(exc)[:300]}") from exc
