@@ -71,6 +71,14 @@ def test_airflow_services_share_one_image_and_environment() -> None:
                for v in services[0]["volumes"])
 
 
+def test_metadata_database_uses_the_driver_the_native_scheduler_test_runs() -> None:
+    env = COMPOSE["services"]["airflow-scheduler"]["environment"]
+    sync = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    # Without an async URL Airflow 3 derives postgresql+asyncpg, which is not installed.
+    assert sync.startswith("postgresql+psycopg://")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == sync
+
+
 def test_image_is_built_from_the_lock_file() -> None:
     dockerfile = (ROOT / ".ci" / "Dockerfile").read_text("utf-8")
     assert "uv export --frozen" in dockerfile and "--extra deploy" in dockerfile
