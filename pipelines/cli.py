@@ -7,10 +7,17 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config import UsageError, settings
 from pipelines.contracts import DATASETS
 from pipelines.pii import PiiKeyMissing
+
+if TYPE_CHECKING:
+    from pipelines.config import Settings
+    from pipelines.ledger import DropRecord
+
+STATUS_REASONS = 3  # whole-file reasons shown per rejected drop; the report has them all
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -59,7 +66,8 @@ def _status(args: argparse.Namespace) -> int:
     from pipelines.changes import change_line, shrink_warnings
     from pipelines.run import status
 
-    drops = status(settings())
+    s = settings()
+    drops = status(s)
     if args.json:
         json.dump([d.as_status() for d in drops], sys.stdout, ensure_ascii=False, indent=2,
                   default=str)
@@ -69,9 +77,29 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{d.drop_id}  {d.state:9} {d.file}  read={d.rows_read} loaded={d.rows_loaded} "
               f"quarantined={d.rows_quarantined} flagged={d.rows_flagged}")
         changes = change_line(d.notes) if d.state == "loaded" else None
-        for line in ([changes] if changes else []) + shrink_warnings(d.notes):
+        for line in ([changes] if changes else []) + shrink_warnings(d.notes) + _answer(s, d):
             print(f"    {line}")
     return 0
+
+
+def _answer(s: Settings, d: DropRecord) -> list[str]:
+    """What the department is told: why a file was refused, which rules its rows failed,
+    and where the full list is."""
+    lines: list[str] = []
+    if d.state == "rejected":
+        whole = [e for e in d.errors if "severity" not in e] or d.errors[:1]
+        lines += [str(e["message"]) for e in whole[:STATUS_REASONS]]
+    by_rule = d.notes.get("rows_by_rule") or {}
+    for severity in ("fail", "warn"):
+        rules = by_rule.get(severity) or {}
+        if rules:
+            counts = ", ".join(f"{rule}={n}" for rule, n in sorted(rules.items()))
+            lines.append(f"{'quarantined' if severity == 'fail' else 'flagged'} by rule: "
+                         f"{counts}")
+    report = s.quarantine / d.dataset / d.drop_id / "rejections.csv"
+    if report.exists() and (d.state == "rejected" or d.rows_quarantined or d.rows_flagged):
+        lines.append(f"rejection report: {report}")
+    return lines
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -54,6 +54,16 @@ def test_drop_run_status_export(yitu_env: Path, sample_dir: Path, tmp_path: Path
     report = yitu_env / "quarantine" / "licenses" / rejected["drop_id"] / "rejections.csv"
     assert "missing_columns" in report.read_text(encoding="utf-8-sig")
     assert (landing / "half-written.zip").exists()
+    # the plain listing answers the clerk too: why, which rules, where the full list is
+    listing = yitu("status").stdout
+    block = listing[listing.index(rejected["drop_id"]):]
+    assert "[missing_columns]" in block and "TYSHXYDM" in block
+    assert f"rejection report: {report}" in block
+    hsf = next(d for d in status if d["dataset"] == "farmland_hsf")
+    quarantined = hsf["notes"]["rows_by_rule"]["fail"]
+    assert quarantined  # the sample plants bad project boundaries
+    assert "quarantined by rule: " + ", ".join(
+        f"{rule}={n}" for rule, n in sorted(quarantined.items())) in listing
     assert {d["state"] for d in status if d["dataset"] != "licenses"} == {"loaded"}
 
     # every received file is kept, read-only
