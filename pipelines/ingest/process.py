@@ -76,7 +76,9 @@ def process_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
         shutil.rmtree(workdir, ignore_errors=True)
 
     frame = conformed.frame
-    failures = pd.concat([conformed.failures, outcome.failures], ignore_index=True)
+    failures = pd.concat([conformed.failures, _not_already_failed(outcome.failures,
+                                                                  conformed.failures)],
+                         ignore_index=True)
     fail_rows = set(failures.loc[failures["severity"] == "fail", "source_row"].astype(int))
     warn = failures[failures["severity"] == "warn"]
     rec.rows_read = len(frame)
@@ -179,6 +181,17 @@ def _store_quarantine(conn: Connection, wh: Warehouse, rec: DropRecord, contract
              "record": records.get(int(f.source_row))}
             for f in failures.itertuples()]
     conn.execute(insert(wh.tables.quarantine), rows)
+
+
+def _not_already_failed(found: pd.DataFrame, at_read: pd.DataFrame) -> pd.DataFrame:
+    """Validation's failures minus those on a cell reading already refused: a USCC Excel
+    turned into 9.1E+17 is one mistake for the clerk to fix (damaged_code), not three
+    (damaged_code, pattern, uscc_check)."""
+    if found.empty or at_read.empty:
+        return found
+    refused = pd.MultiIndex.from_frame(at_read[["source_row", "field"]].astype({"source_row": int}))
+    cells = pd.MultiIndex.from_frame(found[["source_row", "field"]].astype({"source_row": int}))
+    return found[~cells.isin(refused)]
 
 
 def _write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.DataFrame,
