@@ -100,13 +100,14 @@ def test_repeated_parcel_key_quarantines_only_the_repeat() -> None:
     assert outcome.fail_rows == {3}
 
 
-def test_dates_out_of_order_fail() -> None:
+def _two_work_orders(first_contact: str) -> gpd.GeoDataFrame:
+    """Row 2 dispatched 10:00 and contacted at `first_contact`; row 3 closed before dispatch."""
     contract = load_contract("complaints")
     t = pd.Timestamp
     frame = gpd.GeoDataFrame({
         "gdbh": ["G1", "G2"], "slsj": [t("2026-11-02 09:00")] * 2, "gdlx": ["投诉", "投诉"],
         "pdsj": [t("2026-11-02 10:00"), t("2026-11-05 10:00")],
-        "sclxsj": [t("2026-11-02 11:00"), pd.NaT],
+        "sclxsj": [t(first_contact), pd.NaT],
         "bjsj": [t("2026-11-03 10:00"), t("2026-11-04 10:00")],
         "_source_row": [2, 3],
     }, geometry=[None, None], crs=4490)
@@ -114,25 +115,19 @@ def test_dates_out_of_order_fail() -> None:
         col = f"{f.column}_token" if f.pii else f.column
         if col not in frame:
             frame[col] = None
-    outcome = validate_frame(contract, frame)
+    return frame
+
+
+def test_dates_out_of_order_fail() -> None:
+    contract = load_contract("complaints")
+    outcome = validate_frame(contract, _two_work_orders("2026-11-02 11:00"))
     assert outcome.fail_rows == {3}
     assert _rules(outcome, 3) == {"dates_in_order"}
 
 
 def test_dates_failure_names_the_pair_that_runs_backwards() -> None:
     contract = load_contract("complaints")
-    t = pd.Timestamp
-    frame = gpd.GeoDataFrame({
-        "gdbh": ["G1", "G2"], "slsj": [t("2026-11-02 09:00")] * 2, "gdlx": ["投诉", "投诉"],
-        "pdsj": [t("2026-11-02 10:00"), t("2026-11-05 10:00")],
-        "sclxsj": [t("2026-11-02 09:30"), pd.NaT],
-        "bjsj": [t("2026-11-03 10:00"), t("2026-11-04 10:00")],
-        "_source_row": [2, 3],
-    }, geometry=[None, None], crs=4490)
-    for f in contract.fields:
-        col = f"{f.column}_token" if f.pii else f.column
-        if col not in frame:
-            frame[col] = None
+    frame = _two_work_orders("2026-11-02 09:30")
     failures = validate_frame(contract, frame).failures.set_index("source_row")
     assert failures.loc[2, "field"] == "PDSJ≤SCLXSJ"  # contacted before dispatch
     assert failures.loc[3, "field"] == "PDSJ≤BJSJ"  # closed before dispatch, contact empty
