@@ -84,15 +84,15 @@ def county_partitions(settings: Settings, county: str | None = None) -> list[str
     return [county]
 
 
-# staging/<this>: the partitions the layers now published were built from.
-PUBLISHED_PARTITIONS = "published"
+# staging/<this> names the run folder the layers now published were built from.
+PUBLISHED_RUN = "published.run"
 
 
 def publish_run(settings: Settings, run_id: str, county: str | None = None) -> dict[str, int]:
     """Merge a run's staged partitions, add the cross-county views, swap everything in.
 
-    A run for one county takes every other county's partition from those the published layers
-    were built from, so what is published stays whole; the views spanning counties
+    A run for one county takes every other county's partition from the run the published
+    layers were built from, so what is published stays whole; the views spanning counties
     (enterprise_profile, region_summary) are rebuilt from the merged set. The run's folder is
     kept until the next run publishes: publishing the same run again gives the same layers.
     """
@@ -100,7 +100,7 @@ def publish_run(settings: Settings, run_id: str, county: str | None = None) -> d
     inputs = integrate.load_inputs(wh)
     folder = settings.staging / run_id
     if county is not None:
-        _complete_partitions(folder, settings.staging / PUBLISHED_PARTITIONS,
+        _complete_partitions(folder, _published_folder(settings.staging),
                              integrate.partitions(inputs))
     layers = integrate.finish(inputs, integrate.read_partitions(folder), as_of())
     publish_layers(wh, layers)
@@ -108,32 +108,32 @@ def publish_run(settings: Settings, run_id: str, county: str | None = None) -> d
     return {name: len(gdf) for name, gdf in layers.items()}
 
 
-def _complete_partitions(folder: Path, published: Path, codes: list[str]) -> None:
+def _published_folder(staging: Path) -> Path | None:
+    pointer = staging / PUBLISHED_RUN
+    return staging / pointer.read_text("utf-8").strip() if pointer.exists() else None
+
+
+def _complete_partitions(folder: Path, published: Path | None, codes: list[str]) -> None:
     for code in codes:
         if (folder / code).is_dir():
             continue
-        if not (published / code).is_dir():
+        if published is None or not (published / code).is_dir():
             raise UsageError(f"partition {code} was never integrated: run the integration "
                              "for every county first")
         tmp = folder / f".{code}.copy"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(published / code, tmp)
+        # Hard links, not copies: partitions are written whole and renamed, never rewritten.
+        shutil.copytree(published / code, tmp, copy_function=os.link)
         tmp.rename(folder / code)
 
 
 def _remember_published(staging: Path, folder: Path) -> None:
-    """Make `folder` the published partitions and forget older runs' folders."""
-    current, tmp, old = (staging / PUBLISHED_PARTITIONS, staging / ".published.tmp",
-                         staging / ".published.old")
-    for stale in (tmp, old):
-        shutil.rmtree(stale, ignore_errors=True)
-    shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(".*"))
-    if current.exists():
-        current.rename(old)
-    tmp.rename(current)
-    shutil.rmtree(old, ignore_errors=True)
+    """Point at `folder` as the published partitions and forget older runs' folders."""
+    tmp = staging / f".{PUBLISHED_RUN}.tmp"
+    tmp.write_text(folder.name, encoding="utf-8")
+    tmp.replace(staging / PUBLISHED_RUN)  # atomic: the pointer is old or new, never half
     for other in staging.iterdir():
-        if other.is_dir() and other not in (current, folder) and not other.name.startswith("."):
+        if other.is_dir() and other != folder and not other.name.startswith("."):
             shutil.rmtree(other, ignore_errors=True)
 
 
