@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -123,7 +123,7 @@ def _reprocess(s: Settings, wh: Warehouse, dataset: str, drop_id: str) -> DropRe
     return done
 
 
-def _fail(rec: DropRecord, exc: Exception) -> None:
+def _fail(rec: DropRecord, exc: Exception) -> NoReturn:
     """Transient errors go back to Airflow to retry; anything else fails this drop for good."""
     if is_transient(exc):
         log.warning(drop_line(rec, f"warehouse unreachable, retrying ({type(exc).__name__})"))
