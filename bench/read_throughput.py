@@ -17,7 +17,7 @@ runs in its own subprocess, so its peak RSS (ru_maxrss) is its own, after its im
   bytes into a frame with the libraries' defaults and nothing else.
 
 Then the GCJ-02 round trip: every point of a 0.01-degree grid over the region's extent taken
-to GCJ-02 and back with `pipelines.gcj02`, the distance to where it started measured on the
+to GCJ-02 and back with `pipelines.read.gcj02`, the distance to where it started measured on the
 CGCS2000 ellipsoid with pyproj.Geod. Writes bench/results/read_throughput.md.
 """
 
@@ -41,8 +41,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines import gcj02  # noqa: E402
 from pipelines.contracts import load_region  # noqa: E402
+from pipelines.read import gcj02  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "read_throughput.md"
 PII_KEY = b"bench-key-0123456789abcdef"
@@ -94,7 +94,7 @@ def write_complaints_csv(path: Path, rows: int) -> None:
         return np.datetime_as_string(t, unit="s").astype(object)
 
     def id_numbers(base: np.ndarray) -> list[str]:
-        from pipelines.codes import id_card_check_char
+        from pipelines.validate.codes import id_card_check_char
 
         first = [f"{c}{b}{n % 1000:03d}" for c, b, n in zip(codes, birth, base, strict=True)]
         return [f + id_card_check_char(f) for f in first]
@@ -170,8 +170,8 @@ def child(path: Path, kind: str, dataset: str, admin: Path | None) -> dict[str, 
     import pyogrio
 
     from pipelines.contracts import load_contract
-    from pipelines.ingest.conform import conform
-    from pipelines.ingest.formats import open_delivery
+    from pipelines.read.conform import conform
+    from pipelines.read.formats import open_delivery
 
     counties = None
     if admin is not None:
@@ -280,7 +280,7 @@ def report(rows: int, sizes: dict[str, int], runs: dict[str, dict[str, Any]],
         "## GCJ-02 round trip",
         "",
         f"{int(trip['points']):,} points on a {GRID_STEP_DEG}-degree grid over the region's "
-        "extent, CGCS2000 -> GCJ-02 -> back with `pipelines.gcj02`, distance on the CGCS2000 "
+        "extent, CGCS2000 -> GCJ-02 -> back with `pipelines.read.gcj02`, distance on the CGCS2000 "
         "ellipsoid (pyproj.Geod):",
         "",
         f"- max error {trip['max_m'] * 1000:.4f} mm, p99 {trip['p99_m'] * 1000:.4f} mm, "

@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipelines.contracts import DATASETS, Contract, load_contract, load_region  # noqa: E402
-from pipelines.validation import checks  # noqa: E402
-from pipelines.validation.run import (  # noqa: E402
+from pipelines.validate import checks  # noqa: E402
+from pipelines.validate.run import (  # noqa: E402
     FAILURE_COLUMNS,
     _failure_rows,
     _runnable,
@@ -48,7 +48,7 @@ from pipelines.validation.run import (  # noqa: E402
     validate_frame,
     validation_frame,
 )
-from pipelines.validation.suite import ROW_ID_COLUMN  # noqa: E402
+from pipelines.validate.suite import ROW_ID_COLUMN  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "validation_speed.md"
 PII_KEY = b"bench-key-0123456789abcdef"
@@ -58,8 +58,8 @@ PII_KEY = b"bench-key-0123456789abcdef"
 
 
 def _conformed(sample_dir: Path, dataset: str, counties: gpd.GeoDataFrame | None) -> Any:
-    from pipelines.ingest.conform import conform
-    from pipelines.ingest.formats import open_delivery
+    from pipelines.read.conform import conform
+    from pipelines.read.formats import open_delivery
 
     manifest = json.loads((sample_dir / "manifest.json").read_text("utf-8"))
     file = next(f["file"] for f in manifest["files"] if f["dataset"] == dataset)
@@ -253,7 +253,7 @@ def direct_unexpected(plain: pd.DataFrame, e: dict[str, Any],
     if t == "expect_column_values_to_be_first_occurrence":
         return _column_map(plain, k["column"], checks.first_occurrence(plain[k["column"]]))
     if t == "expect_column_pair_county_code_to_match_location":
-        from pipelines.validation.custom_expectations import polygons_from_wkb
+        from pipelines.validate.custom_expectations import polygons_from_wkb
 
         polygons = polygons_from_wkb(params["county_polygons"])
         ok = checks.county_location_ok(plain[k["column_A"]], plain[k["column_B"]], polygons)
@@ -271,7 +271,7 @@ def direct_unexpected(plain: pd.DataFrame, e: dict[str, Any],
 
 def validate_direct(contract: Contract, frame: gpd.GeoDataFrame, clear: dict[str, pd.Series],
                     counties: gpd.GeoDataFrame) -> pd.DataFrame:
-    from pipelines.validation.run import county_polygons_parameter
+    from pipelines.validate.run import county_polygons_parameter
 
     suite = load_suite_json(contract.dataset)
     plain = validation_frame(contract, frame, clear)

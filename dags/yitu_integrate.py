@@ -1,5 +1,7 @@
 """Integrate and publish: runs when a core dataset changed; one mapped task per county.
 
+The run's state (as_of, partitions) is planned once and passed to every task.
+
 Manual run: param county integrates that county's partition only; publish merges it with the
 other counties' partitions behind the layers already published, so they stay whole.
 
@@ -38,22 +40,23 @@ def _run_key() -> str:
 )
 def yitu_integrate() -> None:
     @task
-    def counties(params: dict | None = None) -> list[str]:
+    def plan(params: dict | None = None) -> list[dict]:
+        # The run's state (as_of, partitions) is made here once: one job per partition.
         from pipelines.orchestration import tasks
 
-        return tasks.counties((params or {}).get("county"))
+        return tasks.plan(_run_key(), (params or {}).get("county"))
 
-    @task(map_index_template="{{ task.op_kwargs['county'] }}")
-    def integrate_county(county: str) -> str:
+    @task(map_index_template="{{ task.op_kwargs['job']['county'] }}")
+    def integrate_county(job: dict) -> str:
         from pipelines.orchestration import tasks
 
-        return tasks.integrate_county(_run_key(), county)
+        return tasks.integrate_county(job)
 
     @task(outlets=[PUBLISHED])
-    def publish(params: dict | None = None) -> dict[str, int]:
+    def publish(jobs: list[dict]) -> dict[str, int]:
         from pipelines.orchestration import tasks
 
-        return tasks.publish(_run_key(), (params or {}).get("county"))
+        return tasks.publish(jobs)
 
     @task
     def report() -> str:
@@ -61,7 +64,8 @@ def yitu_integrate() -> None:
 
         return tasks.report()
 
-    integrate_county.expand(county=counties()) >> publish() >> report()
+    jobs = plan()
+    integrate_county.expand(job=jobs) >> publish(jobs) >> report()
 
 
 yitu_integrate()

@@ -15,7 +15,7 @@ from pipelines.pii import PiiKeyMissing
 
 if TYPE_CHECKING:
     from pipelines.config import Settings
-    from pipelines.ledger import DropRecord
+    from pipelines.warehouse.ledger import DropRecord
 
 STATUS_REASONS = 3  # whole-file reasons shown per rejected drop; the report has them all
 
@@ -31,7 +31,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _drop(args: argparse.Namespace) -> int:
-    from pipelines.ingest.landing import drop_file
+    from pipelines.landing.drops import drop_file
 
     target = drop_file(settings(), Path(args.file), args.dataset)
     print(f"dropped {args.file} -> {target}")
@@ -39,8 +39,9 @@ def _drop(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.changes import shrink_warnings
-    from pipelines.run import run_all
+    from pipelines.load.changes import shrink_warnings
+    from pipelines.reasons import Reason, file_reasons
+    from pipelines.runner import run_all
 
     s = settings()
     summary = run_all(s, args.dataset)
@@ -49,7 +50,8 @@ def _run(args: argparse.Namespace) -> int:
               f"loaded {d.rows_loaded or 0}, quarantined {d.rows_quarantined or 0}, "
               f"flagged {d.rows_flagged or 0}")
         if d.state == "rejected":
-            print(f"          reason: {d.errors[0]['message'] if d.errors else '?'}")
+            why = (file_reasons(d.errors) or [Reason.from_dict(e) for e in d.errors[:1]])
+            print(f"          reason: {why[0].status_line() if why else '?'}")
         for warning in shrink_warnings(d.notes):
             print(f"          {warning}")
     if not summary.drops:
@@ -63,8 +65,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pipelines.changes import change_line, shrink_warnings
-    from pipelines.run import status
+    from pipelines.load.changes import change_line, shrink_warnings
+    from pipelines.runner import status
 
     s = settings()
     drops = status(s)
@@ -85,10 +87,13 @@ def _status(args: argparse.Namespace) -> int:
 def _answer(s: Settings, d: DropRecord) -> list[str]:
     """What the department is told: why a file was refused, which rules its rows failed,
     and where the full list is."""
+    from pipelines.load.answer import answer_folder
+    from pipelines.reasons import Reason, file_reasons
+
     lines: list[str] = []
     if d.state == "rejected":
-        whole = [e for e in d.errors if "severity" not in e] or d.errors[:1]
-        lines += [str(e["message"]) for e in whole[:STATUS_REASONS]]
+        whole = file_reasons(d.errors) or [Reason.from_dict(e) for e in d.errors[:1]]
+        lines += [r.status_line() for r in whole[:STATUS_REASONS]]
     by_rule = d.notes.get("rows_by_rule") or {}
     for severity in ("fail", "warn"):
         rules = by_rule.get(severity) or {}
@@ -96,15 +101,24 @@ def _answer(s: Settings, d: DropRecord) -> list[str]:
             counts = ", ".join(f"{rule}={n}" for rule, n in sorted(rules.items()))
             lines.append(f"{'quarantined' if severity == 'fail' else 'flagged'} by rule: "
                          f"{counts}")
-    report = s.quarantine / d.dataset / d.drop_id / "rejections.csv"
+    report = answer_folder(s.quarantine, d.dataset, d.drop_id) / "rejections.csv"
     if report.exists() and (d.state == "rejected" or d.rows_quarantined or d.rows_flagged):
         lines.append(f"rejection report: {report}")
     return lines
 
 
+def _init(args: argparse.Namespace) -> int:
+    from pipelines.runner import init
+
+    s = settings()
+    init(s)
+    print(f"warehouse ready: {s.warehouse_url}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
-    from pipelines.export import export_layer
-    from pipelines.run import warehouse
+    from pipelines.publish.export import export_layer
+    from pipelines.runner import warehouse
 
     n = export_layer(warehouse(settings()), args.layer, Path(args.output))
     print(f"exported {n} features of {args.layer} to {args.output}")
@@ -112,7 +126,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pipelines.run import report
+    from pipelines.runner import report
 
     paths = report(settings(), Path(args.output) if args.output else None)
     print(f"quality report: {paths.index}")
@@ -141,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="every drop and its outcome")
     s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")
     s.set_defaults(func=_status)
+    s = sub.add_parser("init", help="create or upgrade the warehouse (schemas, roles, DDL)")
+    s.set_defaults(func=_init)
     s = sub.add_parser("export", help="a published layer; format from the extension "
                        "(.gpkg .geojson .parquet .csv)")
     s.add_argument("layer")

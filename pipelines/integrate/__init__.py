@@ -1,8 +1,8 @@
 """Integration: the views no single department can produce, built per county partition.
 
 `integrate_county` is what a mapped Airflow task runs; `finish` merges the partitions and adds
-the views that span counties. `integrate_all` does both in one process; the CLI uses
-`integrate_unpartitioned`, which gives the same layers faster.
+the views that span counties. The CLI uses `integrate_unpartitioned`, which gives the same
+layers in one process, faster.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from pipelines.contracts import LAYER_ORDER, all_layers
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
 from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, geoms_of, load_inputs
 from pipelines.integrate.planar import interior_overlaps
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
 from pipelines.integrate.summary import enterprise_profile, region_summary
 
-PARTITIONED = ("farmland_base_map", "farmland_conflicts", "licenses_on_farmland",
-               "complaints_enriched")
-LAYERS = (*PARTITIONED, "enterprise_profile", "region_summary")
+LAYERS = LAYER_ORDER
+PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
 __all__ = ["LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "integrate_county",
-           "integrate_unpartitioned", "finish", "integrate_all", "write_partition",
+           "integrate_unpartitioned", "finish", "write_partition",
            "read_partitions"]
 
 
@@ -83,10 +83,6 @@ def finish(inputs: Inputs, parts: list[dict[str, gpd.GeoDataFrame]],
         inputs.counties, merged["farmland_base_map"], inputs.licenses,
         merged["licenses_on_farmland"], merged["complaints_enriched"])
     return merged
-
-
-def integrate_all(inputs: Inputs, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
-    return finish(inputs, [integrate_county(inputs, c, as_of) for c in partitions(inputs)], as_of)
 
 
 def write_partition(folder: Path, code: str, layers: dict[str, gpd.GeoDataFrame]) -> Path:

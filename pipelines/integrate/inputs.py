@@ -12,11 +12,12 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.contracts import load_contract
+from pipelines.contracts import Role, with_role
 from pipelines.integrate.planar import GeomArray, polygonal
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.counties import COUNTY as COUNTY  # the partition key, re-exported
+from pipelines.warehouse.counties import current_counties
 
-COUNTY = "county_code"  # the partition key every integrated row carries
 UNLOCATED = "unlocated"  # the partition of rows in no county, and of land outside every county
 Codes = npt.NDArray[np.object_]
 
@@ -135,16 +136,23 @@ def locate(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
     return located
 
 
+# The Inputs frame each integration role fills.
+INPUT_ROLES: dict[str, Role] = {"farmland_pbf": "protected_farmland",
+                                "farmland_hsf": "farmland_projects", "licenses": "licences",
+                                "complaints": "work_orders"}
+
+
 def load_inputs(wh: Warehouse) -> Inputs:
-    admin = wh.read_current(load_contract("admin_divisions"))
-    counties = admin[admin["xzqdm"].str.len() == 6].rename(
-        columns={"xzqdm": COUNTY, "xzqmc": "county_name"})[[COUNTY, "county_name", "geom"]]
-    counties = gpd.GeoDataFrame(counties.reset_index(drop=True), geometry="geom", crs=4490)
-    counties[COUNTY] = counties[COUNTY].astype(str)
+    """The current core data of every dataset playing an integration role, each row located
+    in its county (or, with no location, the county it states)."""
+    counties = current_counties(wh).reset_index(drop=True)
     frames = {}
-    for name in ("farmland_pbf", "farmland_hsf", "licenses", "complaints"):
-        gdf = wh.read_current(load_contract(name)).reset_index(drop=True)
+    for name, role in INPUT_ROLES.items():
+        contract = with_role(role)
+        if contract is None:
+            raise ValueError(f"no dataset contract plays the role {role!r}: integration needs it")
+        gdf = wh.read_current(contract).reset_index(drop=True)
         gdf = gdf.set_crs(4490, allow_override=True)
-        gdf[COUNTY] = locate(gdf, counties, stated="xzqdm")
+        gdf[COUNTY] = locate(gdf, counties, stated=contract.county_column)
         frames[name] = gdf
     return Inputs(counties=counties, **frames)

@@ -10,13 +10,7 @@ import pandas as pd
 
 from pipelines.contracts import load_region
 from pipelines.integrate.inputs import COUNTY, geoms_of
-from pipelines.workdays import ResponseRule, WorkCalendar, evaluate_response_frame
-
-LICENSE_COLUMNS = ["uscc", "name", "license_type", "license_no", "pbf_id", COUNTY]
-COMPLAINT_COLUMNS = ["order_id", "received_at", COUNTY, "order_type", "handler", "uscc",
-                     "on_pbf", "contact_within_2h", "proposal_within_1wd", "solved_within_15wd",
-                     "sla_calendar_unknown", "result", "satisfaction", "caller_token",
-                     "caller_phone_masked"]
+from pipelines.integrate.workdays import ResponseRule, WorkCalendar, evaluate_response_frame
 
 
 def pbf_hits(points: gpd.GeoDataFrame, pbf: gpd.GeoDataFrame) -> pd.Series:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipelines import ledger
 from pipelines.contracts import load_contract
 from pipelines.report.timeliness import DELIVERY_STATES, Timeliness, judge
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, ledger
 
 
 def timeliness(wh: Warehouse, dataset: str, now: datetime | None = None) -> Timeliness:

@@ -1,6 +1,6 @@
-"""One function per Airflow task: the lock, the call into the pipeline, the log line, and
-the answer Airflow understands (skip when nothing changed, fail without retry when retrying
-cannot help). The DAG files call these and nothing else.
+"""One function per Airflow task: the call into the runner, the log line, and the answer
+Airflow understands (skip when nothing changed, fail without retry when retrying cannot help).
+The DAG files call these and nothing else; the order rules and locks are the runner's.
 """
 
 from __future__ import annotations
@@ -11,20 +11,11 @@ from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from pipelines import ledger
-from pipelines.config import Settings, settings
-from pipelines.contracts import load_contract
-from pipelines.ledger import DropRecord
-from pipelines.orchestration.locks import exclusive
+from pipelines.config import UsageError, settings
 from pipelines.orchestration.policy import is_transient
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse.ledger import DropRecord
 
 log = logging.getLogger(__name__)
-PLACED_ON = "admin_divisions"  # point datasets are placed on the counties it delivers
-
-
-def ingest_lock(dataset: str) -> str:
-    return f"yitu.ingest.{dataset}"
 
 
 def drop_line(rec: DropRecord, outcome: str | None = None) -> str:
@@ -35,13 +26,10 @@ def drop_line(rec: DropRecord, outcome: str | None = None) -> str:
 
 def detect(dataset: str) -> list[str]:
     """Archive the ready files of landing/<dataset>/ into raw/ and the ledger; the drop ids."""
-    from pipelines.ingest.landing import detect_drops
-    from pipelines.run import warehouse
+    from pipelines import runner
 
     s = settings()
-    wh = warehouse(s)
-    with exclusive(s, ingest_lock(dataset)):
-        found = detect_drops(s, wh, dataset)
+    found = runner.detect(s, runner.warehouse(s), [dataset])
     for rec in found:
         if rec.state == "pending":
             log.info("drop %s %s %s: received, archived in raw/", rec.drop_id, rec.dataset,
@@ -58,69 +46,39 @@ def load(dataset: str, drop_id: str | None = None) -> list[dict[str, Any]]:
     report. Raises AirflowSkipException when nothing was loaded, so the core Asset is updated
     (and integration scheduled) only when core data changed.
     """
-    from pipelines.run import warehouse
+    from pipelines import runner
 
     s = settings()
-    wh = warehouse(s)
-    answered: list[DropRecord] = []
-    if dataset != PLACED_ON and load_contract(dataset).geometry_from_columns:
-        # Points are told GCJ-02 from CGCS2000 by the counties: load waiting counties first.
-        answered += _catch_up(s, wh, PLACED_ON)
-    with exclusive(s, ingest_lock(dataset)):
-        if drop_id:
-            answered.append(_reprocess(s, wh, dataset, drop_id))
-        else:
-            answered += _answer_pending(s, wh, dataset)
+    wh = runner.warehouse(s)
+    if drop_id:
+        answered = [_reprocess(dataset, drop_id)]
+    else:
+        answered = runner.answer_pending(s, wh, [dataset], on_failure=_fail)
+    for rec in answered:
+        log.info(drop_line(rec))
     if not any(rec.state == "loaded" for rec in answered):
         raise AirflowSkipException(f"{dataset}: no drop loaded ({len(answered)} answered), "
                                    "core unchanged")
     return [_summary(rec) for rec in answered]
 
 
-def _catch_up(s: Settings, wh: Warehouse, dataset: str) -> list[DropRecord]:
-    from pipelines.ingest.landing import detect_drops
+def _reprocess(dataset: str, drop_id: str) -> DropRecord:
+    from pipelines import runner
+    from pipelines.warehouse import ledger
 
-    with exclusive(s, ingest_lock(dataset)):
-        detect_drops(s, wh, dataset)
-        return _answer_pending(s, wh, dataset)
-
-
-def _answer_pending(s: Settings, wh: Warehouse, dataset: str) -> list[DropRecord]:
-    pending = sorted(ledger.list_drops(wh, state="pending", dataset=dataset),
-                     key=lambda r: r.received_at)
-    # In order, stopping at a failure: a later snapshot must never be overtaken by an older one.
-    return [_answer(s, wh, rec) for rec in pending]
-
-
-def _answer(s: Settings, wh: Warehouse, rec: DropRecord) -> DropRecord:
-    from pipelines.ingest.process import process_drop
-
+    s = settings()
     try:
-        done = process_drop(s, wh, rec.drop_id)
-    except Exception as exc:
-        _fail(rec, exc)
-    log.info(drop_line(done))
-    return done
-
-
-def _reprocess(s: Settings, wh: Warehouse, dataset: str, drop_id: str) -> DropRecord:
-    from pipelines.config import UsageError
-    from pipelines.run import reprocess
-
-    try:
-        rec = ledger.get_drop(wh, drop_id)
+        rec = ledger.get_drop(runner.warehouse(s), drop_id)
     except KeyError as exc:
         raise AirflowFailException(f"no drop {drop_id!r} in the ledger") from exc
     if rec.dataset != dataset:
         raise AirflowFailException(f"drop {drop_id} is a {rec.dataset} drop, not {dataset}")
     try:
-        done = reprocess(s, drop_id, wh)
+        return runner.reprocess(s, drop_id)
     except UsageError as exc:
         raise AirflowFailException(f"drop {drop_id}: {exc}") from exc
     except Exception as exc:
         _fail(rec, exc)
-    log.info(drop_line(done))
-    return done
 
 
 def _fail(rec: DropRecord, exc: Exception) -> NoReturn:
@@ -141,45 +99,54 @@ def _summary(rec: DropRecord) -> dict[str, Any]:
             "rows_loaded": rec.rows_loaded, "rows_quarantined": rec.rows_quarantined}
 
 
-def counties(county: str | None = None) -> list[str]:
-    from pipelines.run import county_partitions
-
-    return county_partitions(settings(), county or None)
-
-
-def integrate_county(run_key: str, county: str) -> str:
-    from pipelines.run import integrate_partition
+def plan(run_key: str, county: str | None = None) -> list[dict[str, Any]]:
+    """The integration run's state, made once: one job per partition, each carrying it."""
+    from pipelines import runner
 
     s = settings()
+    run = runner.plan_run(runner.warehouse(s), run_key, county or None)
+    log.info("integration run %s: as of %s, %d partition(s)", run.run_id, run.as_of.isoformat(),
+             len(run.partitions))
+    return [{"run": run.as_xcom(), "county": code} for code in run.partitions]
+
+
+def integrate_county(job: dict[str, Any]) -> str:
+    from pipelines import runner
+    from pipelines.runner.locks import exclusive
+
+    s = settings()
+    run, county = runner.IntegrationRun.from_xcom(job["run"]), str(job["county"])
     with exclusive(s, f"yitu.integrate.{county}"):
-        return integrate_partition(s, run_key, county)
+        return str(runner.integrate_partition(s, runner.warehouse(s), run, county))
 
 
-def publish(run_key: str, county: str | None = None) -> dict[str, int]:
-    from pipelines.run import publish_run
+def publish(jobs: list[dict[str, Any]]) -> dict[str, int]:
+    from pipelines import runner
+    from pipelines.runner.locks import exclusive
 
+    if not jobs:
+        raise AirflowSkipException("no county partition to integrate: nothing to publish")
     s = settings()
     with exclusive(s, "yitu.publish"):
-        counts = publish_run(s, run_key, county or None)
+        counts = runner.publish_run(s, runner.warehouse(s),
+                                    runner.IntegrationRun.from_xcom(jobs[0]["run"]))
     log.info("published %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
 
 def report() -> str:
-    from pipelines.run import report as write_report
+    from pipelines import runner
 
-    s = settings()
-    with exclusive(s, "yitu.report"):
-        return str(write_report(s).index)
+    return str(runner.report(settings()).index)
 
 
 def deliveries_due(dataset: str, now: datetime | None = None) -> dict[str, Any]:
     """Fail when the dataset's delivery is late or missing against its contract's cadence."""
+    from pipelines import runner
     from pipelines.orchestration.deliveries import timeliness
     from pipelines.report.timeliness import CADENCE_LABELS
-    from pipelines.run import warehouse
 
-    t = timeliness(warehouse(settings()), dataset, now)
+    t = timeliness(runner.warehouse(settings()), dataset, now)
     line = (f"{dataset}: {t.status} ({t.label}); cadence {t.cadence} "
             f"({CADENCE_LABELS[t.cadence]}), last delivery "
             f"{t.last_delivery.isoformat() if t.last_delivery else 'never'}, next due "

@@ -22,7 +22,7 @@ Fingerprint = tuple[int, int]  # size, mtime in ns: a re-sent file of the same n
 
 def ready_in_landing(folder: Path) -> dict[str, Fingerprint]:
     """The files of a landing folder that the landing protocol calls ready, by name."""
-    from pipelines.ingest.landing import ready_files  # the one definition of "ready"
+    from pipelines.landing.drops import ready_files  # the one definition of "ready"
 
     if not folder.is_dir():
         return {}

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines import ledger
 from pipelines.config import settings
 from pipelines.contracts import all_contracts
 from pipelines.report.docs import build_data_docs
@@ -24,7 +23,7 @@ from pipelines.report.links import Linker
 from pipelines.report.maps import layer_map
 from pipelines.report.page import front_page
 from pipelines.report.scorecard import Score, department_scores
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, ledger
 
 __all__ = ["ReportPaths", "build_data_docs", "pbf_shrinkage", "quality_by_drop", "write_report"]
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.validation.run import gx_context
+from pipelines.validate.run import gx_context
 
 
 def build_data_docs(validations: Path, out_dir: Path) -> Path | None:

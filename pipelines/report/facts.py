@@ -10,10 +10,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from pipelines import ledger
-from pipelines.contracts import Contract, load_region
+from pipelines.contracts import Contract, all_contracts, load_region
 from pipelines.report.timeliness import DELIVERY_STATES, Timeliness, judge
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, ledger
 
 TREND_LENGTH = 12  # deliveries shown in the trend charts
 
@@ -85,8 +84,9 @@ def dataset_facts(contracts: list[Contract], drops: list[ledger.DropRecord],
 
 
 def pbf_shrinkage(wh: Warehouse, drops: list[ledger.DropRecord]) -> dict[str, Any] | None:
-    """The counties whose permanent basic farmland shrank with the latest loaded delivery."""
-    loaded = [d for d in drops if d.dataset == "farmland_pbf" and d.state == "loaded"]
+    """The counties whose protected farmland shrank with its latest loaded delivery."""
+    watched = {c.dataset for c in all_contracts() if c.watch_shrinkage}
+    loaded = [d for d in drops if d.dataset in watched and d.state == "loaded"]
     if not loaded:
         return None
     latest = loaded[-1]

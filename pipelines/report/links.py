@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from pipelines.ledger import DropRecord
-
-REJECTION_FILES = ("rejections.csv", "rejections.json")
+from pipelines.load.answer import REPORT_FILES, answer_folder
+from pipelines.warehouse.ledger import DropRecord
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,6 @@ class Linker:
 
     def rejection_reports(self, drop: DropRecord) -> list[tuple[str, str]]:
         """(file name, href) of the drop's rejection reports that exist."""
-        folder = self.quarantine / drop.dataset / drop.drop_id
-        return [(name, self.href(folder / name)) for name in REJECTION_FILES
+        folder = answer_folder(self.quarantine, drop.dataset, drop.drop_id)
+        return [(name, self.href(folder / name)) for name in REPORT_FILES
                 if (folder / name).is_file()]

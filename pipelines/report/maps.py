@@ -34,8 +34,8 @@ def colour_column(gdf: gpd.GeoDataFrame) -> str | None:
     classes = {c: gdf[c].nunique() for c in attrs if pd.api.types.is_string_dtype(gdf[c])}
     classes = {c: n for c, n in classes.items() if 2 <= n <= len(PALETTE)}
     if classes:  # the fewest classes: a type, not an identifier that happens to repeat
-        return min(classes, key=lambda c: classes[c])
-    return next((c for c in attrs if pd.api.types.is_float_dtype(gdf[c])), None)
+        return str(min(classes, key=lambda c: classes[c]))
+    return next((str(c) for c in attrs if pd.api.types.is_float_dtype(gdf[c])), None)
 
 
 def _colours(values: pd.Series) -> tuple[list[str], list[tuple[str, str]]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from html import escape as e
 from typing import Any
 
-from pipelines.ledger import DropRecord
 from pipelines.report.charts import Stack, line_chart, stacked_bars
 from pipelines.report.facts import DatasetFacts, validity
 from pipelines.report.links import Linker
 from pipelines.report.maps import LayerMap
+from pipelines.warehouse.ledger import DropRecord
 
 STATE_LABELS = {"loaded": "已入库", "rejected": "已退回", "pending": "待处理",
                 "duplicate": "重复"}

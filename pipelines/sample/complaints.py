@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from pipelines.codes import is_valid_uscc
-from pipelines.gcj02 import wgs84_to_gcj02
+from pipelines.read.gcj02 import wgs84_to_gcj02
 from pipelines.sample import names
 from pipelines.sample.farmland import FarmlandPbf
 from pipelines.sample.plant import BoolArray, RowPicker, share
@@ -17,6 +16,7 @@ from pipelines.sample.region import County, metres_per_degree, points_in
 from pipelines.sample.registers import UNKNOWN_COUNTIES, Register
 from pipelines.sample.timeline import accepted_at, handling_times
 from pipelines.sample.topics import CHANNELS, RESULTS, SATISFACTION, TOPICS
+from pipelines.validate.codes import is_valid_uscc
 
 
 @dataclass

@@ -11,7 +11,7 @@ import datetime as dt
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.codes import USCC_ALPHABET
+from pipelines.validate.codes import USCC_ALPHABET
 
 StrArray = npt.NDArray[np.str_]
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
 from pipelines.contracts import Contract
 from pipelines.warehouse.columns import core_columns
@@ -24,7 +24,22 @@ class Warehouse(ABC):
 
     @abstractmethod
     def ensure_ready(self) -> None:
-        """Create what is missing (schemas, tables, indexes); safe to call every run."""
+        """Create what is missing (schemas, tables, indexes, roles); safe to run again."""
+
+    def setup_version(self) -> str | None:
+        """What the warehouse was last set up for (`mark_setup`), None if never."""
+        t = self.tables.setup
+        if not inspect(self.engine).has_table(t.name, schema=t.schema):
+            return None
+        with self.engine.connect() as conn:
+            value = conn.execute(select(t.c.value).where(t.c.key == "version")).scalar()
+        return None if value is None else str(value)
+
+    def mark_setup(self, version: str) -> None:
+        t = self.tables.setup
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.key == "version"))
+            conn.execute(insert(t).values(key="version", value=version))
 
     @abstractmethod
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,

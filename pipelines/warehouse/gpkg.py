@@ -135,6 +135,10 @@ class GeoPackageWarehouse(Warehouse):
         with self._writer():
             self._ensure_ready()
 
+    def setup_version(self) -> str | None:
+        # Opening a missing file through SQLite would create it without GDAL's header tables.
+        return super().setup_version() if self.path.exists() else None
+
     def _ensure_ready(self) -> None:
         if not self.path.exists():
             # GDAL writes the GeoPackage header tables; a one-row table records what this is.

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, create_engine, text
 
 from pipelines.contracts import Contract, all_contracts
 from pipelines.warehouse.base import Finalize, Warehouse, conform_types
+from pipelines.warehouse.ddl import core_ddl
 from pipelines.warehouse.tables import audit_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -37,7 +38,7 @@ class PostgisWarehouse(Warehouse):
             for s in SCHEMAS:
                 conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
             for c in all_contracts():
-                conn.exec_driver_sql((SQL_DIR / f"core_{c.dataset}.sql").read_text("utf-8"))
+                conn.exec_driver_sql(core_ddl(c))
             self.tables.metadata.create_all(conn)
             conn.exec_driver_sql((SQL_DIR / "roles.sql").read_text("utf-8"))
 

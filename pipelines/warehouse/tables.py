@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -23,13 +24,14 @@ class AuditTables:
     quarantine: Table
     validation_stats: Table
     pbf_changes: Table
+    setup: Table
 
 
 def audit_tables(schemas: bool) -> AuditTables:
     """PostGIS keeps them in schemas `audit` and `dq`; a GeoPackage has no schemas, so prefixes."""
     md = MetaData()
 
-    def table(schema: str, tbl: str, *cols: Column) -> Table:
+    def table(schema: str, tbl: str, *cols: Column[Any]) -> Table:
         if schemas:
             return Table(tbl, md, *cols, schema=schema)
         return Table(f"{schema}__{tbl}", md, *cols)
@@ -79,7 +81,7 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("element_count", Integer, nullable=False),
         Column("unexpected_count", Integer, nullable=False),
     )
-    # Per delivery of permanent basic farmland and county: what it lost (pipelines.changes).
+    # Per delivery of permanent basic farmland and county: what it lost (pipelines.load.changes).
     pbf_changes = table(
         "dq", "farmland_pbf_changes",
         Column("id", Integer, primary_key=True, autoincrement=True),
@@ -95,4 +97,7 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("area_lost_mu", Float, nullable=False),
         Column("shrunk", Boolean, nullable=False),
     )
-    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes)
+    # What `yitu init` set up (a digest of the contracts it was set up for).
+    setup = table("audit", "setup", Column("key", Text, primary_key=True),
+                  Column("value", Text, nullable=False))
+    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes, setup)

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from pipelines import gcj02
 from pipelines.contracts import load_contract
+from pipelines.read import gcj02
 from tests.corpus import rows
 from tests.corpus.writers import (
     shapefile_parts,
@@ -41,7 +41,7 @@ FILES = HERE / "files"
 PBF_LAYER = "YJJBNTBHTB"
 # a name GDAL would read as an archive path or URL, and an absolute path inside a zip
 ABSOLUTE_MEMBER = "/tmp/yitu-corpus-evil/YJJBNTBHTB.shp"
-VERTEX_BOMB_VERTICES = 1_000_100  # just past pipelines.ingest.row_checks' limit
+VERTEX_BOMB_VERTICES = 1_000_100  # just past pipelines.read.row_checks' limit
 
 Case = Callable[[Path], None]
 CASES: dict[str, tuple[str, Case]] = {}

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from pipelines import gcj02
-from pipelines.codes import id_card_check_char, uscc_check_char
+from pipelines.read import gcj02
 from pipelines.sample.region import County, counties, geodesic_areas, metres_per_degree
+from pipelines.validate.codes import id_card_check_char, uscc_check_char
 
 PARCEL_SIDE_M = 120.0
 ORDER_TYPES = ("投诉", "咨询", "求助", "建议", "举报")

@@ -16,11 +16,11 @@ from pipelines.cli import main
 from pipelines.config import settings
 from pipelines.contracts import load_contract
 from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
-from pipelines.ingest.landing import drop_file, sha256_of
-from pipelines.ledger import DropRecord
-from pipelines.run import ingest, status, warehouse
+from pipelines.landing.drops import drop_file, sha256_of
+from pipelines.runner import ingest, status, warehouse
 from pipelines.sample.writers import write_shapefile_zip
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.ledger import DropRecord
 
 PBF_KEY = "YJJBNTTBBH"
 
@@ -165,12 +165,12 @@ def test_complaints_increment_counts_updated_orders(home: Path, sample_dir: Path
 
 def test_a_failing_comparison_never_loses_the_load(yitu_env: Path, sample_dir: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipelines.changes
+    import pipelines.load.changes
 
     def broken(*args: object) -> None:
         raise RuntimeError("history unreadable")
 
-    monkeypatch.setattr(pipelines.changes, "drop_changes", broken)
+    monkeypatch.setattr(pipelines.load.changes, "drop_changes", broken)
     rec = _load_first(sample_dir, "farmland_pbf")
     stored = status(settings())[-1]
     assert stored.state == "loaded" and stored.drop_id == rec.drop_id

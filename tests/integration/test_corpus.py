@@ -25,11 +25,11 @@ from sqlalchemy import select
 from pipelines import pii
 from pipelines.config import settings
 from pipelines.contracts import DATASETS, load_contract
-from pipelines.ingest.landing import drop_file
-from pipelines.ingest.process import pii_key
-from pipelines.ledger import DropRecord, list_drops
-from pipelines.run import ingest, warehouse
+from pipelines.landing.drops import drop_file
+from pipelines.runner import ingest, warehouse
+from pipelines.runner.drops import pii_key
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.ledger import DropRecord, list_drops
 from tests.conftest import ROOT, WAREHOUSES, fresh_database, set_yitu_env
 from tests.corpus.make_corpus import ABSOLUTE_MEMBER
 

@@ -19,7 +19,7 @@ DOCKERFILE = (ROOT / ".ci" / "Dockerfile").read_text("utf-8")
 PROBE = """
 import json, pipelines
 from pipelines.contracts import DATASETS, all_contracts
-from pipelines.validation.run import EXPECTATIONS_DIR
+from pipelines.validate.run import EXPECTATIONS_DIR
 from pipelines.warehouse.postgis import SQL_DIR
 print(json.dumps({
     "package": pipelines.__file__,

@@ -28,10 +28,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from pipelines.config import settings
-from pipelines.ingest.landing import drop_file
 from pipelines.integrate import LAYERS
-from pipelines.publish import publish_layers
-from pipelines.run import run_all, warehouse
+from pipelines.landing.drops import drop_file
+from pipelines.publish.layers import publish_layers
+from pipelines.runner import run_all, warehouse
 from tests.conftest import ROOT, _free_port, fresh_database, set_yitu_env, wait_for
 
 DEPLOY = ROOT / "deploy" / "pygeoapi"

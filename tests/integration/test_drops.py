@@ -10,8 +10,8 @@ from sqlalchemy import update
 
 from pipelines.config import settings
 from pipelines.contracts import load_contract
-from pipelines.ingest.landing import drop_file
-from pipelines.run import ingest, warehouse
+from pipelines.landing.drops import drop_file
+from pipelines.runner import ingest, warehouse
 
 
 def test_too_many_bad_rows_reject_the_whole_file(yitu_env: Path, tmp_path: Path) -> None:

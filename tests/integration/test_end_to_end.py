@@ -18,8 +18,8 @@ import shapely
 from pipelines.config import settings
 from pipelines.contracts import load_contract
 from pipelines.geodesy import GEOD, M2_PER_MU
-from pipelines.ingest.landing import drop_file
-from pipelines.run import RunSummary, run_all, status, warehouse
+from pipelines.landing.drops import drop_file
+from pipelines.runner import RunSummary, run_all, status, warehouse
 from tests.conftest import WAREHOUSES, fresh_database, set_yitu_env
 
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")

@@ -26,13 +26,17 @@ import shapely
 from shapely.geometry import box
 
 from pipelines.config import settings
-from pipelines.contracts import load_contract
-from pipelines.export import export_layer
-from pipelines.gcj02 import wgs84_to_gcj02
+from pipelines.contracts import all_layers, load_contract
 from pipelines.geodesy import GEOD, M2_PER_MU
-from pipelines.ingest.landing import drop_file
-from pipelines.publish import BOOLEAN_COLUMNS, LABELS
-from pipelines.run import run_all, warehouse
+from pipelines.landing.drops import drop_file
+from pipelines.publish.export import export_layer
+from pipelines.publish.layers import layer_labels
+from pipelines.read.gcj02 import wgs84_to_gcj02
+from pipelines.runner import run_all, warehouse
+
+LABELS = layer_labels()
+BOOLEAN_COLUMNS = {layer.layer: tuple(layer.columns_of_type("boolean"))
+                   for layer in all_layers() if layer.columns_of_type("boolean")}
 
 A, B = "469021", "469022"
 LOADED_AT = datetime(2026, 11, 1, 8)

@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 
 from pipelines.config import settings
-from pipelines.ingest.landing import drop_file
-from pipelines.run import ingest, warehouse
+from pipelines.landing.drops import drop_file
+from pipelines.runner import ingest, warehouse
 
 FAIL = "fail"
 WARN = "warn"

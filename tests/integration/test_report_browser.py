@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from pipelines.config import settings
-from pipelines.ingest.landing import drop_file
-from pipelines.run import run_all
+from pipelines.landing.drops import drop_file
+from pipelines.runner import run_all
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",

@@ -187,7 +187,7 @@ def test_drops_trigger_ingest_and_integration_by_themselves(
     # Dropped now, the files are announced when each watcher starts in the triggerer.
 
     from pipelines.config import Settings
-    from pipelines.ingest.landing import drop_file
+    from pipelines.landing.drops import drop_file
 
     manifest = json.loads((sample_dir / "manifest.json").read_text("utf-8"))
     yitu = Settings(home=Path(af.env["YITU_HOME"]), warehouse_url=af.env["YITU_WAREHOUSE_URL"],

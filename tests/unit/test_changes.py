@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from pipelines.changes import (
+from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
+from pipelines.load.changes import (
     change_line,
     changed_columns,
     diff_rows,
     pbf_county_balance,
     shrink_warnings,
 )
-from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
 
 
 def _parcels(rows: list[tuple[str, str, int, float]]) -> gpd.GeoDataFrame:
@@ -76,7 +76,7 @@ def test_county_balance_reports_lost_area_and_removed_parcels() -> None:
                       ("c", "460105", 3, 0.02),   # restated from 460106 to 460105
                       ("d", "460106", 4, 0.03)])  # b removed outright
     diff = diff_rows(BEFORE, after, COLUMNS, key="id")
-    out = pbf_county_balance(BEFORE, after, diff, "id").set_index("county_code")
+    out = pbf_county_balance(BEFORE, after, diff, "id", "xzqdm").set_index("county_code")
     c_area = ellipsoidal_area_m2(BEFORE.geometry.iloc[[2]])[0]
 
     assert out.loc["460105", "parcels_before"] == 2 and out.loc["460105", "parcels_after"] == 2
@@ -92,7 +92,7 @@ def test_county_balance_reports_lost_area_and_removed_parcels() -> None:
 
 def test_untouched_county_shows_no_loss_at_all() -> None:
     after = BEFORE.iloc[[0, 1, 3, 2]].reset_index(drop=True)  # same parcels, other order
-    out = pbf_county_balance(BEFORE, after, diff_rows(BEFORE, after, COLUMNS, key="id"), "id")
+    out = pbf_county_balance(BEFORE, after, diff_rows(BEFORE, after, COLUMNS, key="id"), "id", "xzqdm")
     assert (out["area_lost_mu"] == 0).all() and not out["shrunk"].any()
     assert np.allclose(out["area_before_mu"], out["area_after_mu"])
 

@@ -51,7 +51,7 @@ def test_region_has_hainan_counties() -> None:
 
 
 def test_suite_severity_follows_datasets_md() -> None:
-    from pipelines.validation.suite import build_suite
+    from pipelines.validate.suite import build_suite
 
     suite = build_suite(load_contract("licenses"), load_region())
     by_rule = {e["meta"]["rule"]: e["meta"]["severity"] for e in suite["expectations"]}

@@ -14,10 +14,10 @@ import pytest
 import sqlalchemy.exc
 
 from pipelines.config import Settings, UsageError, settings
-from pipelines.ingest.landing import drop_file
-from pipelines.orchestration.locks import exclusive
+from pipelines.landing.drops import drop_file
 from pipelines.orchestration.policy import is_transient
 from pipelines.orchestration.triggers import LandingDropTrigger, new_arrivals, ready_in_landing
+from pipelines.runner.locks import exclusive
 
 WAIT = 5.0  # seconds an expected event may take at a 0.05 s poll
 
@@ -141,8 +141,8 @@ def test_only_an_unreachable_warehouse_is_retried() -> None:
 
 
 def test_reprocess_only_a_drop_that_changed_nothing(home: Path, sample_dir: Path) -> None:
-    from pipelines.ledger import get_drop
-    from pipelines.run import ingest, reprocess, warehouse
+    from pipelines.runner import ingest, reprocess, warehouse
+    from pipelines.warehouse.ledger import get_drop
 
     s = settings()
     drop_file(s, sample_dir / "admin_divisions.gpkg", "admin_divisions")
@@ -180,9 +180,9 @@ def test_a_drop_that_crashes_fails_without_retry_and_holds_back_later_drops(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipelines.ledger import get_drop
     from pipelines.orchestration import tasks
-    from pipelines.run import warehouse
+    from pipelines.runner import warehouse
+    from pipelines.warehouse.ledger import get_drop
 
     # A fault of the installation, not of the file: a PostGIS warehouse refuses to take
     # personal data without its key, and retrying cannot help until someone sets it.

@@ -141,7 +141,9 @@ def test_pygeoapi_is_pinned_and_runs_this_repositorys_config() -> None:
 
 def test_pygeoapi_publishes_exactly_the_layers_over_the_ogc_views_in_cgcs2000() -> None:
     from pipelines.integrate import LAYERS
-    from pipelines.publish import LABELS
+    from pipelines.publish.layers import layer_labels
+
+    LABELS = layer_labels()
     from pipelines.warehouse.postgis import SCHEMAS
 
     region = yaml.safe_load((ROOT / "schemas" / "region.yml").read_text("utf-8"))["extent"]

@@ -12,8 +12,8 @@ import shapely
 from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon, box
 
 from pipelines.geodesy import GEOD, M2_PER_MU
-from pipelines.validation import custom_expectations as ce
-from pipelines.validation.run import RESULT_FORMAT, _batch_definition
+from pipelines.validate import custom_expectations as ce
+from pipelines.validate.run import RESULT_FORMAT, _batch_definition
 
 BOWTIE = Polygon([(110, 19), (110.002, 19.002), (110.002, 19), (110, 19.002)])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.export import _escape_formulas
+from pipelines.publish.export import _escape_formulas
 
 
 def test_cells_that_would_run_as_formulas_are_escaped() -> None:

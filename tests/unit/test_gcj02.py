@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from pipelines.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
+from pipelines.read.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 
 GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
 

@@ -12,11 +12,11 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import Polygon
 
-from pipelines import gcj02
 from pipelines.contracts import load_contract, load_region
-from pipelines.ingest.conform import conform
-from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.formats import open_delivery
+from pipelines.read import gcj02
+from pipelines.read.conform import conform
+from pipelines.read.errors import FileRejected
+from pipelines.read.formats import open_delivery
 
 KEY = b"unit-test-key-0123456789"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.contracts import load_contract
-from pipelines.ingest import formats
-from pipelines.ingest.errors import FileRejected
+from pipelines.read import formats
+from pipelines.read.errors import FileRejected
 
 
 @pytest.fixture

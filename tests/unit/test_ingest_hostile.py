@@ -18,10 +18,10 @@ from defusedxml import EntitiesForbidden
 from shapely.geometry import Point, Polygon
 
 from pipelines.contracts import load_contract, load_region
-from pipelines.ingest import row_checks, safety
-from pipelines.ingest.conform import Conformed, conform
-from pipelines.ingest.errors import FileRejected
-from pipelines.ingest.formats import open_delivery
+from pipelines.read import row_checks, safety
+from pipelines.read.conform import Conformed, conform
+from pipelines.read.errors import FileRejected
+from pipelines.read.formats import open_delivery
 
 KEY = b"unit-test-key-0123456789"
 SQUARE = [(110.30, 20.00), (110.31, 20.00), (110.31, 20.01), (110.30, 20.01)]
@@ -210,7 +210,7 @@ def test_header_only_xlsx_and_featureless_geopackage_are_rejected(tmp_path: Path
 _NETWORK_PROBE = """
 import http.server, json, sys, threading
 import pyogrio
-from pipelines.ingest import safety
+from pipelines.read import safety
 
 hits = []
 body = json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature",

@@ -11,10 +11,10 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import box
 
-from pipelines import gcj02
 from pipelines.contracts import load_contract, load_region
-from pipelines.ingest.conform import Conformed, conform
-from pipelines.ingest.formats import open_delivery
+from pipelines.read import gcj02
+from pipelines.read.conform import Conformed, conform
+from pipelines.read.formats import open_delivery
 
 KEY = b"unit-test-key-0123456789"
 BORDER_LON, BORDER_LAT = 110.35, 19.95

@@ -13,8 +13,8 @@ from shapely.geometry import Polygon
 
 from pipelines import pii
 from pipelines.contracts import load_contract, load_region
-from pipelines.ingest.conform import Conformed, conform
-from pipelines.ingest.formats import open_delivery
+from pipelines.read.conform import Conformed, conform
+from pipelines.read.formats import open_delivery
 
 KEY = b"unit-test-key-0123456789"
 USCC = "911100006000373412"  # an all-digit 18-character code a spreadsheet would round
@@ -128,7 +128,7 @@ def test_damaged_id_number_is_reported_without_its_digits(tmp_path: Path) -> Non
     pd.DataFrame({"XZQDM": ["460105"], "YJJBNTTBBH": ["1"], "DLBM": ["0101"],
                   "YJJBNTTBMJ": ["10"], "ZRRZJHM": ["1.10105194912310E+17"]}).to_csv(path, index=False)
     contract = load_contract("farmland_pbf")
-    from pipelines.ingest.row_checks import damaged_codes
+    from pipelines.read.row_checks import damaged_codes
     raw = open_delivery(path, contract, tmp_path / "work")
     frame = raw.frame.rename(columns=str.lower)
     found = damaged_codes(frame, contract, raw.row_numbers)

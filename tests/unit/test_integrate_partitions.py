@@ -22,7 +22,6 @@ from pipelines.integrate import (
     UNLOCATED,
     Inputs,
     finish,
-    integrate_all,
     integrate_county,
     integrate_unpartitioned,
     partitions,
@@ -91,7 +90,9 @@ def canonical(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def both() -> tuple[dict[str, gpd.GeoDataFrame], dict[str, gpd.GeoDataFrame]]:
     inputs = make_inputs()
-    return integrate_all(inputs, AS_OF), integrate_unpartitioned(inputs, AS_OF)
+    # every partition in turn, as the mapped Airflow tasks build them, then finished
+    parts = [integrate_county(inputs, c, AS_OF) for c in partitions(inputs)]
+    return finish(inputs, parts, AS_OF), integrate_unpartitioned(inputs, AS_OF)
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from pipelines.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 from pipelines.integrate.inputs import COUNTY, locate
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland, match_uscc
 from pipelines.integrate.summary import enterprise_profile, region_summary
+from pipelines.read.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 
 A, B = "469001", "469002"
 COUNTIES = gpd.GeoDataFrame({COUNTY: [A, B], "county_name": ["甲县", "乙县"]},

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.ledger import DropRecord
 from pipelines.report.links import Linker
+from pipelines.warehouse.ledger import DropRecord
 
 
 def _drop() -> DropRecord:

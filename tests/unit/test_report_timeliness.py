@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pipelines.contracts import load_contract
-from pipelines.ledger import DropRecord
 from pipelines.report.facts import dataset_facts
 from pipelines.report.scorecard import department_scores
 from pipelines.report.timeliness import judge
+from pipelines.warehouse.ledger import DropRecord
 
 NOW = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
 

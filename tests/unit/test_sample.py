@@ -16,9 +16,9 @@ import shapely
 import yaml
 from pyproj import Geod
 
-from pipelines.codes import is_valid_id_card, is_valid_uscc
-from pipelines.gcj02 import gcj02_to_wgs84
+from pipelines.read.gcj02 import gcj02_to_wgs84
 from pipelines.sample import write_samples
+from pipelines.validate.codes import is_valid_id_card, is_valid_uscc
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 FILES = (

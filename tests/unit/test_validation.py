@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import MultiPolygon, Point, Polygon
 
 from pipelines.contracts import load_contract
-from pipelines.validation.run import validate_frame
+from pipelines.validate.run import validate_frame
 
 
 def _square(x: float, y: float, d: float = 0.002) -> MultiPolygon:
@@ -219,8 +219,8 @@ def test_county_location_is_checked_against_the_given_counties() -> None:
 
 def test_every_rule_of_every_suite_has_a_severity_and_a_message() -> None:
     from pipelines.contracts import DATASETS
-    from pipelines.validation.run import load_suite_json
-    from pipelines.validation.suite import RULE_MESSAGE_ZH, RULE_SEVERITY
+    from pipelines.validate.run import load_suite_json
+    from pipelines.validate.suite import RULE_MESSAGE_ZH, RULE_SEVERITY
 
     for dataset in DATASETS:
         for e in load_suite_json(dataset)["expectations"]:

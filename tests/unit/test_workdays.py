@@ -19,16 +19,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines.workdays import (
+from pipelines.integrate.workdays import (
     SLA_COLUMNS,
     CalendarYearUnknown,
     ResponseRule,
     WorkCalendar,
     add_working_days,
-    evaluate_response,
     evaluate_response_frame,
-    working_day_deadline,
 )
+from tests.unit.workdays_reference import evaluate_response, working_day_deadline
 
 REGION_YML = Path(__file__).resolve().parents[2] / "schemas" / "region.yml"
 T = dt.datetime

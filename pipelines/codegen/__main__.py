@@ -1,0 +1,7 @@
+"""`python -m pipelines.codegen [--check]`."""
+
+import sys
+
+from pipelines.codegen import main
+
+sys.exit(main())

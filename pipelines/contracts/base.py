@@ -1,0 +1,22 @@
+"""What every contract model shares, and where the contracts are read from."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR_ENV = "YITU_SCHEMA_DIR"
+
+
+class Strict(BaseModel):
+    # A contract key we do not understand is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def schema_dir() -> Path:
+    """`schemas/` beside the code, or YITU_SCHEMA_DIR (a deployment's own contracts)."""
+    configured = os.environ.get(SCHEMA_DIR_ENV)
+    return Path(configured).resolve() if configured else DEFAULT_SCHEMA_DIR

@@ -1,1 +1,0 @@
-"""Ingest: landing zone, raw archive, reading what departments send."""

@@ -1,0 +1,122 @@
+"""Load: a drop's answer made permanent. The versioned write into core, the ledger outcome,
+the quarantined and flagged rows, the change report and the files sent back to the department.
+
+`load_rows` takes a read and validated delivery; `reject_file` answers a file refused whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, delete, insert
+
+from pipelines.config import Settings
+from pipelines.contracts import Contract
+from pipelines.load.answer import keep_validation_result, row_reasons, write_rejection_report
+from pipelines.load.changes import record_changes
+from pipelines.load.quarantine import not_already_failed, records_by_row, store_quarantine
+from pipelines.reasons import whole_file
+from pipelines.validate.run import ValidationOutcome
+from pipelines.validate.suite import ROW_ID_COLUMN
+from pipelines.warehouse import Warehouse, ledger
+from pipelines.warehouse.ledger import DropRecord
+
+__all__ = ["load_rows", "reject_file", "Verdict", "judge"]
+log = logging.getLogger(__name__)
+LEDGER_ERROR_LIMIT = 1000  # the full list is in dq.quarantine and the rejection report
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a delivery's reasons decide: the rows to load, flagged, or nothing at all."""
+
+    loaded: bool
+    good: gpd.GeoDataFrame  # rows to load, with `_flags`, `_source_row`
+    failures: pd.DataFrame  # every reason found reading and validating, one per row/rule/field
+    fail_rows: set[int]
+    share_failed: float
+
+
+def judge(contract: Contract, frame: gpd.GeoDataFrame, read_failures: pd.DataFrame,
+          outcome: ValidationOutcome) -> Verdict:
+    failures = pd.concat([read_failures, not_already_failed(outcome.failures, read_failures)],
+                         ignore_index=True)
+    fail_rows = set(failures.loc[failures["severity"] == "fail", "source_row"].astype(int))
+    share = len(fail_rows) / max(1, len(frame))
+    if share > contract.reject_threshold:
+        return Verdict(False, frame.iloc[0:0], failures, fail_rows, share)
+    good = frame[~frame[ROW_ID_COLUMN].isin(fail_rows)].copy()
+    warn = failures[failures["severity"] == "warn"]
+    flags = warn.groupby("source_row")["rule"].agg(lambda s: ",".join(sorted(set(s))))
+    good["_flags"] = good[ROW_ID_COLUMN].map(flags)
+    return Verdict(True, good, failures, fail_rows, share)
+
+
+def _count(rec: DropRecord, contract: Contract, frame: gpd.GeoDataFrame, v: Verdict) -> None:
+    rec.rows_read = len(frame)
+    rec.rows_quarantined = len(v.fail_rows)
+    # rows per rule and severity, so `yitu status` answers "how many failed what" at a glance
+    rec.notes["rows_by_rule"] = {
+        str(sev): {str(rule): int(n) for rule, n in
+                   group.groupby("rule")["source_row"].nunique().items()}
+        for sev, group in v.failures.groupby("severity")}
+    rec.errors = [r.as_dict() for r in
+                  row_reasons(v.failures.head(LEDGER_ERROR_LIMIT), contract)]
+    if v.loaded:
+        rec.state = "loaded"
+        rec.rows_loaded = len(v.good)
+        rec.rows_flagged = int(v.good["_flags"].notna().sum())
+    else:
+        rec.state, rec.rows_loaded, rec.rows_flagged = "rejected", 0, 0
+        rec.errors.insert(0, whole_file(
+            "too_many_bad_rows", f"不合格记录占 {v.share_failed:.1%}，超过本数据集允许的 "
+            f"{contract.reject_threshold:.0%}，整个文件退回"))
+    rec.processed_at = datetime.now(UTC)
+
+
+def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Contract,
+              frame: gpd.GeoDataFrame, verdict: Verdict, outcome: ValidationOutcome) -> None:
+    """Write the drop's answer: its good rows as the current version (one transaction with
+    the ledger outcome and the quarantine), then what it changed, then the report files."""
+    _count(rec, contract, frame, verdict)
+    good = verdict.good.rename(columns={ROW_ID_COLUMN: "_source_row"})
+    good["_drop_id"], good["_source_file"] = rec.drop_id, rec.file
+    records = records_by_row(frame, verdict.failures)
+
+    def finalize(conn: Connection) -> None:
+        # A drop processed again (a retry, or two workers at once) replaces its own dq rows.
+        for table in (wh.tables.quarantine, wh.tables.validation_stats):
+            conn.execute(delete(table).where(table.c.drop_id == rec.drop_id))
+        store_quarantine(conn, wh, rec.drop_id, contract, verdict.failures, records)
+        if outcome.stats:
+            conn.execute(insert(wh.tables.validation_stats),
+                         [{"drop_id": rec.drop_id, "dataset": rec.dataset, **s}
+                          for s in outcome.stats])
+        ledger.save_outcome(conn, wh, rec)
+
+    if rec.state == "loaded":
+        assert rec.processed_at is not None
+        wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),
+                     rec.drop_id, rec.processed_at, finalize)
+        # After the load's own transaction: what this drop changed can never undo the load.
+        record_changes(wh, contract, rec)
+    else:
+        with wh.engine.begin() as conn:
+            finalize(conn)
+    write_rejection_report(settings, rec, verdict.failures, contract)
+    keep_validation_result(settings, rec, outcome.result)
+
+
+def reject_file(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Contract,
+                reason: dict[str, Any]) -> None:
+    """The whole file is refused: the ledger says why, and so does the rejection report."""
+    rec.state, rec.errors, rec.rows_loaded = "rejected", [reason], 0
+    rec.processed_at = datetime.now(UTC)
+    with wh.engine.begin() as conn:
+        ledger.save_outcome(conn, wh, rec)
+    write_rejection_report(settings, rec, pd.DataFrame(), contract)

@@ -1,0 +1,57 @@
+"""The department's answer to a drop, as files: the rejection report (CSV for Excel, JSON) in
+`quarantine/<dataset>/<drop>/`, and the validation result kept for the quality report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.config import Settings
+from pipelines.contracts import Contract
+from pipelines.reasons import CSV_COLUMNS, Reason, file_reasons
+from pipelines.warehouse.ledger import DropRecord
+
+REPORT_FILES = ("rejections.csv", "rejections.json")
+
+
+def answer_folder(quarantine: Path, dataset: str, drop_id: str) -> Path:
+    """Where a drop's answer lies under `quarantine/`: the one place that knows the layout."""
+    return quarantine / dataset / drop_id
+
+
+def row_reasons(failures: pd.DataFrame, contract: Contract) -> list[Reason]:
+    """The failures table (one row per source row, rule and field) as reasons."""
+    codes = {f.code for f in contract.fields}
+    return [Reason("cell" if r.field in codes else "row", str(r.rule), str(r.message),
+                   severity=r.severity, field=None if pd.isna(r.field) else str(r.field),
+                   row=int(r.source_row),
+                   value=None if r.value is None or pd.isna(r.value) else str(r.value))
+            for r in failures.itertuples()]
+
+
+def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.DataFrame,
+                           contract: Contract) -> Path:
+    """What the department gets back: CSV for Excel (UTF-8 with BOM) and JSON. Whole-file
+    reasons (too many bad rows, unreadable) first, then every row's reasons."""
+    folder = answer_folder(settings.quarantine, rec.dataset, rec.drop_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    reasons = file_reasons(rec.errors) + row_reasons(failures, contract)
+    table = pd.DataFrame([r.csv_row(rec.file) for r in reasons], columns=CSV_COLUMNS)
+    table["行 row"] = table["行 row"].astype("Int64")  # 12, not 12.0, beside whole-file lines
+    table.to_csv(folder / "rejections.csv", index=False, encoding="utf-8-sig")
+    summary = {k: v for k, v in rec.as_status().items() if k != "errors"}
+    summary["dataset_title"] = contract.title
+    summary["errors"] = [r.as_dict() for r in reasons]
+    (folder / "rejections.json").write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    return folder
+
+
+def keep_validation_result(settings: Settings, rec: DropRecord, result: dict[str, Any]) -> None:
+    folder = settings.reports / "validations" / rec.dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{rec.drop_id}.json").write_text(
+        json.dumps(result, ensure_ascii=False, default=str), encoding="utf-8")

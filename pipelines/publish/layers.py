@@ -1,0 +1,59 @@
+"""Publish: the layers of the layer contracts, typed and labelled, swapped in together."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from pipelines.contracts import LayerContract, all_layers, load_layer
+from pipelines.geodesy import as_multipolygons
+from pipelines.warehouse import Warehouse
+
+# Column type -> pandas dtype. Nullable kinds, so a column has one type whatever the data:
+# an all-null column stays a number column, a yes/no with an unknown stays boolean.
+_DTYPES = {"integer": "Int64", "number": "float64", "boolean": "boolean"}
+
+
+def layer_labels() -> dict[str, dict[str, str]]:
+    """Per layer: "" -> title and column -> Chinese label (aliases and comments)."""
+    return {layer.layer: layer.labels() for layer in all_layers()}
+
+
+def analyst_types(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The layer's declared yes/no columns as booleans, whichever warehouse it was read back
+    from (SQLite and some drivers hand back integers, objects and None)."""
+    flags = [c for c in load_layer(name).columns_of_type("boolean") if c in gdf.columns]
+    if not flags:
+        return gdf
+    gdf = gdf.copy()
+    for c in flags:
+        gdf[c] = gdf[c].astype("boolean")
+    return gdf
+
+
+def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+    missing = [c for c in layer.column_names if c not in gdf.columns]
+    if missing:
+        raise ValueError(f"{layer.layer}: columns {missing} of its contract were not built")
+    gdf = analyst_types(layer.layer, gdf)
+    for col in layer.columns:
+        dtype = _DTYPES.get(col.type)
+        if dtype and col.type != "boolean" and gdf[col.name].isna().all():
+            gdf[col.name] = pd.to_numeric(gdf[col.name]).astype(dtype)
+    if layer.geometry == "MultiPolygon":
+        gdf = gdf.set_geometry(as_multipolygons(gdf.geometry))
+    kinds = set(gdf.geometry.dropna().geom_type)
+    if kinds - {layer.geometry}:
+        raise ValueError(f"{layer.layer}: geometries of type {sorted(kinds)}, "
+                         f"expected {layer.geometry}")
+    return gdf[[*layer.column_names, "geom"]]
+
+
+def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    contracts = all_layers()
+    missing = {c.layer for c in contracts} - set(layers)
+    if missing:
+        # Nothing is published half-built.
+        raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
+    wh.publish({c.layer: _typed(c, layers[c.layer]) for c in contracts}, layer_labels())

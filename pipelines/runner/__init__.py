@@ -1,0 +1,163 @@
+"""The one runner: what `yitu` and the Airflow tasks both call. It holds the order drops are
+answered in, the locks that keep two runs from doing the same work, the reprocess rules and
+each integration run's state; the stages it calls know nothing of who called them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.config import Settings, UsageError
+from pipelines.contracts import DATASETS, all_contracts, all_layers, county_layer
+from pipelines.landing.drops import detect_drops
+from pipelines.report import ReportPaths, write_report
+from pipelines.runner.drops import answer_drop, answer_order, pending
+from pipelines.runner.integration import (
+    IntegrationRun,
+    as_of,
+    integrate_and_publish,
+    integrate_partition,
+    plan_run,
+    publish_run,
+)
+from pipelines.runner.locks import exclusive
+from pipelines.warehouse import Warehouse, ledger, open_warehouse
+from pipelines.warehouse.ledger import DropRecord
+
+__all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "detect", "ingest",
+           "init", "integrate_partition", "plan_run", "publish_run", "report", "reprocess",
+           "run_all", "status", "warehouse"]
+log = logging.getLogger(__name__)
+SETUP_FORMAT = "1"  # bump when the setup itself (not a contract) changes what it creates
+OnFailure = Callable[[DropRecord, Exception], None]
+
+
+def setup_digest() -> str:
+    """What a warehouse is set up for: the contracts of this deployment and the setup format."""
+    h = hashlib.sha256(SETUP_FORMAT.encode())
+    for model in [*all_contracts(), *all_layers()]:
+        h.update(model.model_dump_json().encode())
+    return h.hexdigest()[:16]
+
+
+def init(settings: Settings) -> Warehouse:
+    """Create or upgrade the warehouse (schemas, tables, indexes, roles): `yitu init`."""
+    wh = open_warehouse(settings.warehouse_url)
+    wh.ensure_ready()
+    wh.mark_setup(setup_digest())
+    return wh
+
+
+def warehouse(settings: Settings) -> Warehouse:
+    """The warehouse, set up first only when it is new or its contracts changed: one query,
+    not the setup DDL, for every task and command."""
+    wh = open_warehouse(settings.warehouse_url)
+    if wh.setup_version() != setup_digest():
+        log.info("warehouse not set up for these contracts yet: setting it up")
+        return init(settings)
+    return wh
+
+
+def ingest_lock(dataset: str) -> str:
+    return f"yitu.ingest.{dataset}"
+
+
+def detect(settings: Settings, wh: Warehouse, datasets: list[str]) -> list[DropRecord]:
+    """Archive the ready files of these datasets' landing folders into raw/ and the ledger."""
+    found: list[DropRecord] = []
+    for ds in datasets:
+        with exclusive(settings, ingest_lock(ds)):
+            found += detect_drops(settings, wh, ds)
+    return found
+
+
+def answer_pending(settings: Settings, wh: Warehouse, datasets: list[str],
+                   on_failure: OnFailure | None = None) -> list[DropRecord]:
+    """Answer the pending drops of `datasets`: the counties' first when the others are placed
+    on them (their files still in landing are taken too), then the rest in the order
+    received. A drop is answered under its dataset's lock, so two runs answer it once.
+    `on_failure` hears of a drop that crashed before the exception goes on."""
+    order = answer_order(datasets)
+    detect(settings, wh, [d for d in order if d not in datasets])
+    base = county_layer()
+    todo = sorted((rec for ds in order for rec in pending(wh, ds)),
+                  key=lambda r: (base is None or r.dataset != base.dataset, r.received_at,
+                                 r.drop_id))
+    answered: list[DropRecord] = []
+    for rec in todo:
+        with exclusive(settings, ingest_lock(rec.dataset)):
+            try:
+                answered.append(answer_drop(settings, wh, rec.drop_id))
+            except Exception as exc:
+                if on_failure is not None:
+                    on_failure(rec, exc)
+                raise
+    return answered
+
+
+def ingest(settings: Settings, dataset: str | None = None,
+           wh: Warehouse | None = None) -> list[DropRecord]:
+    wh = wh or warehouse(settings)
+    datasets = [dataset] if dataset else list(DATASETS)
+    detect(settings, wh, datasets)
+    return answer_pending(settings, wh, datasets)
+
+
+def reprocess(settings: Settings, drop_id: str, wh: Warehouse | None = None) -> DropRecord:
+    """Answer a drop already in raw/ again, e.g. after a reader fix or a contract change.
+
+    Only a drop that changed nothing in core qualifies (rejected, or still pending), and only
+    while no later drop of its dataset has loaded: loading it would replace newer data.
+    A loaded drop is corrected by sending a corrected file."""
+    wh = wh or warehouse(settings)
+    try:
+        rec = ledger.get_drop(wh, drop_id)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from exc
+    if rec.state not in ("pending", "rejected"):
+        raise UsageError(f"drop {drop_id} is {rec.state}: only a rejected or pending drop is "
+                         "processed again; send a corrected file instead")
+    newer = [d.drop_id for d in ledger.list_drops(wh, state="loaded", dataset=rec.dataset)
+             if d.received_at > rec.received_at]
+    if newer:
+        raise UsageError(f"drop {drop_id} is older than loaded drop(s) {', '.join(newer)}: "
+                         "loading it now would replace newer data")
+    with exclusive(settings, ingest_lock(rec.dataset)):
+        if rec.state == "rejected":
+            ledger.reopen(wh, rec)  # pending again, no outcome
+        log.info("drop %s %s %s: processed again (was %s)", drop_id, rec.dataset, rec.file,
+                 rec.state)
+        return answer_drop(settings, wh, drop_id)
+
+
+@dataclass
+class RunSummary:
+    drops: list[DropRecord] = field(default_factory=list)
+    published: dict[str, int] = field(default_factory=dict)
+    report: ReportPaths | None = None
+
+
+def report(settings: Settings, out_dir: Path | None = None,
+           wh: Warehouse | None = None) -> ReportPaths:
+    wh = wh or warehouse(settings)
+    with exclusive(settings, "yitu.report"):
+        return write_report(wh, out_dir or settings.reports)
+
+
+def run_all(settings: Settings, dataset: str | None = None) -> RunSummary:
+    wh = warehouse(settings)  # opened (and set up if new) once for the whole run
+    summary = RunSummary(drops=ingest(settings, dataset, wh))
+    changed = any(d.state == "loaded" for d in summary.drops)
+    if changed or not wh.published_layers():
+        with exclusive(settings, "yitu.publish"):
+            summary.published = integrate_and_publish(wh, as_of())
+    summary.report = report(settings, wh=wh)
+    return summary
+
+
+def status(settings: Settings) -> list[DropRecord]:
+    return ledger.list_drops(warehouse(settings))

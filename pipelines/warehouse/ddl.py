@@ -1,0 +1,38 @@
+"""The PostGIS DDL of a core table, derived from its dataset contract.
+
+PostGIS runs it when the warehouse is set up; `python -m pipelines.codegen` also writes it to
+`sql/core_<dataset>.sql`, so reviewers read what a contract makes of the warehouse.
+"""
+
+from __future__ import annotations
+
+from pipelines.contracts import Contract
+from pipelines.warehouse.columns import core_columns, geometry_sql
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def core_ddl(contract: Contract) -> str:
+    t = f"core.{contract.dataset}"
+    lines = [f"-- Generated from schemas/{contract.dataset}.yml by `python -m pipelines.codegen`;",
+             "-- do not edit by hand.",
+             f"CREATE TABLE IF NOT EXISTS {t} (",
+             "    _version_id bigserial PRIMARY KEY,"]
+    for c in core_columns(contract):
+        not_null = " NOT NULL" if c.name in ("_drop_id", "_source_row", "_valid_from") else ""
+        lines.append(f"    {c.name} {c.sql_type}{not_null},")
+    lines.append(f"    geom {geometry_sql(contract)}")
+    lines.append(");")
+    lines.append(f"CREATE INDEX IF NOT EXISTS {contract.dataset}_geom_gist ON {t} USING gist (geom);")
+    lines.append(f"CREATE INDEX IF NOT EXISTS {contract.dataset}_drop ON {t} (_drop_id);")
+    if contract.key_column:
+        lines.append(f"CREATE INDEX IF NOT EXISTS {contract.dataset}_current ON {t} "
+                     f"({contract.key_column}) WHERE _valid_to IS NULL;")
+    lines.append(f"COMMENT ON TABLE {t} IS "
+                 f"{_sql_literal(f'{contract.title}（{contract.department}）')};")
+    for c in core_columns(contract):
+        lines.append(f"COMMENT ON COLUMN {t}.{c.name} IS {_sql_literal(c.label)};")
+    lines.append(f"COMMENT ON COLUMN {t}.geom IS {_sql_literal('几何（CGCS2000, EPSG:4490）')};")
+    return "\n".join(lines) + "\n"
