@@ -116,6 +116,17 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template(args: argparse.Namespace) -> int:
+    from pipelines.contracts import load_contract, load_region
+    from pipelines.landing.template import build_template
+    from pipelines.validate.suite import RULE_SEVERITY
+
+    out = build_template(load_contract(args.dataset), load_region(), Path(args.output),
+                         rule_severity=RULE_SEVERITY)
+    print(f"template for {args.dataset}: {out}")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from pipelines.publish.export import export_layer
     from pipelines.runner import warehouse
@@ -155,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="every drop and its outcome")
     s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")
     s.set_defaults(func=_status)
+    s = sub.add_parser("template", help="the department's Excel template, from the contract")
+    s.add_argument("dataset", choices=DATASETS)
+    s.add_argument("-o", "--output", required=True, help="FILE.xlsx")
+    s.set_defaults(func=_template)
     s = sub.add_parser("init", help="create or upgrade the warehouse (schemas, roles, DDL)")
     s.set_defaults(func=_init)
     s = sub.add_parser("export", help="a published layer; format from the extension "

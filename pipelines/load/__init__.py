@@ -80,7 +80,8 @@ def _count(rec: DropRecord, contract: Contract, frame: gpd.GeoDataFrame, v: Verd
 
 
 def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Contract,
-              frame: gpd.GeoDataFrame, verdict: Verdict, outcome: ValidationOutcome) -> None:
+              frame: gpd.GeoDataFrame, verdict: Verdict, outcome: ValidationOutcome,
+              counties: gpd.GeoDataFrame | None = None) -> None:
     """Write the drop's answer: its good rows as the current version (one transaction with
     the ledger outcome and the quarantine), then what it changed, then the report files."""
     _count(rec, contract, frame, verdict)
@@ -108,7 +109,7 @@ def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Cont
     else:
         with wh.engine.begin() as conn:
             finalize(conn)
-    write_rejection_report(settings, rec, verdict.failures, contract)
+    write_rejection_report(settings, rec, verdict.failures, contract, frame, counties)
     keep_validation_result(settings, rec, outcome.result)
 
 

@@ -1,5 +1,7 @@
-"""The department's answer to a drop, as files: the rejection report (CSV for Excel, JSON) in
-`quarantine/<dataset>/<drop>/`, and the validation result kept for the quality report."""
+"""The department's answer to a drop, as files in `quarantine/<dataset>/<drop>/`: the answer
+workbook a clerk works from (answer.xlsx: each failing cell and how to fix it), the same
+reasons for machines (rejections.csv, rejections.json), and the validation result kept for
+the quality report."""
 
 from __future__ import annotations
 
@@ -7,14 +9,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from pipelines.config import Settings
-from pipelines.contracts import Contract
+from pipelines.contracts import Contract, load_region
+from pipelines.load.workbook import write_rejection_workbook
 from pipelines.reasons import CSV_COLUMNS, Reason, file_reasons
+from pipelines.validate.codes import uscc_check_char
+from pipelines.validate.suite import RULE_MESSAGE_ZH, RULE_SEVERITY
 from pipelines.warehouse.ledger import DropRecord
 
-REPORT_FILES = ("rejections.csv", "rejections.json")
+WORKBOOK = "answer.xlsx"
+REPORT_FILES = (WORKBOOK, "rejections.csv", "rejections.json")
 
 
 def answer_folder(quarantine: Path, dataset: str, drop_id: str) -> Path:
@@ -33,7 +40,8 @@ def row_reasons(failures: pd.DataFrame, contract: Contract) -> list[Reason]:
 
 
 def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.DataFrame,
-                           contract: Contract) -> Path:
+                           contract: Contract, frame: pd.DataFrame | None = None,
+                           counties: gpd.GeoDataFrame | None = None) -> Path:
     """What the department gets back: CSV for Excel (UTF-8 with BOM) and JSON. Whole-file
     reasons (too many bad rows, unreadable) first, then every row's reasons."""
     folder = answer_folder(settings.quarantine, rec.dataset, rec.drop_id)
@@ -47,6 +55,12 @@ def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Dat
     summary["errors"] = [r.as_dict() for r in reasons]
     (folder / "rejections.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    if rec.state == "rejected" or rec.rows_quarantined or rec.rows_flagged:
+        write_rejection_workbook(
+            folder / WORKBOOK, contract=contract, region=load_region(), drop=rec.as_status(),
+            file_reasons=[r.as_dict() for r in reasons if r.whole_file], failures=failures,
+            frame=frame, rule_severity=RULE_SEVERITY, rule_message_zh=RULE_MESSAGE_ZH,
+            counties=counties, uscc_check_char=uscc_check_char)
     return folder
 
 

@@ -69,7 +69,7 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     verdict = judge(contract, conformed.frame, conformed.failures, outcome)
-    load_rows(settings, wh, rec, contract, conformed.frame, verdict, outcome)
+    load_rows(settings, wh, rec, contract, conformed.frame, verdict, outcome, counties)
     log.info("drop %s (%s): %s, %s read, %s loaded, %s quarantined, %s flagged", drop_id,
              rec.file, rec.state, rec.rows_read, rec.rows_loaded, rec.rows_quarantined,
              rec.rows_flagged)

@@ -14,6 +14,8 @@ import numbers
 from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape
 
+from openpyxl.utils import get_column_letter
+
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -61,12 +63,7 @@ _STYLES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 
 def _column(i: int) -> str:
     """0 -> A, 25 -> Z, 26 -> AA."""
-    name = ""
-    i += 1
-    while i:
-        i, rem = divmod(i - 1, 26)
-        name = chr(65 + rem) + name
-    return name
+    return str(get_column_letter(i + 1))
 
 
 def _cell(ref: str, value: object) -> str:

@@ -201,3 +201,12 @@ def licenses(tag: str, points: Points) -> pd.DataFrame:
         "YXQZ": ["2039-03-14"] * n,
         "DJZT": ["存续"] * n,
     })
+
+
+def digit_uscc() -> str:
+    """A valid 统一社会信用代码 of digits only: what Excel turns into 9.1E+17."""
+    for n in range(10_000):
+        first17 = f"9146010012345{n:04d}"
+        if uscc_check_char(first17).isdigit():
+            return first17 + uscc_check_char(first17)
+    raise AssertionError("no all-digit code in range")

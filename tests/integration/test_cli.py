@@ -9,11 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
 
-COMMANDS = ["sample", "drop", "run", "status", "export", "report"]
+COMMANDS = ["sample", "drop", "run", "status", "export", "report", "template", "init"]
 
 
 def yitu(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -53,6 +54,16 @@ def test_drop_run_status_export(yitu_env: Path, sample_dir: Path, tmp_path: Path
     assert "TYSHXYDM" in rejected["errors"][0]["message"]
     report = yitu_env / "quarantine" / "licenses" / rejected["drop_id"] / "rejections.csv"
     assert "missing_columns" in report.read_text(encoding="utf-8-sig")
+    # the clerk's workbook beside it: the whole-file reason on its summary sheet
+    workbook = openpyxl.load_workbook(report.with_name("answer.xlsx"), read_only=True)
+    summary = " ".join(str(c) for row in workbook["汇总"].iter_rows(values_only=True)
+                       for c in row if c is not None)
+    assert "TYSHXYDM" in summary and "licenses.csv" in summary
+    hsf = next(d for d in status if d["dataset"] == "farmland_hsf")
+    assert hsf["rows_quarantined"] > 0
+    answer = yitu_env / "quarantine" / "farmland_hsf" / hsf["drop_id"] / "answer.xlsx"
+    quarantined = openpyxl.load_workbook(answer, read_only=True)["隔离"]
+    assert sum(1 for _ in quarantined.iter_rows()) > hsf["rows_quarantined"]
     assert (landing / "half-written.zip").exists()
     # the plain listing answers the clerk too: why, which rules, where the full list is
     listing = yitu("status").stdout
@@ -112,3 +123,15 @@ def test_report_writes_a_front_page_and_data_docs(yitu_env: Path, sample_dir: Pa
     assert "证照" in page and "uscc_check" in page
     docs = list((yitu_env / "reports").rglob("data_docs/local_site/index.html"))
     assert docs, "GX Data Docs were not built"
+
+
+def test_template_and_init(yitu_env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "证照模板.xlsx"
+    assert "template for licenses" in yitu("template", "licenses", "-o", str(out)).stdout
+    sheet = openpyxl.load_workbook(out)["证照"] if "证照" in openpyxl.load_workbook(
+        out).sheetnames else openpyxl.load_workbook(out).worksheets[0]
+    codes = [c.value for c in sheet[3]]
+    assert "TYSHXYDM" in codes and "XZQDM" in codes
+    assert yitu("template", "nonsense", "-o", str(out), check=False).returncode == 2
+    assert "warehouse ready" in yitu("init").stdout
+    assert (yitu_env / "warehouse.gpkg").exists()
