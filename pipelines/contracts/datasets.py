@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, model_validator
 
-from pipelines.contracts.base import Strict, schema_dir
+from pipelines.contracts.base import Strict, lookup, schema_dir
 
 FieldType = Literal["string", "integer", "number", "date", "datetime"]
 PiiKind = Literal["name", "id_number", "phone"]
@@ -191,10 +191,7 @@ DATASETS: tuple[str, ...] = dataset_names()
 
 
 def load_contract(dataset: str, folder: Path | None = None) -> Contract:
-    known = _contracts(folder or schema_dir())
-    if dataset not in known:
-        raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(known)}")
-    return known[dataset]
+    return lookup(_contracts(folder or schema_dir()), dataset, "dataset")
 
 
 def all_contracts(folder: Path | None = None) -> list[Contract]:

@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import model_validator
 
-from pipelines.contracts.base import Strict, schema_dir
+from pipelines.contracts.base import Strict, lookup, schema_dir
 
 ColumnType = Literal["string", "integer", "number", "boolean", "datetime", "date"]
 
@@ -93,10 +93,7 @@ def _layers(folder: Path) -> dict[str, LayerContract]:
 
 
 def load_layer(layer: str, folder: Path | None = None) -> LayerContract:
-    known = _layers(folder or schema_dir())
-    if layer not in known:
-        raise KeyError(f"unknown layer {layer!r}; known: {', '.join(known)}")
-    return known[layer]
+    return lookup(_layers(folder or schema_dir()), layer, "layer")
 
 
 def all_layers(folder: Path | None = None) -> list[LayerContract]:

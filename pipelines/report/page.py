@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from html import escape as e
 from typing import Any
@@ -39,43 +40,53 @@ def _status_class(f: DatasetFacts) -> str:
     return "ok" if f.timeliness.status == "on time" else "late"
 
 
+Cell = str | tuple[str, str]  # HTML, or (HTML, CSS class)
+
+
+def _table(headers: list[str], rows: Iterable[list[Cell]], cls: str = "") -> str:
+    def td(cell: Cell) -> str:
+        return (f"<td class='{cell[1]}'>{cell[0]}</td>" if isinstance(cell, tuple)
+                else f"<td>{cell}</td>")
+
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(td(c) for c in row) + "</tr>" for row in rows)
+    attr = f" class='{cls}'" if cls else ""
+    return f"<table{attr}><tr>{head}</tr>{body}</table>"
+
+
 def _overview(facts: list[DatasetFacts], linker: Linker) -> str:
-    rows = ["<table><tr><th>部门</th><th>数据集</th><th>最新报送</th><th>状态</th><th>读入</th>"
-            "<th>入库</th><th>隔离</th><th>标记</th><th>及时性</th><th>退回报告</th></tr>"]
+    rows: list[list[Cell]] = []
     for f in sorted(facts, key=lambda f: (f.contract.department, f.contract.dataset)):
         d, c = f.latest, f.contract
-        cells = ("<td>—</td>" * 6 if d is None else
-                 f"<td>{e(d.file)}<br>{e(_date(d.received_at))}</td>"
-                 f"<td>{e(STATE_LABELS.get(d.state, d.state))}</td><td>{d.rows_read or 0}</td>"
-                 f"<td>{d.rows_loaded or 0}</td><td>{d.rows_quarantined or 0}</td>"
-                 f"<td>{d.rows_flagged or 0}</td>")
-        rows.append(f"<tr><td>{e(c.department)}</td><td><a href='#ds-{e(c.dataset)}'>"
-                    f"{e(c.title)}</a><br><code>{e(c.dataset)}</code></td>{cells}"
-                    f"<td class='{_status_class(f)}'>{e(f.timeliness.label)}</td>"
-                    f"<td>{rejection_links(d, linker) if d else '—'}</td></tr>")
-    return "".join(rows) + "</table>"
+        latest: list[Cell] = (["—"] * 6 if d is None else [
+            f"{e(d.file)}<br>{e(_date(d.received_at))}", e(STATE_LABELS.get(d.state, d.state)),
+            str(d.rows_read or 0), str(d.rows_loaded or 0), str(d.rows_quarantined or 0),
+            str(d.rows_flagged or 0)])
+        rows.append([e(c.department),
+                     f"<a href='#ds-{e(c.dataset)}'>{e(c.title)}</a><br><code>{e(c.dataset)}</code>",
+                     *latest, (e(f.timeliness.label), _status_class(f)),
+                     rejection_links(d, linker) if d else "—"])
+    return _table(["部门", "数据集", "最新报送", "状态", "读入", "入库", "隔离", "标记", "及时性",
+                   "退回报告"], rows)
 
 
 def _timeliness(facts: list[DatasetFacts]) -> str:
-    rows = ["<table><tr><th>数据集</th><th>部门</th><th>报送周期</th><th>最近报送</th>"
-            "<th>下次应报</th><th>及时性</th></tr>"]
-    for f in facts:
-        t, c = f.timeliness, f.contract
-        rows.append(f"<tr><td>{e(c.title)}</td><td>{e(c.department)}</td>"
-                    f"<td>{e(CADENCE_LABELS.get(t.cadence, t.cadence))}</td>"
-                    f"<td>{_date(t.last_delivery)}</td><td>{_date(t.expected_next)}</td>"
-                    f"<td class='{_status_class(f)}'>{e(t.label)}</td></tr>")
-    return "".join(rows) + "</table>"
+    rows: list[list[Cell]] = [
+        [e(f.contract.title), e(f.contract.department),
+         e(CADENCE_LABELS.get(f.timeliness.cadence, f.timeliness.cadence)),
+         _date(f.timeliness.last_delivery), _date(f.timeliness.expected_next),
+         (e(f.timeliness.label), _status_class(f))] for f in facts]
+    return _table(["数据集", "部门", "报送周期", "最近报送", "下次应报", "及时性"], rows)
 
 
 def _scorecard(scores: list[Score]) -> str:
-    rows = ["<table class='scorecard'><tr><th>名次</th><th>部门</th><th>数据集数</th>"
-            "<th>完整性</th><th>有效性</th><th>及时性</th><th>综合</th></tr>"]
-    rows += [f"<tr><td>{rank}</td><td>{e(s.department)}</td><td>{s.datasets}</td>"
-             f"<td>{percent(s.completeness)}</td><td>{percent(s.validity)}</td>"
-             f"<td>{percent(s.timeliness)}</td><td><strong>{percent(s.overall)}</strong></td></tr>"
-             for rank, s in enumerate(scores, 1)]
-    return ("".join(rows) + "</table><p class='note'>完整性：必填字段有值的比例；有效性："
+    rows: list[list[Cell]] = [
+        [str(rank), e(s.department), str(s.datasets), percent(s.completeness),
+         percent(s.validity), percent(s.timeliness), f"<strong>{percent(s.overall)}</strong>"]
+        for rank, s in enumerate(scores, 1)]
+    return (_table(["名次", "部门", "数据集数", "完整性", "有效性", "及时性", "综合"], rows,
+                   "scorecard")
+            + "<p class='note'>完整性：必填字段有值的比例；有效性："
             "通过全部必过规则的记录比例；及时性：按报送周期按时报送的数据集比例；均按各数据集最新"
             "一期计算，综合为三者平均。</p>")
 

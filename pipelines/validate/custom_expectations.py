@@ -8,6 +8,7 @@ Importing this module registers them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import pandas as pd
@@ -83,54 +84,36 @@ class ExpectColumnValuesToBeWithinExtent(ColumnMapExpectation):
 # --- national codes ------------------------------------------------------------------------
 
 
-class ColumnValuesValidUscc(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.yitu_valid_uscc"
+def _column_check(name: str, metric: str, check: Callable[[pd.Series], Any],
+                  doc: str) -> type[ColumnMapExpectation]:
+    """A map expectation over one column whose rows pass where `check` says so, and the
+    metric behind it. GX registers both by their class names when they are created, so the
+    expectation is `expect_column_values_to_be_<snake case of name>`."""
 
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        return _series(checks.uscc_ok(column), column.index)
+    def _pandas(cls: type, column: pd.Series, **kwargs: Any) -> pd.Series:
+        return _series(check(column), column.index)
 
-
-class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
-    """统一社会信用代码 with a correct GB 32100 check character."""
-
-    map_metric: ClassVar[str] = "column_values.yitu_valid_uscc"
-    success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
-
-
-class ColumnValuesValidIdCardNumber(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.yitu_valid_id_card_number"
-
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        return _series(checks.id_card_ok(column), column.index)
+    type(f"ColumnValues{name}", (ColumnMapMetricProvider,), {
+        "condition_metric_name": metric,
+        "_pandas": column_condition_partial(engine=PandasExecutionEngine)(_pandas)})
+    return type(f"ExpectColumnValuesToBe{name}", (ColumnMapExpectation,), {
+        "__doc__": doc, "__module__": __name__, "map_metric": metric,
+        "success_keys": ("mostly",)})
 
 
-class ExpectColumnValuesToBeValidIdCardNumber(ColumnMapExpectation):
-    """居民身份证号 with a correct GB 11643 (ISO 7064 MOD 11-2) check character.
-
-    It needs the clear number: the pipeline validates a transient in-memory column and runs
-    with a result format that copies no values (see `pipelines.validate.run`)."""
-
-    map_metric: ClassVar[str] = "column_values.yitu_valid_id_card_number"
-    success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
-
-
-class ColumnValuesFirstOccurrence(ColumnMapMetricProvider):
-    condition_metric_name = "column_values.yitu_first_occurrence"
-
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
-        # Unlike expect_column_values_to_be_unique, the first copy of a key is kept: only the
-        # repeats are unexpected, so the parcel itself still loads once.
-        return _series(checks.first_occurrence(column), column.index)
-
-
-class ExpectColumnValuesToBeFirstOccurrence(ColumnMapExpectation):
-    """A key appears once in a delivery; its repeats are unexpected."""
-
-    map_metric: ClassVar[str] = "column_values.yitu_first_occurrence"
-    success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
+ExpectColumnValuesToBeValidUscc = _column_check(
+    "ValidUscc", "column_values.yitu_valid_uscc", checks.uscc_ok,
+    "统一社会信用代码 with a correct GB 32100 check character.")
+ExpectColumnValuesToBeValidIdCardNumber = _column_check(
+    "ValidIdCardNumber", "column_values.yitu_valid_id_card_number", checks.id_card_ok,
+    "居民身份证号 with a correct GB 11643 (ISO 7064 MOD 11-2) check character.\n\n"
+    "It needs the clear number: the pipeline validates a transient in-memory column and runs "
+    "with a result format that copies no values (see `pipelines.validate.run`).")
+# Unlike expect_column_values_to_be_unique, the first copy of a key is kept: only the
+# repeats are unexpected, so the parcel itself still loads once.
+ExpectColumnValuesToBeFirstOccurrence = _column_check(
+    "FirstOccurrence", "column_values.yitu_first_occurrence", checks.first_occurrence,
+    "A key appears once in a delivery; its repeats are unexpected.")
 
 
 # --- across columns ------------------------------------------------------------------------

@@ -55,11 +55,14 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("notes", Text),  # JSON: what the reader decided (encoding, CRS, header mapping)
         Column("processed_at", DateTime(timezone=True)),
     )
+    def per_drop(*, dataset: bool = True) -> list[Column[Any]]:
+        """The columns every dq table starts with: its own id and the drop it is about."""
+        cols: list[Column[Any]] = [Column("id", Integer, primary_key=True, autoincrement=True),
+                                   Column("drop_id", Text, nullable=False, index=True)]
+        return cols + ([Column("dataset", Text, nullable=False)] if dataset else [])
+
     quarantine = table(
-        "dq", "quarantine",
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("drop_id", Text, nullable=False, index=True),
-        Column("dataset", Text, nullable=False),
+        "dq", "quarantine", *per_drop(),
         Column("source_row", Integer, nullable=False),
         Column("field", Text),
         Column("rule", Text, nullable=False),
@@ -69,10 +72,7 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("record", Text),  # the row as JSON, personal data already tokenised
     )
     validation_stats = table(
-        "dq", "validation_stats",
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("drop_id", Text, nullable=False, index=True),
-        Column("dataset", Text, nullable=False),
+        "dq", "validation_stats", *per_drop(),
         Column("expectation", Text, nullable=False),
         Column("rule", Text),
         Column("field", Text),
@@ -83,9 +83,7 @@ def audit_tables(schemas: bool) -> AuditTables:
     )
     # Per delivery of permanent basic farmland and county: what it lost (pipelines.load.changes).
     pbf_changes = table(
-        "dq", "farmland_pbf_changes",
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("drop_id", Text, nullable=False, index=True),
+        "dq", "farmland_pbf_changes", *per_drop(dataset=False),
         Column("county_code", Text, nullable=False),
         Column("parcels_before", Integer, nullable=False),
         Column("parcels_after", Integer, nullable=False),

@@ -141,13 +141,13 @@ def test_corpus_case(corpus: CorpusRun, case: str, index: int) -> None:
         for word in expected.get("words", []):
             assert word in reason["message"], (word, reason["message"])
     else:
-        assert all("severity" in e for e in rec.errors), rec.errors[:1]  # only rows' reasons
+        assert all(e["scope"] != "file" for e in rec.errors), rec.errors[:1]  # rows' reasons
 
     if rec.state != "duplicate":
         errors, table = _report(corpus, rec)
         by_rule: dict[str, set[int]] = {}
         for e in errors:
-            if "severity" in e:  # a row's reason; whole-file reasons come first, without it
+            if e["scope"] != "file":  # a row's reason; whole-file reasons come first
                 by_rule.setdefault(e["rule"], set()).add(int(e["row"]))
         if "row_failures" in want:
             assert {r: sorted(rows) for r, rows in by_rule.items()} == want["row_failures"]
@@ -194,7 +194,7 @@ def test_every_answer_names_file_row_field_and_rule(corpus: CorpusRun) -> None:
             rule = e["rule"]
             assert line[3] == rule and e["message"].startswith(f"[{rule}] "), case
             assert CJK.search(e["message"]), (case, e)
-            if "severity" in e:  # a row's reason: which row, which field
+            if e["scope"] != "file":  # a row's reason: which row, which field
                 assert int(line[1]) == e["row"] and line[2] == e["field"] and e["field"], case
 
 

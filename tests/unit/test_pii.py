@@ -14,7 +14,6 @@ from pipelines.pii import (
     PiiKeyMissing,
     load_key,
     mask_id_number,
-    mask_name,
     mask_phone,
     normalise_id_number,
     normalise_name,
@@ -76,9 +75,9 @@ def test_id_and_name_normalisation() -> None:
 
 
 def test_masks() -> None:
-    assert mask_name("张三") == "张*"
-    assert mask_name("李小明") == "李**"
-    assert mask_name("欧阳娜娜") == "欧阳**"
+    names = protect_columns(pd.DataFrame({"n": ["张三", "李小明", " 欧阳娜娜 "]}), {"n": "name"},
+                            KEY, [])
+    assert list(names["n_masked"]) == ["张*", "李**", "欧阳**"]
     assert mask_phone("+86 13812341234") == "138****1234"
     assert mask_phone("0898-66123456") == "********3456"
     assert mask_id_number("46010219900307123x") == "460102********123X"

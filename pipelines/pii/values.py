@@ -1,4 +1,4 @@
-"""Personal data (PIPL) never reaches the warehouse in clear text.
+"""Personal values made safe to keep: normalised, tokenised, masked, scrubbed from free text.
 
 Each personal field becomes a keyed token (HMAC-SHA256, for linking the same person across
 datasets) and a masked display form (138****1234). Free text (NRMS, SQDZ) has phone and ID
@@ -8,15 +8,11 @@ token without the key cannot be reversed or brute-forced over the small phone-nu
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 import re
-import secrets
 import unicodedata
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,17 +20,6 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 PII_KINDS = ("name", "id_number", "phone")
-# The personal fields of the source datasets (DATASETS.md, "Personal data").
-PII_FIELDS: dict[str, str] = {
-    "ZRRMC": "name",
-    "LDRXM": "name",
-    "ZRRZJHM": "id_number",
-    "LDRZJHM": "id_number",
-    "LXDH": "phone",
-    "LDRDH": "phone",
-}
-KEY_FILE = "pii.key"
-MIN_KEY_CHARS = 16
 
 _PHONE_NOISE = re.compile(r"[\s\-‐‑‒–—()]")
 _MOBILE_WITH_COUNTRY_CODE = re.compile(r"^(?:\+86|0086|86)(1\d{10})$")
@@ -64,8 +49,6 @@ _NUMBER_IN_TEXT = re.compile(
 _MAY_HOLD_NUMBER = "[0-9０-９]{4}[^0-9０-９]?[0-9０-９]{4}"
 
 
-class PiiKeyMissing(RuntimeError):
-    """No key for personal-data tokens; never fall back to storing clear text."""
 
 
 # --- normalisation: the same person must give the same token whatever the formatting -----
@@ -136,16 +119,12 @@ def token(value: str, kind: str, key: bytes) -> str:
 
 
 def _mask_normalised_name(name: str) -> str:
+    """张三 → 张*, 李小明 → 李**, 欧阳娜娜 → 欧阳** (4+ characters are usually a compound
+    surname, so two stay visible)."""
     if len(name) <= 1:
         return "*" * len(name)
     keep = 2 if len(name) >= 4 else 1
     return name[:keep] + "*" * (len(name) - keep)
-
-
-def mask_name(s: str) -> str:
-    """张三 → 张*, 李小明 → 李**, 欧阳娜娜 → 欧阳** (4+ characters are usually a compound
-    surname, so two stay visible)."""
-    return _mask_normalised_name(normalise_name(s))
 
 
 def _mask_normalised_phone(phone: str) -> str:
@@ -254,63 +233,3 @@ def protect_columns(
     out = pd.DataFrame(columns, index=df.index)
     out.attrs = dict(df.attrs)  # provenance carried by the reader (source file, delivery)
     return out
-
-
-# --- key -------------------------------------------------------------------------------------
-
-
-def _parse_key(text: str, source: str) -> bytes:
-    """Hex of at least 16 bytes is decoded; any other string of 16+ characters is used as
-    its UTF-8 bytes. The rule is fixed so one configured value always gives one key."""
-    text = text.strip()
-    if len(text) >= 2 * MIN_KEY_CHARS and len(text) % 2 == 0:
-        try:
-            return bytes.fromhex(text)
-        except ValueError:
-            pass
-    if len(text) >= MIN_KEY_CHARS:
-        return text.encode("utf-8")
-    raise PiiKeyMissing(
-        f"{source} is too short: give at least {MIN_KEY_CHARS} characters "
-        f"(e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)"
-    )
-
-
-def _create_key_file(path: Path) -> None:
-    """Write a new random key so that no reader ever sees a half-written file: written to a
-    private temporary file first, then linked into place (fails if another process won)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(secrets.token_bytes(32).hex() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        # a concurrent run that created it first wins: everyone uses that one
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_key(home: Path, configured: str | None, allow_generate: bool) -> bytes:
-    """The personal-data key: YITU_PII_KEY (passed in as `configured`) wins, then
-    `home/pii.key`; a new key file is generated only where allowed (the embedded
-    GeoPackage warehouse). A PostGIS warehouse passes allow_generate=False so that a
-    missing key stops the run instead of minting tokens no other run can reproduce."""
-    if configured is not None and configured.strip():
-        return _parse_key(configured, "YITU_PII_KEY")
-    path = home / KEY_FILE
-    if not path.exists():
-        if not allow_generate:
-            raise PiiKeyMissing(
-                f"no personal-data key: set YITU_PII_KEY (64 hex characters, or any secret "
-                f"of {MIN_KEY_CHARS}+ characters) or provide {path}. Personal fields are "
-                "never loaded in clear text, so the run stops here."
-            )
-        _create_key_file(path)
-        log.info("generated a new personal-data key in %s; keep it with the warehouse", path)
-    if path.stat().st_mode & 0o077:
-        log.warning("%s is readable by other users; chmod 600 it", path)
-    return _parse_key(path.read_text(encoding="ascii"), str(path))
