@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from pipelines.warehouse.ledger import DropRecord
 
 STATUS_REASONS = 3  # whole-file reasons shown per rejected drop; the report has them all
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(name: str) -> str:
+    """A department's file name on one line: a newline in it cannot forge output lines."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -44,14 +51,16 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.runner import run_all
 
     s = settings()
-    summary = run_all(s, args.dataset)
+    summary = run_all(s, args.dataset, args.retry)
     for d in summary.drops:
-        print(f"{d.state:9} {d.dataset:16} {d.file}: read {d.rows_read or 0}, "
+        print(f"{d.state:9} {d.dataset:16} {printable(d.file)}: read {d.rows_read or 0}, "
               f"loaded {d.rows_loaded or 0}, quarantined {d.rows_quarantined or 0}, "
               f"flagged {d.rows_flagged or 0}")
-        if d.state == "rejected":
+        if d.state in ("rejected", "failed"):
             why = (file_reasons(d.errors) or [Reason.from_dict(e) for e in d.errors[:1]])
             print(f"          reason: {why[0].status_line() if why else '?'}")
+        if d.state == "failed":
+            print(f"          retry: yitu run --retry {d.drop_id}")
         for warning in shrink_warnings(d.notes):
             print(f"          {warning}")
     if not summary.drops:
@@ -76,7 +85,8 @@ def _status(args: argparse.Namespace) -> int:
         print()
         return 0
     for d in drops:
-        print(f"{d.drop_id}  {d.state:9} {d.file}  read={d.rows_read} loaded={d.rows_loaded} "
+        print(f"{d.drop_id}  {d.state:9} {printable(d.file)}  read={d.rows_read} "
+              f"loaded={d.rows_loaded} "
               f"quarantined={d.rows_quarantined} flagged={d.rows_flagged}")
         changes = change_line(d.notes) if d.state == "loaded" else None
         for line in ([changes] if changes else []) + shrink_warnings(d.notes) + _answer(s, d):
@@ -91,7 +101,7 @@ def _answer(s: Settings, d: DropRecord) -> list[str]:
     from pipelines.reasons import Reason, file_reasons
 
     lines: list[str] = []
-    if d.state == "rejected":
+    if d.state in ("rejected", "failed"):
         whole = file_reasons(d.errors) or [Reason.from_dict(e) for e in d.errors[:1]]
         lines += [r.status_line() for r in whole[:STATUS_REASONS]]
     by_rule = d.notes.get("rows_by_rule") or {}
@@ -162,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_drop)
     s = sub.add_parser("run", help="process every pending drop end to end")
     s.add_argument("--dataset", choices=DATASETS)
+    s.add_argument("--retry", metavar="DROP_ID",
+                   help="answer this failed or rejected drop again first (it is kept in raw/)")
     s.set_defaults(func=_run)
     s = sub.add_parser("status", help="every drop and its outcome")
     s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")
@@ -193,6 +205,18 @@ def main(argv: list[str] | None = None) -> int:
         # Anything else is the pipeline's own failure: it propagates with its traceback, exit 1.
         print(f"yitu: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from pipelines.pii import scrub_free_text
+        from pipelines.runner.faults import environment_fault
+
+        if not environment_fault(exc):
+            raise
+        # The warehouse down, the disk full: nothing is lost, the drops wait; say so plainly.
+        logging.getLogger("yitu").debug("environment fault", exc_info=True)
+        print(f"yitu: 运行环境故障（仓库不可达或磁盘已满），待处理的文件保留不动，恢复后再次运行即可。"
+              f"\n      {type(exc).__name__}: {scrub_free_text(str(exc)).splitlines()[0][:300]}",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import pandas as pd
 from sqlalchemy import Connection, delete, insert
 
 from pipelines.config import Settings
-from pipelines.contracts import Contract
+from pipelines.contracts import Contract, load_contract
+from pipelines.failpoints import failpoint
 from pipelines.load.answer import keep_validation_result, row_reasons, write_rejection_report
 from pipelines.load.changes import record_changes
 from pipelines.load.quarantine import not_already_failed, records_by_row, store_quarantine
@@ -26,7 +27,7 @@ from pipelines.validate.suite import ROW_ID_COLUMN
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.ledger import DropRecord
 
-__all__ = ["load_rows", "reject_file", "Verdict", "judge"]
+__all__ = ["complete_loaded", "judge", "load_rows", "reject_file", "Verdict"]
 log = logging.getLogger(__name__)
 LEDGER_ERROR_LIMIT = 1000  # the full list is in dq.quarantine and the rejection report
 
@@ -99,18 +100,31 @@ def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Cont
                          [{"drop_id": rec.drop_id, "dataset": rec.dataset, **s}
                           for s in outcome.stats])
         ledger.save_outcome(conn, wh, rec)
+        failpoint("load.before_commit")
 
+    # The answer files first: a crash before the commit leaves the drop pending and the next
+    # run writes them again; after it, they are already there.
+    write_rejection_report(settings, rec, verdict.failures, contract, frame, counties)
+    keep_validation_result(settings, rec, outcome.result)
     if rec.state == "loaded":
         assert rec.processed_at is not None
         wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),
                      rec.drop_id, rec.processed_at, finalize)
-        # After the load's own transaction: what this drop changed can never undo the load.
+        failpoint("load.after_commit")
+        # After the load's own transaction: what this drop changed can never undo the load
+        # (a run that dies here leaves it to the next: `complete_loaded`).
         record_changes(wh, contract, rec)
     else:
         with wh.engine.begin() as conn:
             finalize(conn)
-    write_rejection_report(settings, rec, verdict.failures, contract, frame, counties)
-    keep_validation_result(settings, rec, outcome.result)
+
+
+def complete_loaded(wh: Warehouse) -> list[DropRecord]:
+    """Loaded drops whose change report a crashed run never wrote: written now."""
+    done = [rec for rec in ledger.list_drops(wh, state="loaded") if "changes" not in rec.notes]
+    for rec in done:
+        record_changes(wh, load_contract(rec.dataset), rec)
+    return done
 
 
 def reject_file(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Contract,

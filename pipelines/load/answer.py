@@ -55,7 +55,7 @@ def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Dat
     summary["errors"] = [r.as_dict() for r in reasons]
     (folder / "rejections.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    if rec.state == "rejected" or rec.rows_quarantined or rec.rows_flagged:
+    if rec.state in ("rejected", "failed") or rec.rows_quarantined or rec.rows_flagged:
         write_rejection_workbook(
             folder / WORKBOOK, contract=contract, region=load_region(), drop=rec.as_status(),
             file_reasons=[r.as_dict() for r in reasons if r.whole_file], failures=failures,

@@ -7,16 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-# Dotted paths: Airflow resolves them in the worker, so DAG parsing imports no database driver.
-TRANSIENT = ["sqlalchemy.exc.OperationalError", "sqlalchemy.exc.InterfaceError",
-             "psycopg.OperationalError", "sqlite3.OperationalError", "ConnectionError",
-             "TimeoutError"]
+from pipelines.transient import TRANSIENT, is_transient
 
-
-def is_transient(exc: BaseException) -> bool:
-    names = {f"{k.__module__}.{k.__qualname__}" for k in type(exc).__mro__}
-    names |= {k.__qualname__ for k in type(exc).__mro__ if k.__module__ == "builtins"}
-    return bool(names & set(TRANSIENT))
+__all__ = ["TRANSIENT", "is_transient", "task_defaults"]
 
 
 def task_defaults() -> dict[str, Any]:

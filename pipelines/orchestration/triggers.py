@@ -22,14 +22,15 @@ Fingerprint = tuple[int, int]  # size, mtime in ns: a re-sent file of the same n
 
 def ready_in_landing(folder: Path) -> dict[str, Fingerprint]:
     """The files of a landing folder that the landing protocol calls ready, by name."""
-    from pipelines.landing.drops import ready_files  # the one definition of "ready"
+    from pipelines.landing.drops import ready_files, refused_entries  # one definition of "ready"
 
     if not folder.is_dir():
         return {}
     out: dict[str, Fingerprint] = {}
-    for path in ready_files(folder, time.time()):
+    # A link or FIFO starts a run too: it is answered (refused), never left unanswered.
+    for path in [*ready_files(folder, time.time()), *refused_entries(folder)]:
         try:
-            st = path.stat()
+            st = path.lstat()
         except FileNotFoundError:  # taken by an ingest run between listing and stat
             continue
         out[path.name] = (st.st_size, st.st_mtime_ns)

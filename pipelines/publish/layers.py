@@ -6,6 +6,7 @@ import geopandas as gpd
 import pandas as pd
 
 from pipelines.contracts import LayerContract, all_layers, load_layer
+from pipelines.failpoints import failpoint
 from pipelines.geodesy import as_multipolygons
 from pipelines.warehouse import Warehouse
 
@@ -56,4 +57,7 @@ def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame]) -> None:
     if missing:
         # Nothing is published half-built.
         raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
-    wh.publish({c.layer: _typed(c, layers[c.layer]) for c in contracts}, layer_labels())
+    typed = {c.layer: _typed(c, layers[c.layer]) for c in contracts}
+    failpoint("publish.before_swap")
+    wh.publish(typed, layer_labels())
+    failpoint("publish.after_swap")

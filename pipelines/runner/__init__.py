@@ -14,23 +14,28 @@ from pathlib import Path
 from pipelines.config import Settings, UsageError
 from pipelines.contracts import DATASETS, all_contracts, all_layers, county_layer
 from pipelines.landing.drops import detect_drops
+from pipelines.load import complete_loaded
 from pipelines.report import ReportPaths, write_report
-from pipelines.runner.drops import answer_drop, answer_order, pending
+from pipelines.runner.drops import answer_drop, answer_order, pending, record_failure
+from pipelines.runner.faults import environment_fault
 from pipelines.runner.integration import (
+    PUBLISHED_FROM,
     IntegrationRun,
     as_of,
+    core_version,
     integrate_and_publish,
     integrate_partition,
     plan_run,
+    publish_is_stale,
     publish_run,
 )
 from pipelines.runner.locks import exclusive
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
 from pipelines.warehouse.ledger import DropRecord
 
-__all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "detect", "ingest",
-           "init", "integrate_partition", "plan_run", "publish_run", "report", "reprocess",
-           "run_all", "status", "warehouse"]
+__all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "core_version", "detect",
+           "ingest", "init", "integrate_partition", "plan_run", "publish_is_stale", "publish_run",
+           "report", "reprocess", "run_all", "status", "warehouse"]
 log = logging.getLogger(__name__)
 SETUP_FORMAT = "1"  # bump when the setup itself (not a contract) changes what it creates
 OnFailure = Callable[[DropRecord, Exception], None]
@@ -48,7 +53,7 @@ def init(settings: Settings) -> Warehouse:
     """Create or upgrade the warehouse (schemas, tables, indexes, roles): `yitu init`."""
     wh = open_warehouse(settings.warehouse_url)
     wh.ensure_ready()
-    wh.mark_setup(setup_digest())
+    wh.set_meta("setup", setup_digest())
     return wh
 
 
@@ -56,7 +61,7 @@ def warehouse(settings: Settings) -> Warehouse:
     """The warehouse, set up first only when it is new or its contracts changed: one query,
     not the setup DDL, for every task and command."""
     wh = open_warehouse(settings.warehouse_url)
-    if wh.setup_version() != setup_digest():
+    if wh.meta("setup") != setup_digest():
         log.info("warehouse not set up for these contracts yet: setting it up")
         return init(settings)
     return wh
@@ -87,16 +92,22 @@ def answer_pending(settings: Settings, wh: Warehouse, datasets: list[str],
     todo = sorted((rec for ds in order for rec in pending(wh, ds)),
                   key=lambda r: (base is None or r.dataset != base.dataset, r.received_at,
                                  r.drop_id))
-    answered: list[DropRecord] = []
-    for rec in todo:
-        with exclusive(settings, ingest_lock(rec.dataset)):
-            try:
-                answered.append(answer_drop(settings, wh, rec.drop_id))
-            except Exception as exc:
+    return [_answer(settings, wh, rec, on_failure) for rec in todo]
+
+
+def _answer(settings: Settings, wh: Warehouse, rec: DropRecord,
+            on_failure: OnFailure | None) -> DropRecord:
+    """One drop under its dataset's lock. A fault of the environment goes on up with the drop
+    left pending; any other failure is the drop's answer (`failed`) and the run goes on."""
+    with exclusive(settings, ingest_lock(rec.dataset)):
+        try:
+            return answer_drop(settings, wh, rec.drop_id)
+        except Exception as exc:
+            if environment_fault(exc):
                 if on_failure is not None:
                     on_failure(rec, exc)
                 raise
-    return answered
+            return record_failure(settings, wh, ledger.get_drop(wh, rec.drop_id), exc)
 
 
 def ingest(settings: Settings, dataset: str | None = None,
@@ -104,7 +115,9 @@ def ingest(settings: Settings, dataset: str | None = None,
     wh = wh or warehouse(settings)
     datasets = [dataset] if dataset else list(DATASETS)
     detect(settings, wh, datasets)
-    return answer_pending(settings, wh, datasets)
+    answered = answer_pending(settings, wh, datasets)
+    complete_loaded(wh)
+    return answered
 
 
 def reprocess(settings: Settings, drop_id: str, wh: Warehouse | None = None) -> DropRecord:
@@ -118,16 +131,16 @@ def reprocess(settings: Settings, drop_id: str, wh: Warehouse | None = None) -> 
         rec = ledger.get_drop(wh, drop_id)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from exc
-    if rec.state not in ("pending", "rejected"):
-        raise UsageError(f"drop {drop_id} is {rec.state}: only a rejected or pending drop is "
-                         "processed again; send a corrected file instead")
+    if rec.state not in ("pending", "rejected", "failed"):
+        raise UsageError(f"drop {drop_id} is {rec.state}: only a rejected, failed or pending "
+                         "drop is processed again; send a corrected file instead")
     newer = [d.drop_id for d in ledger.list_drops(wh, state="loaded", dataset=rec.dataset)
              if d.received_at > rec.received_at]
     if newer:
         raise UsageError(f"drop {drop_id} is older than loaded drop(s) {', '.join(newer)}: "
                          "loading it now would replace newer data")
     with exclusive(settings, ingest_lock(rec.dataset)):
-        if rec.state == "rejected":
+        if rec.state != "pending":
             ledger.reopen(wh, rec)  # pending again, no outcome
         log.info("drop %s %s %s: processed again (was %s)", drop_id, rec.dataset, rec.file,
                  rec.state)
@@ -148,13 +161,20 @@ def report(settings: Settings, out_dir: Path | None = None,
         return write_report(wh, out_dir or settings.reports)
 
 
-def run_all(settings: Settings, dataset: str | None = None) -> RunSummary:
+def run_all(settings: Settings, dataset: str | None = None,
+            retry: str | None = None) -> RunSummary:
+    """Answer what is pending (and `retry` first), then publish when the published layers are
+    older than the core data, whatever this run loaded: a run that died between its load and
+    its publish is completed by the next one."""
     wh = warehouse(settings)  # opened (and set up if new) once for the whole run
-    summary = RunSummary(drops=ingest(settings, dataset, wh))
-    changed = any(d.state == "loaded" for d in summary.drops)
-    if changed or not wh.published_layers():
-        with exclusive(settings, "yitu.publish"):
+    summary = RunSummary(drops=[reprocess(settings, retry, wh)] if retry else [])
+    summary.drops += ingest(settings, dataset, wh)
+    with exclusive(settings, "yitu.publish"):
+        version = core_version(wh)
+        if publish_is_stale(wh, version):
             summary.published = integrate_and_publish(wh, as_of())
+            if summary.published:
+                wh.set_meta(PUBLISHED_FROM, version)
     summary.report = report(settings, wh=wh)
     return summary
 

@@ -6,13 +6,18 @@ import logging
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from pipelines import pii
 from pipelines.config import Settings
 from pipelines.contracts import county_layer, load_contract, load_region
+from pipelines.failpoints import failpoint
 from pipelines.load import judge, load_rows, reject_file
+from pipelines.load.answer import write_rejection_report
 from pipelines.read.conform import conform
 from pipelines.read.errors import FileRejected
 from pipelines.read.formats import open_delivery
+from pipelines.runner.faults import mark_failed
 from pipelines.validate.run import validate_frame
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.counties import current_counties
@@ -49,8 +54,10 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
         return rec  # already answered: a rerun changes nothing
     contract = load_contract(rec.dataset)
     workdir = settings.home / "work" / drop_id
+    shutil.rmtree(workdir, ignore_errors=True)  # left half-unpacked by a run that was killed
     try:
         raw = open_delivery(Path(rec.raw_path), contract, workdir)
+        failpoint("read.done")
         counties = current_counties(wh) if contract.places_rows else None
         counties = None if counties is None or counties.empty else counties
         conformed = conform(raw, contract, load_region(), pii_key(settings),
@@ -76,3 +83,16 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     return rec
 
 
+
+
+def record_failure(settings: Settings, wh: Warehouse, rec: DropRecord,
+                   exc: Exception) -> DropRecord:
+    """Answering the drop crashed on something of its own: it is `failed`, kept for a retry,
+    and the department is told the fault is not theirs."""
+    if rec.state != "pending":
+        return rec  # answered after all (the crash came after its outcome was saved)
+    mark_failed(rec, exc)
+    with wh.engine.begin() as conn:
+        ledger.save_outcome(conn, wh, rec)
+    write_rejection_report(settings, rec, pd.DataFrame(), load_contract(rec.dataset))
+    return rec

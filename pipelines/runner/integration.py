@@ -15,12 +15,28 @@ from zoneinfo import ZoneInfo
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
 from pipelines.publish.layers import publish_layers
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, ledger
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's timestamps are local wall-clock times
 # staging/<this> names the run folder the layers now published were built from.
 PUBLISHED_RUN = "published.run"
+PUBLISHED_FROM = "published_from"  # audit.meta: the core version the published layers show
+NOTHING_LOADED = "0:-"
+
+
+def core_version(wh: Warehouse) -> str:
+    """What core holds, as one string: the loaded drops, counted, and the last one. Loaded
+    drops change core and nothing else does, so equal versions mean equal core data."""
+    loaded = ledger.list_drops(wh, state="loaded")
+    last = max(loaded, key=lambda d: (d.processed_at or d.received_at, d.drop_id), default=None)
+    return f"{len(loaded)}:{last.drop_id}" if last else NOTHING_LOADED
+
+
+def publish_is_stale(wh: Warehouse, version: str) -> bool:
+    """Whether the published layers show older core data than `version` (nothing loaded yet:
+    nothing to publish)."""
+    return version != NOTHING_LOADED and wh.meta(PUBLISHED_FROM) != version
 
 
 def as_of() -> datetime:
@@ -40,6 +56,7 @@ class IntegrationRun:
     as_of: datetime
     partitions: tuple[str, ...]
     county: str | None = None  # a run for one county keeps the others' published partitions
+    core_version: str = ""  # what core held when the run was planned (`core_version`)
 
     def as_xcom(self) -> dict[str, Any]:
         d = asdict(self)
@@ -50,16 +67,19 @@ class IntegrationRun:
     @classmethod
     def from_xcom(cls, d: dict[str, Any]) -> IntegrationRun:
         return cls(run_id=str(d["run_id"]), as_of=datetime.fromisoformat(d["as_of"]),
-                   partitions=tuple(d["partitions"]), county=d.get("county"))
+                   partitions=tuple(d["partitions"]), county=d.get("county"),
+                   core_version=str(d.get("core_version", "")))
 
 
 def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
              when: datetime | None = None) -> IntegrationRun:
     """Every partition, or only `county` (a manual run for one county)."""
+    version = core_version(wh)  # before the inputs: a load after this is published next time
     codes = integrate.partitions(integrate.load_inputs(wh))
     if county is not None and county not in codes:
         raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
-    return IntegrationRun(run_id, when or as_of(), tuple([county] if county else codes), county)
+    return IntegrationRun(run_id, when or as_of(), tuple([county] if county else codes), county,
+                          version)
 
 
 def integrate_and_publish(wh: Warehouse, when: datetime | None = None) -> dict[str, int]:
@@ -99,6 +119,7 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[
     layers = integrate.finish(inputs, integrate.read_partitions(folder), run.as_of)
     publish_layers(wh, layers)
     _remember_published(settings.staging, folder)
+    wh.set_meta(PUBLISHED_FROM, run.core_version)
     return {name: len(gdf) for name, gdf in layers.items()}
 
 

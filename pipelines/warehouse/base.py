@@ -26,20 +26,21 @@ class Warehouse(ABC):
     def ensure_ready(self) -> None:
         """Create what is missing (schemas, tables, indexes, roles); safe to run again."""
 
-    def setup_version(self) -> str | None:
-        """What the warehouse was last set up for (`mark_setup`), None if never."""
-        t = self.tables.setup
+    def meta(self, key: str) -> str | None:
+        """A value of the warehouse's own state (`audit.meta`), None if never set or the
+        warehouse is not set up yet."""
+        t = self.tables.meta
         if not inspect(self.engine).has_table(t.name, schema=t.schema):
             return None
         with self.engine.connect() as conn:
-            value = conn.execute(select(t.c.value).where(t.c.key == "version")).scalar()
+            value = conn.execute(select(t.c.value).where(t.c.key == key)).scalar()
         return None if value is None else str(value)
 
-    def mark_setup(self, version: str) -> None:
-        t = self.tables.setup
+    def set_meta(self, key: str, value: str) -> None:
+        t = self.tables.meta
         with self.engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.key == "version"))
-            conn.execute(insert(t).values(key="version", value=version))
+            conn.execute(delete(t).where(t.c.key == key))
+            conn.execute(insert(t).values(key=key, value=value))
 
     @abstractmethod
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
@@ -93,7 +94,9 @@ def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFra
     for col in core_columns(contract):
         values = frame[col.name] if col.name in frame.columns else pd.Series(pd.NA, index=frame.index)
         if col.kind == "string" or col.sql_type == "text":
-            out[col.name] = values.astype("string").astype(object).where(values.notna(), None)
+            # Arrow-backed text, missing values kept missing: both warehouses write through
+            # Arrow, which takes these columns without a copy (str() of any other value).
+            out[col.name] = values.astype("string[pyarrow]")
         elif col.kind == "integer" or col.sql_type == "integer":
             out[col.name] = pd.to_numeric(values, errors="coerce").astype("Int64")
         elif col.kind == "number":
@@ -106,6 +109,12 @@ def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFra
             out[col.name] = pd.to_datetime(values, utc=True, errors="coerce").astype(
                 "datetime64[ms, UTC]")
     return out.set_geometry(frame.geometry.values, crs=frame.crs).rename_geometry("geom")
+
+
+def versioned(contract: Contract, frame: gpd.GeoDataFrame,
+              loaded_at: datetime) -> gpd.GeoDataFrame:
+    """A drop's rows as the current version from `loaded_at` on, typed as its core table."""
+    return conform_types(contract, frame.assign(_valid_from=loaded_at, _valid_to=None))
 
 
 def open_warehouse(url: str) -> Warehouse:

@@ -1,6 +1,7 @@
 """The embedded warehouse: one GeoPackage file (audit, core, dq) plus `publish.gpkg` beside it.
 
-Spatial layers are written with pyogrio (GDAL's own GeoPackage driver); audit and quality
+Spatial layers are written and read with pyogrio (GDAL's own GeoPackage driver) through
+Arrow, a batch of columns at a time rather than a feature at a time; audit and quality
 tables with SQLAlchemy on the same SQLite file. Published layers go to a separate file that is
 built whole and renamed into place, which is how a GeoPackage gets an atomic swap.
 """
@@ -23,7 +24,7 @@ import shapely
 from sqlalchemy import create_engine, event, text
 
 from pipelines.contracts import Contract
-from pipelines.warehouse.base import Finalize, Warehouse, conform_types
+from pipelines.warehouse.base import Finalize, Warehouse, conform_types, versioned
 from pipelines.warehouse.tables import audit_tables
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
@@ -101,7 +102,7 @@ def write_labelled_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str,
                          labels: dict[str, str]) -> None:
     """A published layer as an analyst opens it: the layer described by its Chinese title
     (`labels[""]`) and every labelled column aliased by its Chinese label."""
-    pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG",
+    pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", use_arrow=True,
                             dataset_options=GPKG_DATASET_OPTIONS,
                             layer_options={"DESCRIPTION": labels.get("", layer)})
     write_field_aliases(path, layer, {c: label for c, label in labels.items()
@@ -135,9 +136,9 @@ class GeoPackageWarehouse(Warehouse):
         with self._writer():
             self._ensure_ready()
 
-    def setup_version(self) -> str | None:
+    def meta(self, key: str) -> str | None:
         # Opening a missing file through SQLite would create it without GDAL's header tables.
-        return super().setup_version() if self.path.exists() else None
+        return super().meta(key) if self.path.exists() else None
 
     def _ensure_ready(self) -> None:
         if not self.path.exists():
@@ -173,20 +174,18 @@ class GeoPackageWarehouse(Warehouse):
     def _load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
                    loaded_at: datetime, finalize: Finalize) -> None:
         layer = self._layer(contract.dataset)
-        if self._has_layer(layer):
+        existed = self._has_layer(layer)
+        if existed:
             # A rerun of a drop that failed half-way: its rows go before they are written again.
             with self.engine.begin() as conn:
                 conn.execute(text(f'DELETE FROM "{layer}" WHERE _drop_id = :d'), {"d": drop_id})
-        data = frame.copy()
-        data["_valid_from"] = loaded_at
-        data["_valid_to"] = None
-        data = conform_types(contract, data)
+        data = versioned(contract, frame, loaded_at)
         if len(data):
             pyogrio.write_dataframe(data, self.path, layer=layer, driver="GPKG",
-                                    append=self._has_layer(layer),
+                                    append=existed, use_arrow=True,
                                     promote_to_multi=contract.geometry.startswith("Multi"))
         with self.engine.begin() as conn:
-            if self._has_layer(layer):
+            if existed:  # a layer this load created holds no earlier version to close
                 conn.execute(text(self.close_sql(contract, f'"{layer}"')),
                              {"drop_id": drop_id, "loaded_at": loaded_at.isoformat()})
             finalize(conn)

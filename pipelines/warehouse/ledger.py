@@ -11,7 +11,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from pipelines.warehouse.base import Warehouse
 
-STATES = ("pending", "loaded", "rejected", "duplicate")
+# failed: answering it crashed (not the file's fault); kept, retried by `yitu run --retry`
+STATES = ("pending", "loaded", "rejected", "duplicate", "failed")
 
 
 @dataclass
@@ -87,11 +88,13 @@ def save_notes(conn: Connection, wh: Warehouse, rec: DropRecord) -> None:
 
 
 def first_with_sha(wh: Warehouse, sha256: str, dataset: str) -> DropRecord | None:
-    """The earlier drop of these bytes into this dataset. The same bytes dropped as another
-    dataset (a file sent to the wrong folder first, or any two empty files) are not a resend."""
+    """The earlier drop of these bytes into this dataset that loaded or still waits. The same
+    bytes dropped as another dataset (a file sent to the wrong folder first, or any two empty
+    files) are not a resend; nor is a file sent again after it was refused or failed: it is
+    answered again, so a fixed reader or contract can load it."""
     t = wh.tables.drops
     q = (select(t).where(t.c.sha256 == sha256, t.c.dataset == dataset,
-                         t.c.state != "duplicate")
+                         t.c.state.in_(("pending", "loaded")))
          .order_by(t.c.received_at).limit(1))
     with wh.engine.connect() as conn:
         row = conn.execute(q).first()

@@ -24,7 +24,7 @@ class AuditTables:
     quarantine: Table
     validation_stats: Table
     pbf_changes: Table
-    setup: Table
+    meta: Table
 
 
 def audit_tables(schemas: bool) -> AuditTables:
@@ -95,7 +95,8 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("area_lost_mu", Float, nullable=False),
         Column("shrunk", Boolean, nullable=False),
     )
-    # What `yitu init` set up (a digest of the contracts it was set up for).
-    setup = table("audit", "setup", Column("key", Text, primary_key=True),
-                  Column("value", Text, nullable=False))
-    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes, setup)
+    # The warehouse's own state: what it was set up for, what the published layers were built
+    # from (`setup`, `published_from`).
+    meta = table("audit", "meta", Column("key", Text, primary_key=True),
+                 Column("value", Text, nullable=False))
+    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes, meta)

@@ -94,7 +94,7 @@ def test_the_warehouse_is_set_up_once_not_by_every_task(home: Path) -> None:
 
     s = settings()
     wh = runner.warehouse(s)  # new: set up now
-    assert wh.setup_version() == runner.setup_digest()
+    assert wh.meta("setup") == runner.setup_digest()
     with wh.engine.begin() as conn:  # a table the setup creates, dropped behind its back
         conn.execute(text(f"DROP TABLE {wh.tables.pbf_changes.fullname}"))
     runner.warehouse(s)  # set up already: only the marker is read, nothing is created
