@@ -105,7 +105,7 @@ def plan(run_key: str, county: str | None = None) -> list[dict[str, Any]]:
     from pipelines import runner
 
     s = settings()
-    run = runner.plan_run(runner.warehouse(s), run_key, county or None)
+    run = runner.plan_run(runner.warehouse(s), run_key, county or None, staging=s.staging)
     log.info("integration run %s: as of %s, %d partition(s)", run.run_id, run.as_of.isoformat(),
              len(run.partitions))
     return [{"run": run.as_xcom(), "county": code} for code in run.partitions]

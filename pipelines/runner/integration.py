@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
+from pipelines.integrate.inputs import read_inputs, save_inputs
 from pipelines.publish.layers import publish_layers
 from pipelines.warehouse import Warehouse, ledger
 
@@ -71,11 +72,18 @@ class IntegrationRun:
                    core_version=str(d.get("core_version", "")))
 
 
+INPUTS = ".inputs"  # staging/<run>/.inputs/: the run's inputs, read and located once
+
+
 def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
-             when: datetime | None = None) -> IntegrationRun:
-    """Every partition, or only `county` (a manual run for one county)."""
+             when: datetime | None = None, staging: Path | None = None) -> IntegrationRun:
+    """Every partition, or only `county` (a manual run for one county). With `staging`, the
+    inputs are read from the warehouse and located here, once, for every task of the run."""
     version = core_version(wh)  # before the inputs: a load after this is published next time
-    codes = integrate.partitions(integrate.load_inputs(wh))
+    inputs = integrate.load_inputs(wh)
+    if staging is not None:
+        save_inputs(inputs, staging / run_id / INPUTS)
+    codes = integrate.partitions(inputs)
     if county is not None and county not in codes:
         raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
     return IntegrationRun(run_id, when or as_of(), tuple([county] if county else codes), county,
@@ -98,7 +106,7 @@ def integrate_and_publish(wh: Warehouse, when: datetime | None = None) -> dict[s
 def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
                         county: str) -> Path:
     """One county partition into the run's staging folder (a mapped Airflow task)."""
-    inputs = integrate.load_inputs(wh)
+    inputs = _run_inputs(settings, wh, run)
     return integrate.write_partition(settings.staging / run.run_id, county,
                                      integrate.integrate_county(inputs, county, run.as_of))
 
@@ -111,7 +119,7 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[
     (enterprise_profile, region_summary) are rebuilt from the merged set. The run's folder is
     kept until the next run publishes: publishing the same run again gives the same layers.
     """
-    inputs = integrate.load_inputs(wh)
+    inputs = _run_inputs(settings, wh, run)
     folder = settings.staging / run.run_id
     if run.county is not None:
         _complete_partitions(folder, _published_folder(settings.staging),
@@ -121,6 +129,12 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[
     _remember_published(settings.staging, folder)
     wh.set_meta(PUBLISHED_FROM, run.core_version)
     return {name: len(gdf) for name, gdf in layers.items()}
+
+
+def _run_inputs(settings: Settings, wh: Warehouse, run: IntegrationRun) -> integrate.Inputs:
+    """The inputs the run planned with, or (planned without staging) read now."""
+    saved = settings.staging / run.run_id / INPUTS
+    return read_inputs(saved) if saved.is_dir() else integrate.load_inputs(wh)
 
 
 def _published_folder(staging: Path) -> Path | None:
