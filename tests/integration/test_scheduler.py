@@ -144,9 +144,14 @@ def airflow(postgis_server: str, postgis_url: str, tmp_path: Path,
         af = Airflow(f"http://127.0.0.1:{port}", env, logs)
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(_start("api-server", ["api-server", "--port", str(port)], env, logs))
+            # Every server on 127.0.0.1 only: the api-server told so; the log servers the
+            # scheduler and triggerer would start bind every interface, and the task logs are
+            # on this machine's disk anyway, so they are not started.
+            procs.append(_start("api-server", ["api-server", "--host", "127.0.0.1",
+                                               "--port", str(port)], env, logs))
             for name in SERVICES[1:]:
-                procs.append(_start(name, [name], env, logs))
+                local = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
+                procs.append(_start(name, [name, *local], env, logs))
             failed = request.session.testsfailed
             yield af
             if request.session.testsfailed > failed:
