@@ -18,6 +18,7 @@ from pipelines.read.conform import conform
 from pipelines.read.errors import FileRejected
 from pipelines.read.formats import open_delivery
 from pipelines.runner.faults import mark_failed
+from pipelines.runner.metrics import Stages
 from pipelines.validate.run import validate_frame
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.counties import current_counties
@@ -55,28 +56,37 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     contract = load_contract(rec.dataset)
     workdir = settings.home / "work" / drop_id
     shutil.rmtree(workdir, ignore_errors=True)  # left half-unpacked by a run that was killed
+    cost = Stages(f"drop {drop_id}")
     try:
-        raw = open_delivery(Path(rec.raw_path), contract, workdir)
-        failpoint("read.done")
-        counties = current_counties(wh) if contract.places_rows else None
-        counties = None if counties is None or counties.empty else counties
-        conformed = conform(raw, contract, load_region(), pii_key(settings),
-                            counties=counties if contract.geometry_from_columns else None)
+        with cost.stage("read") as read:
+            raw = open_delivery(Path(rec.raw_path), contract, workdir)
+            failpoint("read.done")
+            counties = current_counties(wh) if contract.places_rows else None
+            counties = None if counties is None or counties.empty else counties
+            conformed = conform(raw, contract, load_region(), pii_key(settings),
+                                counties=counties if contract.geometry_from_columns else None)
+            read["rows"] = len(conformed.frame)
         rec.notes = conformed.notes
-        outcome = validate_frame(contract, conformed.frame, clear_ids=conformed.clear_ids,
-                                 counties=counties)
+        with cost.stage("validate", len(conformed.frame)):
+            outcome = validate_frame(contract, conformed.frame, clear_ids=conformed.clear_ids,
+                                     counties=counties)
         conformed.clear_ids.clear()  # the clear ID numbers are not needed past validation
         if outcome.skipped:
             rec.notes["skipped_checks"] = [{k: s[k] for k in ("rule", "field", "reason")}
                                            for s in outcome.skipped]
     except FileRejected as exc:
+        rec.notes["stages"] = cost.record
         reject_file(settings, wh, rec, contract, exc.as_error())
         log.info("drop %s (%s): rejected: %s", drop_id, rec.file, exc)
         return rec
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    rec.notes["stages"] = cost.record
     verdict = judge(contract, conformed.frame, conformed.failures, outcome)
-    load_rows(settings, wh, rec, contract, conformed.frame, verdict, outcome, counties)
+    with cost.stage("load", len(verdict.good)):
+        load_rows(settings, wh, rec, contract, conformed.frame, verdict, outcome, counties)
+    with wh.engine.begin() as conn:  # the load's own cost, now that it is known
+        ledger.save_notes(conn, wh, rec)
     log.info("drop %s (%s): %s, %s read, %s loaded, %s quarantined, %s flagged", drop_id,
              rec.file, rec.state, rec.rows_read, rec.rows_loaded, rec.rows_quarantined,
              rec.rows_flagged)

@@ -3,6 +3,7 @@ judged at, the partitions) and passed to every partition and to publish."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -14,8 +15,9 @@ from zoneinfo import ZoneInfo
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
-from pipelines.integrate.inputs import read_inputs, save_inputs
+from pipelines.integrate.inputs import INPUT_ROLES, read_inputs, save_inputs
 from pipelines.publish.layers import publish_layers
+from pipelines.runner.metrics import Stages
 from pipelines.warehouse import Warehouse, ledger
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's timestamps are local wall-
 PUBLISHED_RUN = "published.run"
 PUBLISHED_FROM = "published_from"  # audit.meta: the core version the published layers show
 NOTHING_LOADED = "0:-"
+LAST_RUN_COST = "last_integration_cost"  # audit.meta: per-stage cost of the last integration
 
 
 def core_version(wh: Warehouse) -> str:
@@ -92,23 +95,34 @@ def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
 
 def integrate_and_publish(wh: Warehouse, when: datetime | None = None) -> dict[str, int]:
     """Rebuild every published layer from the current core data and swap them in."""
-    inputs = integrate.load_inputs(wh)
+    cost = Stages("integration")
+    with cost.stage("integrate.read") as read:
+        inputs = integrate.load_inputs(wh)
+        read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
     if inputs.counties.empty:
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
     # In one process the unpartitioned build is faster and gives the same layers (tested);
     # Airflow fans the same work out by county with integrate_partition/publish_run.
-    layers = integrate.integrate_unpartitioned(inputs, when or as_of())
-    publish_layers(wh, layers)
+    with cost.stage("integrate") as built:
+        layers = integrate.integrate_unpartitioned(inputs, when or as_of())
+        built["rows"] = sum(len(gdf) for gdf in layers.values())
+    with cost.stage("publish", built["rows"]):
+        publish_layers(wh, layers)
+    wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))
     return {name: len(gdf) for name, gdf in layers.items()}
 
 
 def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
                         county: str) -> Path:
     """One county partition into the run's staging folder (a mapped Airflow task)."""
-    inputs = _run_inputs(settings, wh, run)
-    return integrate.write_partition(settings.staging / run.run_id, county,
-                                     integrate.integrate_county(inputs, county, run.as_of))
+    cost = Stages(f"integration {run.run_id} partition {county}")
+    with cost.stage("integrate.read"):
+        inputs = _run_inputs(settings, wh, run)
+    with cost.stage("integrate") as built:
+        layers = integrate.integrate_county(inputs, county, run.as_of)
+        built["rows"] = sum(len(gdf) for gdf in layers.values())
+    return integrate.write_partition(settings.staging / run.run_id, county, layers)
 
 
 def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[str, int]:

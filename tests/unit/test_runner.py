@@ -158,3 +158,27 @@ def test_the_airflow_route_reads_once_and_publishes_what_the_cli_does(
     assert len(reads) == 1  # read from the warehouse and located once for the whole run
     assert _published_digest(runner.warehouse(settings())) == by_cli
     assert by_cli["complaints_enriched"][0] > 0
+
+
+def test_every_drop_and_run_records_what_each_stage_cost(yitu_env: Path,
+                                                         sample_dir: Path) -> None:
+    import json
+
+    from pipelines import runner
+    from pipelines.runner.integration import LAST_RUN_COST
+
+    s = settings()
+    drop_file(s, sample_dir / "admin_divisions.gpkg", "admin_divisions")
+    drop_file(s, sample_dir / "farmland_hsf.gpkg", "farmland_hsf")
+    summary = runner.run_all(s)
+    for drop in runner.status(s):  # as `yitu status --json` shows them
+        stages = drop.notes["stages"]
+        assert list(stages) == ["read", "validate", "load"], drop.dataset
+        assert stages["read"]["rows"] == drop.rows_read
+        assert stages["load"]["rows"] == drop.rows_loaded
+        for cost in stages.values():
+            assert cost["seconds"] >= 0 and cost["cpu_seconds"] >= 0
+            assert cost["peak_rss_mb"] > 50  # a Python process with the geo stack loaded
+    run = json.loads(runner.warehouse(s).meta(LAST_RUN_COST) or "{}")
+    assert list(run) == ["integrate.read", "integrate", "publish"]
+    assert run["publish"]["rows"] == sum(summary.published.values())
