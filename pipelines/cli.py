@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.runner import run_all
 
     s = settings()
-    summary = run_all(s, args.dataset, args.retry)
+    summary = run_all(s, args.dataset, args.retry, args.full)
     for d in summary.drops:
         print(f"{d.state:9} {d.dataset:16} {printable(d.file)}: read {d.rows_read or 0}, "
               f"loaded {d.rows_loaded or 0}, quarantined {d.rows_quarantined or 0}, "
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", choices=DATASETS)
     s.add_argument("--retry", metavar="DROP_ID",
                    help="answer this failed or rejected drop again first (it is kept in raw/)")
+    s.add_argument("--full", action="store_true",
+                   help="rebuild and publish every layer even if they show the current data")
     s.set_defaults(func=_run)
     s = sub.add_parser("status", help="every drop and its outcome")
     s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")

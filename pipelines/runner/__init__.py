@@ -161,17 +161,18 @@ def report(settings: Settings, out_dir: Path | None = None,
         return write_report(wh, out_dir or settings.reports)
 
 
-def run_all(settings: Settings, dataset: str | None = None,
-            retry: str | None = None) -> RunSummary:
+def run_all(settings: Settings, dataset: str | None = None, retry: str | None = None,
+            full: bool = False) -> RunSummary:
     """Answer what is pending (and `retry` first), then publish when the published layers are
     older than the core data, whatever this run loaded: a run that died between its load and
-    its publish is completed by the next one."""
+    its publish is completed by the next one. `full` rebuilds and publishes every layer even
+    when they are current (after a change to the integration itself)."""
     wh = warehouse(settings)  # opened (and set up if new) once for the whole run
     summary = RunSummary(drops=[reprocess(settings, retry, wh)] if retry else [])
     summary.drops += ingest(settings, dataset, wh)
     with exclusive(settings, "yitu.publish"):
         version = core_version(wh)
-        if publish_is_stale(wh, version):
+        if full or publish_is_stale(wh, version):
             summary.published = integrate_and_publish(wh, as_of())
             if summary.published:
                 wh.set_meta(PUBLISHED_FROM, version)

@@ -182,3 +182,5 @@ def test_every_drop_and_run_records_what_each_stage_cost(yitu_env: Path,
     run = json.loads(runner.warehouse(s).meta(LAST_RUN_COST) or "{}")
     assert list(run) == ["integrate.read", "integrate", "publish"]
     assert run["publish"]["rows"] == sum(summary.published.values())
+    assert runner.run_all(s).published == {}  # nothing changed: nothing rebuilt
+    assert runner.run_all(s, full=True).published == summary.published  # --full rebuilds
