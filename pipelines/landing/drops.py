@@ -185,6 +185,8 @@ def _archive(settings: Settings, wh: Warehouse, dataset: str, path: Path) -> Dro
     earlier = ledger.first_with_sha(wh, sha, dataset)
     rec = DropRecord(drop_id=drop_id, dataset=dataset, file=given, sha256=sha,
                      size_bytes=raw_path.stat().st_size, raw_path=str(raw_path), received_at=now)
+    if path.name != given:  # the name it had in landing, for the engineer looking for it
+        rec.notes["landed_as"] = path.name
     if earlier is not None:
         rec.state, rec.duplicate_of = "duplicate", earlier.drop_id
         rec.errors = [whole_file("duplicate", f"与 {earlier.drop_id}（{earlier.file}）内容完全相同，"

@@ -66,7 +66,7 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
             conformed = conform(raw, contract, load_region(), pii_key(settings),
                                 counties=counties if contract.geometry_from_columns else None)
             read["rows"] = len(conformed.frame)
-        rec.notes = conformed.notes
+        rec.notes = {**ledger.received_notes(rec), **conformed.notes}
         with cost.stage("validate", len(conformed.frame)):
             outcome = validate_frame(contract, conformed.frame, clear_ids=conformed.clear_ids,
                                      counties=counties)

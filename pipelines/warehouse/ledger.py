@@ -71,11 +71,19 @@ def save_outcome(conn: Connection, wh: Warehouse, rec: DropRecord) -> None:
     conn.execute(update(t).where(t.c.drop_id == rec.drop_id).values(**values))
 
 
+# Notes made when a drop is received, kept whatever answers it later.
+RECEIVED_NOTES = ("landed_as",)
+
+
+def received_notes(rec: DropRecord) -> dict[str, Any]:
+    return {k: v for k, v in rec.notes.items() if k in RECEIVED_NOTES}
+
+
 def reopen(wh: Warehouse, rec: DropRecord) -> None:
     """Make an answered drop pending again, with no outcome, to be answered once more."""
     fresh = DropRecord(drop_id=rec.drop_id, dataset=rec.dataset, file=rec.file,
                        sha256=rec.sha256, size_bytes=rec.size_bytes, raw_path=rec.raw_path,
-                       received_at=rec.received_at)
+                       received_at=rec.received_at, notes=received_notes(rec))
     with wh.engine.begin() as conn:
         save_outcome(conn, wh, fresh)
 

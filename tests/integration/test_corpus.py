@@ -74,7 +74,7 @@ def corpus(request: pytest.FixtureRequest,
             seen = {r.drop_id for r in drops.values()}
             for r in list_drops(warehouse(settings())):
                 if r.drop_id not in seen:
-                    drops[landed[r.file]] = r
+                    drops[landed[r.notes.get("landed_as", r.file)]] = r
         yield CorpusRun(base, home, warehouse(settings()), drops, pii_key(settings()))
 
 
@@ -204,9 +204,10 @@ def test_nothing_is_written_outside_the_drops_own_folders(corpus: CorpusRun) -> 
     ids = {r.drop_id for r in corpus.drops.values()}
     allowed = [
         re.compile(r"raw/(?P<ds>\w+)/\d{4}-\d\d-\d\d/(?P<id>[^/]+?)__[^/]+"),
-        re.compile(r"quarantine/(?P<ds>\w+)/(?P<id>[^/]+)/rejections\.(csv|json)"),
+        re.compile(r"quarantine/(?P<ds>\w+)/(?P<id>[^/]+)/(rejections\.(csv|json)|answer\.xlsx)"),
         re.compile(r"reports/validations/(?P<ds>\w+)/(?P<id>[^/]+)\.json"),
         re.compile(r"\.?warehouse\.gpkg(-wal|-shm|\.lock)?"),
+        re.compile(r"locks/task_yitu\.[\w.]+\.lock"),  # the runner's named locks (GeoPackage)
     ]
     for path in corpus.home.rglob("*"):
         if path.is_dir():
