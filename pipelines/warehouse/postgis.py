@@ -1,16 +1,27 @@
-"""The production warehouse: PostGIS, schemas audit / core / dq / publish."""
+"""The production warehouse: PostGIS, schemas audit / core / dq / publish.
+
+Rows go in and out through COPY (`pgcopy`), inside the transaction the stage asked for: a
+drop's rows with its ledger outcome, the published layers with their swap.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import psycopg
+from psycopg import sql
 from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from pipelines.contracts import Contract, all_contracts
-from pipelines.warehouse.base import Finalize, Warehouse, conform_types
+from pipelines.warehouse.base import Finalize, Warehouse, versioned
 from pipelines.warehouse.ddl import core_ddl
+from pipelines.warehouse.pgcopy import copy_in, copy_out, geometry_type, pg_type
 from pipelines.warehouse.tables import audit_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -20,6 +31,31 @@ SCHEMAS = ("audit", "core", "dq", "publish", "publish_staging", "ogc")
 # follow the storage CRS's axis order and reprojects with pyproj on that assumption, while
 # PostGIS keeps longitude first; without the flip CRS84 output would come out swapped.
 OGC_GEOMETRY = "ST_FlipCoordinates(geom)"
+# How long publish waits for readers of the published layers to let go before it gives up,
+# and how long any one of its statements may run.
+LOCK_TIMEOUT_ENV = "YITU_PUBLISH_LOCK_TIMEOUT_S"
+STATEMENT_TIMEOUT_ENV = "YITU_PUBLISH_STATEMENT_TIMEOUT_S"
+LOCK_TIMEOUT_S = 30.0
+STATEMENT_TIMEOUT_S = 1800.0
+
+
+class PublishLockTimeout(RuntimeError):
+    """Publish waited its lock timeout for a published layer that another session holds
+    (an analyst's transaction left open, typically) and gave up; nothing was published."""
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under SQLAlchemy's: COPY runs in the same transaction."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError("the PostGIS warehouse copies rows with psycopg 3: use a "
+                        "postgresql+psycopg:// (or postgresql://) YITU_WAREHOUSE_URL")
+    return driver
+
+
+def _seconds(env: str, default: float) -> float:
+    value = os.environ.get(env)
+    return float(value) if value else default
 
 
 class PostgisWarehouse(Warehouse):
@@ -45,58 +81,46 @@ class PostgisWarehouse(Warehouse):
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
                   loaded_at: datetime, finalize: Finalize) -> None:
         table = f"core.{contract.dataset}"
-        data = frame.copy()
-        data["_valid_from"] = loaded_at
-        data["_valid_to"] = None
-        data = conform_types(contract, data)
+        data = versioned(contract, frame, loaded_at)
         with self.engine.begin() as conn:  # one transaction per drop
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                          {"k": f"yitu.load.{contract.dataset}"})
             conn.execute(text(f"DELETE FROM {table} WHERE _drop_id = :d"), {"d": drop_id})
             if len(data):
-                data.to_postgis(contract.dataset, conn, schema="core", if_exists="append",
-                                index=False)
+                copy_in(_driver(conn), "core", contract.dataset, data)
             conn.execute(text(self.close_sql(contract, table)),
                          {"drop_id": drop_id, "loaded_at": loaded_at})
             finalize(conn)
 
-    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
-        sql = f"SELECT * FROM core.{contract.dataset} WHERE _valid_to IS NULL"
+    def _read(self, query: sql.Composable, params: dict[str, Any] | None = None
+              ) -> gpd.GeoDataFrame:
         with self.engine.connect() as conn:
-            gdf = gpd.read_postgis(sql, conn, geom_col="geom")
+            return copy_out(_driver(conn), query, params)
+
+    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
+        gdf = self._read(sql.SQL("SELECT * FROM {} WHERE _valid_to IS NULL").format(
+            sql.Identifier("core", contract.dataset)))
         return gdf.drop(columns=["_version_id"])
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:
-        sql = (f"SELECT {', '.join(columns)}, geom FROM core.{contract.dataset} "
-               "WHERE _drop_id = %(d)s OR _closed_by = %(d)s")
-        with self.engine.connect() as conn:
-            return gpd.read_postgis(sql, conn, geom_col="geom", params={"d": drop_id})
+        query = sql.SQL("SELECT {}, geom FROM {} WHERE _drop_id = %(d)s OR _closed_by = %(d)s")
+        return self._read(query.format(sql.SQL(", ").join(map(sql.Identifier, columns)),
+                                       sql.Identifier("core", contract.dataset)), {"d": drop_id})
 
+    # -- publish -----------------------------------------------------------------------
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.publish'))"))
+            # After the advisory lock: a publish waits for the one before it as long as it
+            # takes; only a statement of its own, or a reader's lock, is bounded.
+            stmt_ms = round(_seconds(STATEMENT_TIMEOUT_ENV, STATEMENT_TIMEOUT_S) * 1000)
+            conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
+                         {"v": f"{stmt_ms}ms"})
             for name, gdf in layers.items():
-                data = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
-                data.to_postgis(name, conn, schema="publish_staging", if_exists="replace",
-                                index=False)
-                staged = f"publish_staging.{name}"
-                kinds = set(data.geometry.dropna().geom_type)
-                if len(kinds) == 1:
-                    # geopandas falls back to a generic column when some rows have no geometry.
-                    conn.execute(text(f"ALTER TABLE {staged} ALTER COLUMN geom TYPE "
-                                      f"geometry({kinds.pop()}, 4490)"))
-                # QGIS edits and identifies features by a primary key; GiST for map extents.
-                conn.execute(text(f"ALTER TABLE {staged} ADD COLUMN fid bigserial PRIMARY KEY"))
-                conn.execute(text(f"CREATE INDEX ON {staged} USING gist (geom)"))
-                # the same index for the OGC view's bbox filter, on the view's expression
-                conn.execute(text(f"CREATE INDEX ON {staged} USING gist (({OGC_GEOMETRY}))"))
-                for col, label in labels.get(name, {}).items():
-                    if col and col not in data.columns:
-                        continue
-                    target = f"TABLE {staged}" if col == "" else f'COLUMN {staged}."{col}"'
-                    conn.execute(text(f"COMMENT ON {target} IS {_lit(label)}"))
+                _stage(conn, name, gdf, labels.get(name, {}))
+            _lock_published(conn, list(layers), _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
             # The swap: within this transaction, so readers see the old layers or the new.
             # A view is bound to its table, not to the name: the OGC view goes and comes back
             # with the table it shows.
@@ -108,8 +132,7 @@ class PostgisWarehouse(Warehouse):
                 _create_ogc_view(conn, name, [c for c in gdf.columns if c != gdf.geometry.name])
 
     def read_published(self, layer: str) -> gpd.GeoDataFrame:
-        with self.engine.connect() as conn:
-            return gpd.read_postgis(f"SELECT * FROM publish.{layer}", conn, geom_col="geom")
+        return self._read(sql.SQL("SELECT * FROM {}").format(sql.Identifier("publish", layer)))
 
     def published_layers(self) -> list[str]:
         df = self.read_table("SELECT tablename FROM pg_tables WHERE schemaname = 'publish' "
@@ -117,13 +140,82 @@ class PostgisWarehouse(Warehouse):
         return list(df["tablename"])
 
 
+def _stage(conn: Connection, name: str, gdf: gpd.GeoDataFrame, labels: dict[str, str]) -> None:
+    """publish_staging.<name>: the layer's rows, typed from its dtypes, indexed, commented."""
+    data = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+    staged = f"publish_staging.{name}"
+    columns = [f"{_ident(c)} {geometry_type(data) if c == 'geom' else pg_type(data[c].dtype)}"
+               for c in data.columns]
+    conn.execute(text(f"DROP TABLE IF EXISTS {staged}"))
+    # QGIS edits and identifies features by a primary key: fid, numbered in row order.
+    conn.execute(text(f"CREATE TABLE {staged} ({', '.join(columns)}, "
+                      "fid bigserial PRIMARY KEY)"))
+    copy_in(_driver(conn), "publish_staging", name, data)
+    # GiST for map extents, and the same on the OGC view's expression for its bbox filter.
+    conn.execute(text(f"CREATE INDEX ON {staged} USING gist (geom)"))
+    conn.execute(text(f"CREATE INDEX ON {staged} USING gist (({OGC_GEOMETRY}))"))
+    for col, label in labels.items():
+        if col and col not in data.columns:
+            continue
+        target = f"TABLE {staged}" if col == "" else f"COLUMN {staged}.{_ident(col)}"
+        conn.execute(text(f"COMMENT ON {target} IS {_lit(label)}"))
+
+
+def _lock_published(conn: Connection, names: list[str], timeout_s: float) -> None:
+    """Take the published tables and their OGC views before the swap, waiting `timeout_s`
+    in all for the sessions that read them; PublishLockTimeout names who held one."""
+    started = time.monotonic()
+    relations = [r for name in names for r in (f"publish.{name}", f"ogc.{name}")]
+    for relation in relations:
+        exists = conn.execute(text("SELECT to_regclass(:r) IS NOT NULL"), {"r": relation})
+        if not exists.scalar():
+            continue
+        left_ms = max(1, round((timeout_s - (time.monotonic() - started)) * 1000))
+        conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": f"{left_ms}ms"})
+        try:
+            conn.execute(text(f"LOCK TABLE {relation} IN ACCESS EXCLUSIVE MODE"))
+        except OperationalError as e:
+            if not isinstance(e.orig, psycopg.errors.LockNotAvailable):
+                raise
+            waited = time.monotonic() - started
+            raise PublishLockTimeout(_lock_message(conn, relation, waited, timeout_s)) from e
+    conn.execute(text("SELECT set_config('lock_timeout', '0', true)"))
+
+
+def _lock_message(conn: Connection, relation: str, waited: float, timeout_s: float) -> str:
+    """Who holds `relation`, asked on a connection of its own (this transaction has failed):
+    pid, application, state and for how long; never the query, which may hold data."""
+    me = _driver(conn).info.backend_pid
+    with conn.engine.connect() as other:
+        rows = other.execute(text(
+            "SELECT DISTINCT a.pid, a.application_name, a.state, a.usename, "
+            "round(extract(epoch FROM now() - a.xact_start)) AS xact_s "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'relation' AND l.granted AND l.relation = to_regclass(:r) "
+            "AND l.pid <> :me ORDER BY a.pid"), {"r": relation, "me": me}).all()
+    holders = "; ".join(
+        f"pid {r.pid} (application_name {r.application_name or ''!r}, user {r.usename!r}, "
+        f"state {r.state!r}, transaction open "
+        f"{'?' if r.xact_s is None else f'{r.xact_s:.0f}'} s)" for r in rows) \
+        or "a session that has let go since"
+    layer = relation.split(".", 1)[1]
+    return (f"publish gave up on layer {layer!r}: it waited {waited:.1f} s "
+            f"({LOCK_TIMEOUT_ENV}={timeout_s:g}) for an exclusive lock on {relation}, held by "
+            f"{holders}. Nothing was published; the layers in place are unchanged. End that "
+            "transaction (COMMIT or ROLLBACK, or pg_terminate_backend(pid)) and publish again.")
+
+
 def _create_ogc_view(conn: Connection, name: str, attributes: list[str]) -> None:
-    columns = ", ".join('"' + c.replace('"', '""') + '"' for c in ["fid", *attributes])
+    columns = ", ".join(_ident(c) for c in ["fid", *attributes])
     conn.execute(text(f"CREATE VIEW ogc.{name} AS SELECT {columns}, "
                       f"{OGC_GEOMETRY} AS geom FROM publish.{name}"))
     conn.execute(text(f"COMMENT ON VIEW ogc.{name} IS "
                       f"{_lit(f'publish.{name} for the OGC API: EPSG:4490, latitude first')}"))
     conn.execute(text(f"GRANT SELECT ON ogc.{name} TO yitu_analyst, yitu_monitor"))
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _lit(s: str) -> str:

@@ -1,0 +1,172 @@
+"""The warehouses' Arrow and COPY paths on awkward values, their transactions, and publish's
+lock timeout on PostGIS when an analyst leaves a transaction open on a published layer."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import shapely
+from sqlalchemy import Connection, text
+
+from pipelines.contracts import load_contract
+from pipelines.warehouse import Warehouse, open_warehouse
+from pipelines.warehouse.gpkg import GeoPackageWarehouse
+from pipelines.warehouse.postgis import LOCK_TIMEOUT_ENV, PostgisWarehouse, PublishLockTimeout
+
+LOADED_AT = datetime(2026, 11, 16, 4, 0, 0, 123000, tzinfo=UTC)
+AWKWARD = ["plain", 'quote " and, comma', "line\nbreak\r\n", "", "\\.", "a\n\\.\nb", "反斜杠\\N",
+           None]
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def wh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    url = (f"gpkg://{tmp_path}/warehouse.gpkg" if request.param == "gpkg"
+           else request.getfixturevalue("postgis_url"))
+    warehouse = open_warehouse(url)
+    warehouse.ensure_ready()
+    yield warehouse
+    warehouse.engine.dispose()
+
+
+def _orders(n: int, drop: str) -> gpd.GeoDataFrame:
+    """Work orders as the reader hands them over, every awkward value in each text column."""
+    text_values = [AWKWARD[i % len(AWKWARD)] for i in range(n)]
+    frame = pd.DataFrame({
+        "gdbh": [f"G{i}" for i in range(n)], "nrms": text_values, "sqdz": text_values[::-1],
+        "slsj": pd.to_datetime(["2026-10-09 14:50:00.250"] * (n - 1) + [None]),
+        "jd": [110.0, np.nan, np.inf, 0.1 + 0.2] * (n // 4) + [1.5] * (n % 4),
+        "ldrzjhm_check_ok": pd.array([True, None, False] * (n // 3) + [True] * (n % 3),
+                                     dtype="boolean"),
+        "_drop_id": drop, "_source_file": "工单.csv", "_source_row": range(2, n + 2),
+        "_flags": None})
+    points = shapely.points(np.linspace(110, 110.1, n), np.full(n, 19.5))
+    points[1] = None
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(points, crs=4490)).rename_geometry(
+        "geom")
+
+
+def _plain(values: pd.Series) -> list[object]:
+    return [None if pd.isna(v) else v for v in values]
+
+
+def _check_values(got: gpd.GeoDataFrame, sent: gpd.GeoDataFrame) -> None:
+    got = got.set_index("gdbh").loc[sent["gdbh"]]
+    for col in ("nrms", "sqdz"):
+        assert _plain(got[col]) == _plain(sent[col]), col
+    assert got["slsj"].iloc[0] == pd.Timestamp("2026-10-09 14:50:00.250")
+    assert pd.isna(got["slsj"].iloc[-1])
+    assert got["jd"].iloc[0] == 110.0 and pd.isna(got["jd"].iloc[1])
+    assert got["jd"].iloc[2] == np.inf and got["jd"].iloc[3] == 0.1 + 0.2
+    assert _plain(got["ldrzjhm_check_ok"])[:3] == [True, None, False]
+    assert got.geometry.iloc[1] is None
+    assert got.geometry.iloc[0].equals(sent.geometry.iloc[0])
+    assert (got["_valid_from"] == pd.Timestamp(LOADED_AT).floor("ms")).all()
+
+
+def test_load_read_round_trip(wh: Warehouse) -> None:
+    contract = load_contract("complaints")
+    sent = _orders(14, "d1")
+    seen: list[int] = []
+
+    def finalize(conn: Connection) -> None:  # in the load's transaction: the rows are there
+        table = "core.complaints" if wh.url.startswith("postgres") else '"core__complaints"'
+        seen.append(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+    wh.load_core(contract, sent, "d1", LOADED_AT, finalize)
+    assert seen == [14]
+    current = wh.read_current(contract)
+    assert len(current) == 14 and current.crs.to_epsg() == 4490
+    _check_values(current, sent)
+    # a rerun of the same drop replaces its rows; a new drop closes the keys it delivers
+    wh.load_core(contract, sent, "d1", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _orders(3, "d2"), "d2", LOADED_AT, lambda conn: None)
+    assert len(wh.read_current(contract)) == 14
+    versions = wh.read_drop_versions(contract, "d2", ["gdbh", "_drop_id"])
+    assert sorted(versions["_drop_id"]) == ["d1"] * 3 + ["d2"] * 3
+    assert len(wh.read_drop_versions(contract, "nothing", ["gdbh"])) == 0
+
+
+def test_postgis_load_is_one_transaction_with_finalize(postgis_url: str) -> None:
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    contract = load_contract("complaints")
+
+    def fail(conn: Connection) -> None:
+        raise RuntimeError("ledger write failed")
+
+    with pytest.raises(RuntimeError, match="ledger write failed"):
+        wh.load_core(contract, _orders(8, "d1"), "d1", LOADED_AT, fail)
+    assert len(wh.read_current(contract)) == 0
+    wh.engine.dispose()
+
+
+def _layer(n: int) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({
+        "name": [f"主体{i}" for i in range(n)], "empty_text": pd.Series([None] * n, dtype=object),
+        "count": pd.array(range(n), dtype="Int64"), "when": pd.Series([pd.NaT] * n,
+                                                                      dtype="datetime64[ms]"),
+        "flag": pd.array([True, None] * (n // 2) + [False] * (n % 2), dtype="boolean"),
+    }, geometry=gpd.GeoSeries(shapely.points(np.arange(n) * 0.01 + 110, 19.5), crs=4490)
+    ).rename_geometry("geom")
+
+
+def test_publish_types_come_from_dtypes(wh: Warehouse) -> None:
+    labels = {"layer_a": {"": "图层甲", "name": "名称", "flag": "标记"}}
+    wh.publish({"layer_a": _layer(5)}, labels)
+    back = wh.read_published("layer_a")
+    assert len(back) == 5 and _plain(back["flag"]) == [True, None, True, None, False]
+    if isinstance(wh, PostgisWarehouse):
+        with wh.engine.connect() as conn:
+            types = dict(conn.execute(text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'publish' AND table_name = 'layer_a'")).all())
+            comment = conn.execute(text("SELECT col_description('publish.layer_a'::regclass, "
+                                        "1)")).scalar()
+        assert types == {"name": "text", "empty_text": "text", "count": "bigint",
+                         "when": "timestamp without time zone", "flag": "boolean",
+                         "geom": "USER-DEFINED", "fid": "bigint"}
+        assert comment == "名称"
+    else:
+        assert isinstance(wh, GeoPackageWarehouse)
+        with sqlite3.connect(wh.publish_path) as conn:
+            ddl = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'layer_a'").fetchone()
+            aliases = dict(conn.execute("SELECT column_name, name FROM gpkg_data_columns "
+                                        "WHERE table_name = 'layer_a'").fetchall())
+            nulls = conn.execute("SELECT count(*) FROM layer_a WHERE flag IS NULL").fetchone()
+        conn.close()
+        assert '"flag" BOOLEAN' in ddl[0] and nulls == (2,)
+        assert aliases == {"name": "名称", "flag": "标记"}
+
+
+def test_publish_gives_up_on_a_layer_an_analyst_holds(postgis_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    wh.publish({"layer_a": _layer(4)}, {})
+    monkeypatch.setenv(LOCK_TIMEOUT_ENV, "2")
+    dsn = postgis_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, application_name="qgis-analyst") as analyst:
+        analyst.execute("SELECT * FROM publish.layer_a LIMIT 1").fetchall()  # idle in transaction
+        started = time.monotonic()
+        with pytest.raises(PublishLockTimeout) as raised:
+            wh.publish({"layer_a": _layer(6)}, {})
+        waited = time.monotonic() - started
+        message = str(raised.value)
+        assert waited < 2 + 10, waited  # the timeout, plus staging the layer
+        assert "layer_a" in message and "publish.layer_a" in message
+        assert f"pid {analyst.info.backend_pid}" in message and "qgis-analyst" in message
+        assert "idle in transaction" in message and "SELECT" not in message
+        assert len(wh.read_published("layer_a")) == 4  # the old layer, untouched
+        analyst.commit()
+    wh.publish({"layer_a": _layer(6)}, {})
+    assert len(wh.read_published("layer_a")) == 6
+    wh.engine.dispose()
