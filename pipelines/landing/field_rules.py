@@ -20,6 +20,7 @@ PII_ZH: dict[str, str] = {"name": "姓名", "id_number": "证件号码", "phone"
 # is shown as it is, so a rule added later still reaches the clerk.
 RULE_NAME_ZH: dict[str, str] = {
     "required": "必填字段为空", "type": "类型不符", "damaged_code": "代码被表格软件损坏",
+    "too_large": "文件超过系统上限", "bad_characters": "含无法保存的字符",
     "domain": "不在代码表中", "pattern": "格式不正确", "range": "超出取值范围",
     "key_unique": "编号重复", "geometry_valid": "图形或坐标无效",
     "geometry_in_region": "坐标不在本行政区", "dates_in_order": "时间先后顺序错误",

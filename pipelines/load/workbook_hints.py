@@ -38,6 +38,7 @@ GEOD: Geod = CRS.from_epsg(4490).get_geod()  # type: ignore[assignment]  # CGCS2
 M2_PER_MU = 10000 / 15
 
 GENERIC_HINT: dict[str, str] = {
+    "bad_characters": "请删除单元格中的空字符等不可见字符后重新导出",
     "required": "请补填该字段",
     "type": "请按规定类型填写：数字不带单位和文字，日期写成 2024-05-31",
     "damaged_code": "代码列被表格软件当成了数字，位数已丢失、无法恢复：请把该列设为「文本」格式"
@@ -55,6 +56,7 @@ GENERIC_HINT: dict[str, str] = {
     "area_agrees": "请核对面积字段和图形",
 }
 FILE_HINT: dict[str, str] = {
+    "too_large": "请拆分为多个较小的文件后重新报送",
     "missing_columns": "请补上缺少的列；表头可写字段代码或中文名称（见报送模板第 3 行）",
     "unreadable": "请确认文件能在 Excel/WPS 或 QGIS 中正常打开、扩展名与格式一致后重新报送",
     "encoding": "请把 CSV 另存为 UTF-8 或 GBK 编码后重新报送",

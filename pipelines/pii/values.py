@@ -29,26 +29,34 @@ _SPACES = re.compile(r"\s+")
 # Free text is not NFKC-normalised as a whole (that would rewrite Chinese punctuation such
 # as ，and （）), so the patterns accept full-width digits themselves.
 _D = "[0-9０-９]"
+# What people type between digit groups: spaces (also the full-width one), hyphens and dashes,
+# full-width ones too, dots (139.1234.0000), middle dots; at most three between two digits.
+_SEP = r"[\s\-‐‑‒–—－﹣.．·・]{0,3}"
+_G = rf"{_SEP}{_D}"  # one more digit, after an optional separator
 _NOT_DIGIT_BEFORE = "(?<![0-9０-９])"
 _NOT_DIGIT_AFTER = "(?![0-9０-９])"
 _NUMBER_IN_TEXT = re.compile(
-    # the leading lookahead only restates the first characters of both branches; it lets
-    # the regex engine skip ahead to them and makes the scrub ~2.5x faster
-    r"(?=[+＋0-9０-９])(?:"
-    # a mobile, optionally +86/0086/86-prefixed and split 3-4-4; tried first so that
-    # 0086 + mobile (15 digits) is not taken for an old ID (no division code starts 00).
-    rf"{_NOT_DIGIT_BEFORE}(?:(?:[+＋]|00|００)?[8８][6６][\s\-]?)?"
-    rf"(?P<mobile>[1１][3-9３-９]{_D}[\s\-]?{_D}{{4}}[\s\-]?{_D}{{4}}){_NOT_DIGIT_AFTER}"
-    # 18-character ID numbers (last may be X) and old 15-digit ones; over-masking an
-    # unrelated long number is the safe error here
-    rf"|{_NOT_DIGIT_BEFORE}(?P<id>{_D}{{17}}[0-9０-９XxＸｘ]|{_D}{{15}})(?![0-9０-９XxＸｘ])"
+    # the leading lookahead only restates the first characters of the branches; it lets the
+    # regex engine skip ahead to them and makes the scrub ~2.5x faster
+    r"(?=[+＋(（0-9０-９])(?:"
+    # a mobile, optionally +86/0086/86-prefixed, its 11 digits grouped any way (3-4-4,
+    # 139.1234.0000); tried first so that 0086 + mobile (15 digits) is not taken for an old
+    # ID (no division code starts 00).
+    rf"{_NOT_DIGIT_BEFORE}(?:(?:[+＋]|00|００)?[8８][6６]{_SEP})?"
+    rf"(?P<mobile>[1１]{_SEP}[3-9３-９](?:{_G}){{9}}){_NOT_DIGIT_AFTER}"
+    # 18-character ID numbers (last may be X) and old 15-digit ones, grouped any way
+    # (460105 19900101 1234); over-masking an unrelated long number is the safe error here
+    rf"|{_NOT_DIGIT_BEFORE}(?P<id>{_D}(?:{_G}){{16}}{_SEP}[0-9０-９XxＸｘ]|{_D}(?:{_G}){{14}})"
+    r"(?![0-9０-９XxＸｘ])"
+    # a landline with its area code (0898-66123456, (0898)66123456, 010 1234 5678): area
+    # code 0 + 2-3 digits, local number of 7-8 digits not starting with 0 or 1
+    rf"|{_NOT_DIGIT_BEFORE}(?P<landline>[(（]?[0０][1-9１-９]{_D}{{1,2}}[)）]?{_SEP}"
+    rf"[2-9２-９](?:{_G}){{6,7}}){_NOT_DIGIT_AFTER}"
     r")"
 )
-# Cheap superset of the above (8 digits, at most one separator between two groups of 4)
-# that pyarrow's RE2 can test on a whole column; only texts it hits go through Python.
-_MAY_HOLD_NUMBER = "[0-9０-９]{4}[^0-9０-９]?[0-9０-９]{4}"
-
-
+# Cheap superset of the above (8 digits, at most three other characters between two of
+# them) that pyarrow's RE2 can test on a whole column; only texts it hits go through Python.
+_MAY_HOLD_NUMBER = "(?:[0-9０-９][^0-9０-９]{0,3}){7}[0-9０-９]"
 
 
 # --- normalisation: the same person must give the same token whatever the formatting -----
@@ -158,13 +166,23 @@ _NORMALISED_MASKS: dict[str, Callable[[str], str]] = {
 }
 
 
+def _digits(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if ch.isalnum()).upper()
+
+
 def _mask_number(match: re.Match[str]) -> str:
-    mobile = match.group("mobile")
-    return mask_phone(mobile) if mobile is not None else mask_id_number(match.group("id"))
+    if match.group("mobile") is not None:
+        mobile = _digits(match.group("mobile"))
+        return f"{mobile[:3]}****{mobile[-4:]}"
+    if match.group("id") is not None:
+        return _mask_normalised_id_number(_digits(match.group("id")))
+    landline = _digits(match.group("landline"))
+    return "*" * (len(landline) - 4) + landline[-4:]
 
 
 def scrub_free_text(text: str) -> str:
-    """Mask the ID and mobile numbers a caller typed into free text (NRMS, SQDZ)."""
+    """Mask the ID, mobile and landline numbers a caller typed into free text (NRMS, SQDZ),
+    however they are grouped; also applied to every reason built from a file's content."""
     return _NUMBER_IN_TEXT.sub(_mask_number, text)
 
 

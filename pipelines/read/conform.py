@@ -24,7 +24,12 @@ from pipelines.read.crs import STORAGE_EPSG, to_storage_crs
 from pipelines.read.errors import FileRejected
 from pipelines.read.formats import RawDelivery
 from pipelines.read.point_crs import detect_point_crs
-from pipelines.read.row_checks import damaged_codes, unsafe_geometries
+from pipelines.read.row_checks import (
+    bad_characters,
+    clean_text,
+    damaged_codes,
+    unsafe_geometries,
+)
 from pipelines.validate.codes import id_card_ok
 from pipelines.validate.run import FAILURE_COLUMNS
 from pipelines.validate.suite import ROW_ID_COLUMN, RULE_MESSAGE_ZH
@@ -187,11 +192,16 @@ def conform(raw: RawDelivery, contract: Contract, region: Region, pii_key: bytes
     notes = dict(raw.notes)
     if len(raw.frame) == 0:
         raise FileRejected("file_empty", "文件只有表头，没有数据行")
+    # a header no warehouse can store (NUL) would break the notes naming it as unknown
+    headers = [clean_text(c) for c in raw.frame.columns]
+    if headers != list(raw.frame.columns):
+        raw.frame.columns = pd.Index(headers, dtype=object)
     frame = _map_headers(raw.frame, contract, notes)
     rows = raw.row_numbers
     failures: list[pd.DataFrame] = []
     geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
     attrs = pd.DataFrame(frame.drop(columns=[geometry.name]) if geometry is not None else frame)
+    failures.append(bad_characters(attrs, contract, rows))
     failures.append(damaged_codes(attrs, contract, rows))
     _type_values(attrs, contract, rows, failures)
     if geometry is not None:

@@ -1,5 +1,6 @@
-"""Row failures found while reading, before validation: cells a spreadsheet has damaged and
-geometries no reader should pass on (non-finite or impossible coordinates, absurd sizes)."""
+"""Row failures found while reading, before validation: cells a spreadsheet has damaged,
+characters no warehouse can store, and geometries no reader should pass on (non-finite or
+impossible coordinates, absurd sizes)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import pandas as pd
 import shapely
 
 from pipelines.contracts import Contract, FieldSpec
+from pipelines.pii import scrub_free_text
+from pipelines.read.limits import MAX_VERTICES_PER_FEATURE  # a global here: tests lower it
 from pipelines.validate.run import FAILURE_COLUMNS
 from pipelines.validate.suite import RULE_MESSAGE_ZH
 
-# More vertices than any real parcel or project boundary has; beyond this a feature is a DoS.
-MAX_VERTICES_PER_FEATURE = 1_000_000
 DAMAGED_CODE = "damaged_code"
 DAMAGED_CODE_MESSAGE_ZH = ("第 {row} 行 {field} 单元格的值已被电子表格损坏（科学计数法或丢失位数），"
                            "请将该列设为文本格式后重新导出报送")
@@ -59,6 +60,63 @@ def damaged_codes(frame: pd.DataFrame, contract: Contract, rows: pd.Series) -> p
                     row=int(rows[idx]), field=field),
                 # personal data never goes into the quarantine in clear, even damaged
                 "value": None if f.pii else str(text[idx]),
+            })
+    return pd.DataFrame(found, columns=FAILURE_COLUMNS)
+
+
+BAD_CHARACTERS = "bad_characters"
+# PostgreSQL's text cannot hold NUL, and no UTF-8 can hold a lone surrogate (a half of a
+# UTF-16 pair, which a broken export or a JSON "\\ud800" escape leaves behind). SQLite stores
+# NUL but every reader cuts the value there. Either would load differently on the two
+# warehouses, or silently shortened: the row is quarantined naming the cell instead, and the
+# value is carried on with U+FFFD in place of the character, so that the quarantine itself
+# can store it. U+FFFD already in a value is a character a reader (GDAL's) could not decode:
+# the value is not what the department typed either, so it is reported the same way.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_REPLACEMENT = "\ufffd"
+_DAMAGED = re.compile("[\x00\ud800-\udfff\ufffd]")
+BAD_CHARACTERS_MESSAGE_ZH = ("第 {row} 行 {field} 含无法保存或已损坏的字符（空字符 NUL 或残缺的 Unicode 字符，"
+                             "显示为 �），该行未入库：请删除或改正该字符后重新报送")
+
+
+def clean_text(value: object) -> object:
+    return _UNSTORABLE.sub(_REPLACEMENT, value) if isinstance(value, str) else value
+
+
+def _damaged(values: pd.Series) -> np.ndarray:
+    if isinstance(values.dtype, pd.StringDtype):  # Arrow-backed text cannot hold a surrogate
+        found = values.str.contains("\x00", regex=False) | values.str.contains(_REPLACEMENT,
+                                                                               regex=False)
+        return np.asarray(found.fillna(False), dtype=bool)
+    if values.dtype != object:
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((isinstance(v, str) and _DAMAGED.search(v) is not None
+                        for v in values.to_numpy()), dtype=bool, count=len(values))
+
+
+def bad_characters(frame: pd.DataFrame, contract: Contract,
+                   rows: pd.Series) -> pd.DataFrame:
+    """One failure per cell holding a character no warehouse stores (NUL, a lone surrogate);
+    the cell is cleaned in place so nothing downstream sees the character."""
+    found: list[dict[str, object]] = []
+    labels = {f.column: f for f in contract.fields}
+    for col in frame.columns:
+        bad = _damaged(frame[col])
+        if not bad.any():
+            continue
+        spec = labels.get(str(col))
+        code = spec.code if spec else str(col)
+        field = f"{spec.code}（{spec.label}）" if spec else str(col)
+        cleaned = frame[col].map(clean_text, na_action="ignore")
+        frame[col] = cleaned.astype(frame[col].dtype)
+        for idx in frame.index[bad]:
+            found.append({
+                "source_row": int(rows[idx]), "field": code, "rule": BAD_CHARACTERS,
+                "severity": "fail",
+                "message": f"[{BAD_CHARACTERS}] " + BAD_CHARACTERS_MESSAGE_ZH.format(
+                    row=int(rows[idx]), field=field),
+                "value": None if spec is not None and spec.pii else
+                scrub_free_text(str(cleaned[idx]))[:200],
             })
     return pd.DataFrame(found, columns=FAILURE_COLUMNS)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import stat
+import struct
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,14 +17,19 @@ from pathlib import Path, PurePosixPath
 import pyogrio
 import pyproj
 
-from pipelines.read.errors import FileRejected
+from pipelines.read.errors import FileRejected, display_name, too_large
+from pipelines.read.limits import (  # module globals here, so a test may lower one
+    COPY_CHUNK_BYTES,
+    MAX_RATIO,
+    MAX_UNPACKED_BYTES,
+    RATIO_CHECKED_FROM_BYTES,
+    ZIP_MAX_MEMBERS,
+    size_zh,
+)
 
-# A zip may unpack to at most this much in total, and a large member may not be compressed
-# more than MAX_RATIO times: real Shapefile parts compress 5-50x, bombs 1000x and more.
-MAX_UNPACKED_BYTES = 4 * 1024**3
-MAX_RATIO = 200
-RATIO_CHECKED_FROM_BYTES = 8 * 1024**2  # small parts (an all-blank .dbf) may compress far
-COPY_CHUNK_BYTES = 1024**2
+_UTF8_NAMES = 0x800  # general-purpose flag bit 11: the member names are UTF-8
+_EOCD, _EOCD64_LOCATOR, _EOCD64 = b"PK\x05\x06", b"PK\x06\x07", b"PK\x06\x06"
+_CENTRAL_ENTRY_BYTES = 1024  # a directory entry: 46 bytes and a name, rarely past 300
 
 # The only GDAL drivers a department's file may be read with, by file suffix.
 ALLOWED_DRIVERS: dict[str, str] = {
@@ -65,30 +71,73 @@ def disable_gdal_network() -> None:
 def check_local_path(path: Path) -> None:
     """The drop must be a plain local file: no URL, no /vsi prefix, no link."""
     if _VSI_OR_URL.search(str(path)):
-        raise FileRejected("path", f"文件路径 {path.name!r} 含 GDAL 会当作网络地址、压缩包内路径或"
-                           "虚拟文件系统的字符（://、!、/vsi），已拒收：请改名后重新报送")
+        raise FileRejected("path", f"文件路径 {display_name(path)!r} 含 GDAL 会当作网络地址、压缩包内路径"
+                           "或虚拟文件系统的字符（://、!、/vsi），已拒收：请改名后重新报送")
     if path.is_symlink() or not path.is_file():
-        raise FileRejected("path", f"{path.name} 不是普通文件（可能是链接或目录），已拒收")
+        raise FileRejected("path", f"{display_name(path)} 不是普通文件（可能是链接或目录），已拒收")
 
 
-@contextmanager
-def open_zip(path: Path) -> Iterator[zipfile.ZipFile]:
-    """Open a zip (also XLSX) after checking its declared sizes against the bomb limits."""
+def _declared_members(path: Path) -> tuple[int, int]:
+    """(members, central directory bytes) as the end-of-central-directory record (or its
+    zip64 twin) declares them: read before zipfile builds one object per member. By hand,
+    since zipfile reads this record only as part of reading the whole directory."""
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(0, size - 22 - 0xFFFF))  # the record, and a comment of at most 64 KiB
+        tail = f.read()
+        at = tail.rfind(_EOCD)
+        if at < 0 or len(tail) < at + 22:
+            return 0, 0  # not a zip: zipfile says so next
+        count, directory = struct.unpack_from("<HI", tail, at + 10)
+        locator = tail.rfind(_EOCD64_LOCATOR, 0, at)
+        if (count == 0xFFFF or directory == 0xFFFFFFFF) and 0 <= locator <= len(tail) - 20:
+            f.seek(struct.unpack_from("<Q", tail, locator + 8)[0])
+            record = f.read(56)
+            if record[:4] == _EOCD64 and len(record) == 56:
+                count, directory = struct.unpack_from("<QQ", record, 32)
+    return count, directory
+
+
+def _open_checked(path: Path, name: str) -> zipfile.ZipFile:
+    count, directory = _declared_members(path)
+    if count > ZIP_MAX_MEMBERS or directory > ZIP_MAX_MEMBERS * _CENTRAL_ENTRY_BYTES:
+        raise too_large(name, f"含 {count} 个文件" if count > ZIP_MAX_MEMBERS else
+                        f"的文件目录有 {size_zh(directory)}", f"每个压缩包 {ZIP_MAX_MEMBERS} 个文件",
+                        advice="压缩包中只放一套 Shapefile（同名的 .shp、.shx、.dbf、.prj、.cpg）")
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise FileRejected("unreadable", f"{path.name} 不是有效的 zip 压缩文件") from exc
-    with zf:
+        raise FileRejected("unreadable", f"{name} 不是有效的 zip 压缩文件") from exc
+    if len(zf.infolist()) > ZIP_MAX_MEMBERS:
+        zf.close()
+        raise too_large(name, f"含 {len(zf.infolist())} 个文件", f"每个压缩包 {ZIP_MAX_MEMBERS} 个文件",
+                        advice="压缩包中只放一套 Shapefile（同名的 .shp、.shx、.dbf、.prj、.cpg）")
+    if any(not i.flag_bits & _UTF8_NAMES and not i.filename.isascii() for i in zf.infolist()):
+        # Chinese Windows zips names in GBK without saying so; zipfile assumes code page 437
+        try:
+            legacy = zipfile.ZipFile(path, metadata_encoding="gb18030")
+        except (UnicodeDecodeError, zipfile.BadZipFile):
+            return zf
+        zf.close()
+        return legacy
+    return zf
+
+
+@contextmanager
+def open_zip(path: Path, name: str | None = None) -> Iterator[zipfile.ZipFile]:
+    """Open a zip (also XLSX) after checking its declared sizes against the bomb limits."""
+    name = name or display_name(path)
+    with _open_checked(path, name) as zf:
         total = 0
         for info in zf.infolist():
             total += info.file_size
             ratio = info.file_size / max(1, info.compress_size)
             if info.file_size >= RATIO_CHECKED_FROM_BYTES and ratio > MAX_RATIO:
-                raise FileRejected("zip_bomb", f"{path.name} 中的 {info.filename!r} 压缩比 {ratio:.0f} "
+                raise FileRejected("zip_bomb", f"{name} 中的 {info.filename!r} 压缩比 {ratio:.0f} "
                                    f"超过上限 {MAX_RATIO}，疑似压缩炸弹，已拒收")
         if total > MAX_UNPACKED_BYTES:
-            raise FileRejected("zip_bomb", f"{path.name} 解压后共 {total} 字节，超过上限 "
-                               f"{MAX_UNPACKED_BYTES} 字节，已拒收")
+            raise FileRejected("zip_bomb", f"{name} 解压后共 {size_zh(total)}，超过上限 "
+                               f"{size_zh(MAX_UNPACKED_BYTES)}，已拒收")
         yield zf
 
 
@@ -99,38 +148,42 @@ def _member_name_unsafe(info: zipfile.ZipInfo) -> bool:
     return is_link or drive or name.startswith("/") or ".." in PurePosixPath(name).parts
 
 
-def extract_zip(path: Path, workdir: Path) -> list[Path]:
+def extract_zip(path: Path, workdir: Path, name: str | None = None) -> list[Path]:
     """Unpack into `workdir` only, flattened to bare file names, counting the real bytes."""
-    with open_zip(path) as zf:
+    name = name or display_name(path)
+    with open_zip(path, name) as zf:
         infos = zf.infolist()
         for info in infos:
             if _member_name_unsafe(info):
-                raise FileRejected("zip_member", f"{path.name} 中的成员 {info.filename!r} 是链接、"
+                raise FileRejected("zip_member", f"{name} 中的成员 {info.filename!r} 是链接、"
                                    "绝对路径或含 ..，路径不安全，已拒收")
         workdir.mkdir(parents=True, exist_ok=True)
         out: list[Path] = []
+        seen: set[str] = set()  # a set: a list made unpacking quadratic in the member count
         written = 0
         for info in infos:
             if info.is_dir():
                 continue
             target = workdir / PurePosixPath(info.filename.replace("\\", "/")).name
-            if target in out:
-                raise FileRejected("zip_member", f"{path.name} 中有同名文件 {target.name!r}")
+            if target.name in seen:
+                raise FileRejected("zip_member", f"{name} 中有同名文件 {target.name!r}")
+            seen.add(target.name)
             # "xb": never follow or overwrite anything already at the target.
             with zf.open(info) as src, open(target, "xb") as dst:
                 while chunk := src.read(COPY_CHUNK_BYTES):
                     written += len(chunk)
                     if written > MAX_UNPACKED_BYTES:
-                        raise FileRejected("zip_bomb", f"{path.name} 实际解压超过 "
-                                           f"{MAX_UNPACKED_BYTES} 字节，已拒收")
+                        raise FileRejected("zip_bomb", f"{name} 实际解压超过 "
+                                           f"{size_zh(MAX_UNPACKED_BYTES)}，已拒收")
                     dst.write(chunk)
             out.append(target)
         return out
 
 
 def reject_xml_dtd(zf: zipfile.ZipFile, name: str) -> None:
-    """An XLSX part with a DTD or entity is refused before openpyxl sees it (defusedxml is
-    the second line): OOXML never needs one, and entities are how XXE and billion-laughs work."""
+    """An XLSX part with a DTD or entity is refused before calamine sees it (its XML parser
+    expands no entity: the second line): OOXML never needs one, and entities are how XXE and
+    billion-laughs work."""
     patterns = [p.decode().encode(enc) for p in _XML_DTD for enc in ("utf-8", "utf-16-le",
                                                                       "utf-16-be")]
     keep = max(len(p) for p in patterns)
@@ -147,33 +200,34 @@ def reject_xml_dtd(zf: zipfile.ZipFile, name: str) -> None:
                 tail = window[-keep:]
 
 
-def check_vector_content(path: Path, suffix: str) -> str:
+def check_vector_content(path: Path, suffix: str, name: str | None = None) -> str:
     """The driver this file must be read with, after its first bytes say it is that format."""
+    name = name or display_name(path)
     driver = ALLOWED_DRIVERS[suffix]
     with open(path, "rb") as f:
         raw = f.read(100)
     head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head.startswith(_MAGIC[driver]):
-        raise FileRejected("format", f"{path.name} 的内容不是 {driver} 格式，已拒收")
+        raise FileRejected("format", f"{name} 的内容不是 {driver} 格式，已拒收")
     if driver == "GPKG" and raw[68:72] not in _GPKG_APPLICATION_IDS:
         # any SQLite database starts like a GeoPackage; GDAL would open it with another driver
-        raise FileRejected("format", f"{path.name} 是 SQLite 数据库但不是 GeoPackage（缺少 GeoPackage "
+        raise FileRejected("format", f"{name} 是 SQLite 数据库但不是 GeoPackage（缺少 GeoPackage "
                            "标识），已拒收：请用 GIS 软件导出为 GeoPackage 后重新报送")
     if driver == "GeoJSON":
-        _scan_geojson(path)
+        _scan_geojson(path, name)
     return driver
 
 
-def _scan_geojson(path: Path) -> None:
+def _scan_geojson(path: Path, name: str) -> None:
     tail = b""
     with open(path, "rb") as f:
         while chunk := f.read(COPY_CHUNK_BYTES):
             if _GEOJSON_REMOTE.search(tail + chunk):
-                raise FileRejected("remote_reference", f"{path.name} 引用了网络地址或 GDAL 虚拟文件系统"
+                raise FileRejected("remote_reference", f"{name} 引用了网络地址或 GDAL 虚拟文件系统"
                                    "（如 crs 链接、/vsicurl/），已拒收")
             tail = chunk[-64:]
 
 
-def check_driver(path: Path, expected: str, reported: str) -> None:
+def check_driver(name: str, expected: str, reported: str) -> None:
     if reported != expected:
-        raise FileRejected("format", f"{path.name} 被识别为 {reported} 格式，只接受 {expected}")
+        raise FileRejected("format", f"{name} 被识别为 {reported} 格式，只接受 {expected}")

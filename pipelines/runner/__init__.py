@@ -15,6 +15,7 @@ from pipelines.config import Settings, UsageError
 from pipelines.contracts import DATASETS, all_contracts, all_layers, county_layer
 from pipelines.landing.drops import detect_drops
 from pipelines.load import complete_loaded
+from pipelines.read.isolate import prestart
 from pipelines.report import ReportPaths, write_report
 from pipelines.runner.drops import answer_drop, answer_order, pending, record_failure
 from pipelines.runner.faults import environment_fault
@@ -87,6 +88,7 @@ def answer_pending(settings: Settings, wh: Warehouse, datasets: list[str],
     received. A drop is answered under its dataset's lock, so two runs answer it once.
     `on_failure` hears of a drop that crashed before the exception goes on."""
     order = answer_order(datasets)
+    prestart()  # the reader's child process starts while the ledger is read
     detect(settings, wh, [d for d in order if d not in datasets])
     base = county_layer()
     todo = sorted((rec for ds in order for rec in pending(wh, ds)),

@@ -18,12 +18,15 @@ BoolArray = npt.NDArray[np.bool_]
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _USCC_VALUE = {ch: i for i, ch in enumerate(USCC_ALPHABET)}
-USCC_SHAPE = r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}"
-USCC_PATTERN = re.compile(f"^{USCC_SHAPE}$")
+# [0-9], not \d: \d takes any Unicode digit (Arabic-Indic, full-width), which the check
+# character arithmetic cannot read; the patterns are always applied with fullmatch.
+USCC_SHAPE = r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}"
+USCC_PATTERN = re.compile(USCC_SHAPE)
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
-ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+ID_SHAPE = r"[0-9]{17}[0-9X]"
+ID_PATTERN = re.compile(ID_SHAPE)
 
 # The same tables as numpy arrays, for the vectorised checks.
 _ID_WEIGHTS = np.array(ID_WEIGHTS, dtype=np.int64)
@@ -42,7 +45,7 @@ def uscc_check_char(first17: str) -> str:
 
 def is_valid_uscc(code: str) -> bool:
     """True when the code has the GB 32100 form and its check character is right."""
-    if not isinstance(code, str) or not USCC_PATTERN.match(code):
+    if not isinstance(code, str) or not USCC_PATTERN.fullmatch(code):
         return False
     return uscc_check_char(code[:17]) == code[17]
 
@@ -55,7 +58,7 @@ def id_card_check_char(first17: str) -> str:
 
 def is_valid_id_card(number: str) -> bool:
     """True when the number has 18 characters and a correct MOD 11-2 check character."""
-    if not isinstance(number, str) or not ID_PATTERN.match(number):
+    if not isinstance(number, str) or not ID_PATTERN.fullmatch(number):
         return False
     return id_card_check_char(number[:17]) == number[17]
 
@@ -73,7 +76,7 @@ def id_card_ok(values: pd.Series) -> BoolArray:
     per row, seconds at a million rows."""
     text = values.astype("string").str.strip().str.upper()
     present = text.notna().to_numpy(bool)
-    shaped = text.str.fullmatch(r"\d{17}[\dX]").fillna(False).to_numpy(bool)
+    shaped = text.str.fullmatch(ID_SHAPE).fillna(False).to_numpy(bool)
     ok = ~present
     if shaped.any():
         cp = _code_points(text[shaped], 18)
