@@ -3,7 +3,6 @@ report with a ratio for each (the real measurement is 200k rows, by hand)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.postgis
-@pytest.mark.skipif(shutil.which("ogr2ogr") is None, reason="GDAL's ogr2ogr is not installed")
 def test_warehouse_io_bench_runs(tmp_path: Path) -> None:
     out = tmp_path / "warehouse_io.md"
     subprocess.run([sys.executable, str(ROOT / "bench" / "warehouse_io.py"), "--rows", "300",
