@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.pii import PiiKeyMissing, scrub_free_text
-from pipelines.read.formats import machine_fault
+from pipelines.read.delivery import machine_fault
 from pipelines.reasons import whole_file
 from pipelines.transient import is_transient
 from pipelines.warehouse.ledger import DropRecord

@@ -213,7 +213,9 @@ class GeoPackageWarehouse(Warehouse):
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
         tmp = self.publish_path.with_name(f".publish-{os.getpid()}.gpkg")
-        tmp.unlink(missing_ok=True)
+        # Callers hold the publish lock: any other temporary file is a killed run's leftover.
+        for stale in self.publish_path.parent.glob(".publish-*.gpkg"):
+            stale.unlink(missing_ok=True)
         try:
             for name, gdf in layers.items():
                 write_labelled_layer(gdf, tmp, name, labels.get(name, {}))

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -88,6 +89,15 @@ def clean(postgis_server: str, sample_dir: Path,
         yield checksums(url)
 
 
+def _ledger_has(engine: Any, where: str) -> bool:
+    """Whether the ledger exists yet and holds a drop matching `where` (a run's progress)."""
+    with engine.connect() as conn:
+        if not conn.execute(text("SELECT to_regclass('audit.drops')")).scalar():
+            return False
+        return bool(conn.execute(text(f"SELECT count(*) FROM audit.drops WHERE {where}"))
+                    .scalar_one())
+
+
 def _leftovers(home: Path) -> list[Path]:
     """Half-written files a killed run may leave: none may survive the rerun."""
     return [p for p in home.rglob("*") if p.name.endswith((".part", ".tmp")) or
@@ -129,14 +139,8 @@ def test_a_resend_arriving_during_a_load_is_answered_after_it(
         first = _yitu(env, "run")
         engine = create_engine(url)
 
-        def loading() -> bool:  # the first run has taken the complaints file
-            with engine.connect() as conn:
-                if not conn.execute(text("SELECT to_regclass('audit.drops')")).scalar():
-                    return False
-                return bool(conn.execute(text("SELECT count(*) FROM audit.drops WHERE "
-                                              "dataset = 'complaints'")).scalar_one())
-
-        assert wait_for(loading, timeout=300)
+        # the first run has taken the complaints file
+        assert wait_for(lambda: _ledger_has(engine, "dataset = 'complaints'"), timeout=300)
         corrected = tmp_path / "complaints.csv"
         # other bytes, so not a duplicate: a resend the department made while the first loads
         corrected.write_bytes((sample_dir / "complaints.csv").read_bytes() + b"\r\n")
@@ -186,14 +190,7 @@ def test_the_database_stopped_mid_run(clean: dict[str, tuple[int, str]], sample_
             run = _yitu(env, "run")
             engine = create_engine(url)
 
-            def one_loaded() -> bool:
-                with engine.connect() as conn:
-                    if not conn.execute(text("SELECT to_regclass('audit.drops')")).scalar():
-                        return False
-                    return bool(conn.execute(text("SELECT count(*) FROM audit.drops WHERE "
-                                                  "state = 'loaded'")).scalar_one())
-
-            assert wait_for(one_loaded, timeout=300)
+            assert wait_for(lambda: _ledger_has(engine, "state = 'loaded'"), timeout=300)
             engine.dispose()
             _pg_ctl(bindir, data, port, "stop")
             code, out = _done(run)
