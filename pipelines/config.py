@@ -13,9 +13,16 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
+    """`home` (YITU_HOME) is what every worker of a deployment shares: landing/, raw/,
+    quarantine/, reports/. `scratch` (YITU_SCRATCH, default `home`) is this machine's own.
+    An integration run's staged frames live in the PostGIS warehouse (its `staging` schema);
+    only the embedded GeoPackage warehouse, which one machine runs, stages them in
+    `scratch/staging/`."""
+
     home: Path
     warehouse_url: str
     pii_key: str | None
+    scratch_dir: Path | None = None
 
     @property
     def landing(self) -> Path:
@@ -34,8 +41,13 @@ class Settings:
         return self.home / "reports"
 
     @property
+    def scratch(self) -> Path:
+        return self.scratch_dir or self.home
+
+    @property
     def staging(self) -> Path:
-        return self.home / "staging"
+        """The embedded warehouse's staged integration runs (`warehouse.staging`)."""
+        return self.scratch / "staging"
 
     @property
     def embedded(self) -> bool:
@@ -45,4 +57,6 @@ class Settings:
 def settings() -> Settings:
     home = Path(os.environ.get("YITU_HOME", "var")).resolve()
     url = os.environ.get("YITU_WAREHOUSE_URL") or f"gpkg:///{home / 'warehouse.gpkg'}"
-    return Settings(home=home, warehouse_url=url, pii_key=os.environ.get("YITU_PII_KEY") or None)
+    scratch = os.environ.get("YITU_SCRATCH")
+    return Settings(home=home, warehouse_url=url, pii_key=os.environ.get("YITU_PII_KEY") or None,
+                    scratch_dir=Path(scratch).resolve() if scratch else None)

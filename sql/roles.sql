@@ -20,3 +20,6 @@ GRANT SELECT ON ALL TABLES IN SCHEMA dq TO yitu_monitor;
 GRANT USAGE, CREATE ON SCHEMA audit, core, dq, publish, publish_staging, ogc TO yitu_loader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audit, core, dq TO yitu_loader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA audit, core, dq TO yitu_loader;
+-- `staging`: integration runs hand each other frames there; the loader's alone.
+GRANT USAGE ON SCHEMA staging TO yitu_loader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA staging TO yitu_loader;

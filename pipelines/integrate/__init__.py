@@ -8,7 +8,6 @@ layers in one process, faster.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -24,8 +23,7 @@ LAYERS = LAYER_ORDER
 PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
 __all__ = ["LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "integrate_county",
-           "integrate_unpartitioned", "finish", "write_partition",
-           "read_partitions"]
+           "integrate_unpartitioned", "finish"]
 
 
 def partitions(inputs: Inputs) -> list[str]:
@@ -83,24 +81,3 @@ def finish(inputs: Inputs, parts: list[dict[str, gpd.GeoDataFrame]],
         inputs.counties, merged["farmland_base_map"], inputs.licenses,
         merged["licenses_on_farmland"], merged["complaints_enriched"])
     return merged
-
-
-def write_partition(folder: Path, code: str, layers: dict[str, gpd.GeoDataFrame]) -> Path:
-    """A partition's layers as GeoParquet, written whole then renamed (safe to run twice)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / code
-    tmp = folder / f".{code}.tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name, gdf in layers.items():
-        gdf.to_parquet(tmp / f"{name}.parquet", index=False)
-    if target.exists():
-        import shutil
-
-        shutil.rmtree(target)
-    tmp.rename(target)
-    return target
-
-
-def read_partitions(folder: Path) -> list[dict[str, gpd.GeoDataFrame]]:
-    return [{p.stem: gpd.read_parquet(p) for p in sorted(d.glob("*.parquet"))}
-            for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -158,21 +156,3 @@ def load_inputs(wh: Warehouse) -> Inputs:
         gdf[COUNTY] = locate(gdf, counties, stated=contract.county_column)
         frames[name] = gdf
     return Inputs(counties=counties, **frames)
-
-
-def save_inputs(inputs: Inputs, folder: Path) -> Path:
-    """The run's inputs as GeoParquet, read from the warehouse and located once, for every
-    partition task of the run to read back (written whole, then renamed)."""
-    tmp = folder.with_name(f"{folder.name}.tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for f in fields(inputs):
-        getattr(inputs, f.name).to_parquet(tmp / f"{f.name}.parquet", index=False)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
-    return folder
-
-
-def read_inputs(folder: Path) -> Inputs:
-    frames = {f.name: gpd.read_parquet(folder / f"{f.name}.parquet") for f in fields(Inputs)}
-    return Inputs(**frames)

@@ -105,9 +105,11 @@ def _summary(rec: DropRecord) -> dict[str, Any]:
 def plan(run_key: str, county: str | None = None) -> list[dict[str, Any]]:
     """The integration run's state, made once: one job per partition, each carrying it."""
     from pipelines import runner
+    from pipelines.runner.integration import store
 
     s = settings()
-    run = runner.plan_run(runner.warehouse(s), run_key, county or None, staging=s.staging)
+    wh = runner.warehouse(s)
+    run = runner.plan_run(wh, run_key, county or None, staging=store(s, wh))
     log.info("integration run %s: as of %s, %d partition(s)", run.run_id, run.as_of.isoformat(),
              len(run.partitions))
     return [{"run": run.as_xcom(), "county": code} for code in run.partitions]

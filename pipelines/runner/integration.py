@@ -1,29 +1,29 @@
 """An integration run: its state made once (`IntegrationRun`: run id, the moment deadlines are
-judged at, the partitions) and passed to every partition and to publish."""
+judged at, the partitions) and passed to every partition and to publish. Its tasks hand each
+other the inputs and the partitions' layers through the warehouse's staging store
+(`pipelines.warehouse.staging`: the PostGIS warehouse itself, or a folder beside the embedded
+one), so they may run on any worker."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
-from pipelines.integrate.inputs import INPUT_ROLES, read_inputs, save_inputs
+from pipelines.integrate.inputs import INPUT_ROLES
 from pipelines.publish.layers import publish_layers
 from pipelines.runner.metrics import Stages
 from pipelines.warehouse import Warehouse, ledger
+from pipelines.warehouse.staging import Frames, StagingStore, staging_store
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's timestamps are local wall-clock times
-# staging/<this> names the run folder the layers now published were built from.
-PUBLISHED_RUN = "published.run"
 PUBLISHED_FROM = "published_from"  # audit.meta: the core version the published layers show
 NOTHING_LOADED = "0:-"
 LAST_RUN_COST = "last_integration_cost"  # audit.meta: per-stage cost of the last integration
@@ -75,17 +75,20 @@ class IntegrationRun:
                    core_version=str(d.get("core_version", "")))
 
 
-INPUTS = ".inputs"  # staging/<run>/.inputs/: the run's inputs, read and located once
+def store(settings: Settings, wh: Warehouse) -> StagingStore:
+    """Where the run's tasks stage inputs and partitions: chosen by the warehouse."""
+    return staging_store(wh, settings.staging)
 
 
 def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
-             when: datetime | None = None, staging: Path | None = None) -> IntegrationRun:
+             when: datetime | None = None, staging: StagingStore | None = None
+             ) -> IntegrationRun:
     """Every partition, or only `county` (a manual run for one county). With `staging`, the
     inputs are read from the warehouse and located here, once, for every task of the run."""
     version = core_version(wh)  # before the inputs: a load after this is published next time
     inputs = integrate.load_inputs(wh)
     if staging is not None:
-        save_inputs(inputs, staging / run_id / INPUTS)
+        staging.save_inputs(run_id, _frames(inputs))
     codes = integrate.partitions(inputs)
     if county is not None and county not in codes:
         raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
@@ -114,15 +117,18 @@ def integrate_and_publish(wh: Warehouse, when: datetime | None = None) -> dict[s
 
 
 def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
-                        county: str) -> Path:
-    """One county partition into the run's staging folder (a mapped Airflow task)."""
+                        county: str) -> str:
+    """One county partition into the run's staging store (a mapped Airflow task); where it
+    went."""
     cost = Stages(f"integration {run.run_id} partition {county}")
+    staged = store(settings, wh)
     with cost.stage("integrate.read"):
-        inputs = _run_inputs(settings, wh, run)
+        inputs = _run_inputs(staged, wh, run)
     with cost.stage("integrate") as built:
         layers = integrate.integrate_county(inputs, county, run.as_of)
         built["rows"] = sum(len(gdf) for gdf in layers.values())
-    return integrate.write_partition(settings.staging / run.run_id, county, layers)
+    with cost.stage("integrate.stage", built["rows"]):
+        return staged.write_partition(run.run_id, county, layers)
 
 
 def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[str, int]:
@@ -130,51 +136,39 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[
 
     A run for one county takes every other county's partition from the run the published
     layers were built from, so what is published stays whole; the views spanning counties
-    (enterprise_profile, region_summary) are rebuilt from the merged set. The run's folder is
-    kept until the next run publishes: publishing the same run again gives the same layers.
+    (enterprise_profile, region_summary) are rebuilt from the merged set. The run's staged
+    parts are kept until the next run publishes: publishing the same run again gives the same
+    layers.
     """
-    inputs = _run_inputs(settings, wh, run)
-    folder = settings.staging / run.run_id
+    staged = store(settings, wh)
+    inputs = _run_inputs(staged, wh, run)
     if run.county is not None:
-        _complete_partitions(folder, _published_folder(settings.staging),
-                             integrate.partitions(inputs))
-    layers = integrate.finish(inputs, integrate.read_partitions(folder), run.as_of)
+        _complete_partitions(staged, run.run_id, integrate.partitions(inputs))
+    layers = integrate.finish(inputs, staged.read_partitions(run.run_id), run.as_of)
     publish_layers(wh, layers)
-    _remember_published(settings.staging, folder)
+    staged.mark_published(run.run_id)
     wh.set_meta(PUBLISHED_FROM, run.core_version)
     return {name: len(gdf) for name, gdf in layers.items()}
 
 
-def _run_inputs(settings: Settings, wh: Warehouse, run: IntegrationRun) -> integrate.Inputs:
+def _frames(inputs: integrate.Inputs) -> Frames:
+    return {f.name: getattr(inputs, f.name) for f in fields(inputs)}
+
+
+def _run_inputs(staged: StagingStore, wh: Warehouse, run: IntegrationRun) -> integrate.Inputs:
     """The inputs the run planned with, or (planned without staging) read now."""
-    saved = settings.staging / run.run_id / INPUTS
-    return read_inputs(saved) if saved.is_dir() else integrate.load_inputs(wh)
+    frames = staged.read_inputs(run.run_id)
+    return integrate.Inputs(**frames) if frames is not None else integrate.load_inputs(wh)
 
 
-def _published_folder(staging: Path) -> Path | None:
-    pointer = staging / PUBLISHED_RUN
-    return staging / pointer.read_text("utf-8").strip() if pointer.exists() else None
-
-
-def _complete_partitions(folder: Path, published: Path | None, codes: list[str]) -> None:
+def _complete_partitions(staged: StagingStore, run_id: str, codes: list[str]) -> None:
+    """The partitions of `codes` the run did not build, from the published run."""
+    have = set(staged.parts(run_id))
+    published = staged.published()
+    if published is not None and published != run_id and not have.issuperset(codes):
+        staged.adopt(run_id, published, [c for c in codes if c not in have])
+        have = set(staged.parts(run_id))
     for code in codes:
-        if (folder / code).is_dir():
-            continue
-        if published is None or not (published / code).is_dir():
+        if code not in have:
             raise UsageError(f"partition {code} was never integrated: run the integration "
                              "for every county first")
-        tmp = folder / f".{code}.copy"
-        shutil.rmtree(tmp, ignore_errors=True)
-        # Hard links, not copies: partitions are written whole and renamed, never rewritten.
-        shutil.copytree(published / code, tmp, copy_function=os.link)
-        tmp.rename(folder / code)
-
-
-def _remember_published(staging: Path, folder: Path) -> None:
-    """Point at `folder` as the published partitions and forget older runs' folders."""
-    tmp = staging / f".{PUBLISHED_RUN}.tmp"
-    tmp.write_text(folder.name, encoding="utf-8")
-    tmp.replace(staging / PUBLISHED_RUN)  # atomic: the pointer is old or new, never half
-    for other in staging.iterdir():
-        if other.is_dir() and other != folder and not other.name.startswith("."):
-            shutil.rmtree(other, ignore_errors=True)

@@ -36,3 +36,33 @@ def core_ddl(contract: Contract) -> str:
         lines.append(f"COMMENT ON COLUMN {t}.{c.name} IS {_sql_literal(c.label)};")
     lines.append(f"COMMENT ON COLUMN {t}.geom IS {_sql_literal('几何（CGCS2000, EPSG:4490）')};")
     return "\n".join(lines) + "\n"
+
+
+# Where an integration run's tasks hand each other frames (pipelines/warehouse/staging.py):
+# one row per staged part of a run (its inputs, or a partition), its frames as GeoParquet in
+# pieces. UNLOGGED: written once per run and read back within it; a server crash empties it,
+# and the next full run stages everything again. Only the loader may use the schema: neither
+# the analyst nor the monitor role is granted it (sql/roles.sql).
+STAGING_DDL = """
+CREATE SCHEMA IF NOT EXISTS staging;
+REVOKE ALL ON SCHEMA staging FROM PUBLIC;
+CREATE UNLOGGED TABLE IF NOT EXISTS staging.parts (
+    run_id text NOT NULL,
+    part text NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, part)
+);
+CREATE UNLOGGED TABLE IF NOT EXISTS staging.frames (
+    run_id text NOT NULL,
+    part text NOT NULL,
+    frame text NOT NULL,
+    piece integer NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (run_id, part, frame, piece),
+    FOREIGN KEY (run_id, part) REFERENCES staging.parts ON DELETE CASCADE
+);
+-- Parquet is compressed already: stored out of line as it is, not compressed again.
+ALTER TABLE staging.frames ALTER COLUMN data SET STORAGE EXTERNAL;
+COMMENT ON TABLE staging.parts IS 'integration runs'' staged inputs and partitions (not for analysts)';
+COMMENT ON TABLE staging.frames IS 'the frames of a staged part, GeoParquet in pieces';
+"""

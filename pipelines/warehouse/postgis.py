@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from pipelines.contracts import Contract, all_contracts
 from pipelines.warehouse.base import Finalize, Warehouse, versioned
-from pipelines.warehouse.ddl import core_ddl
+from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
 from pipelines.warehouse.pgcopy import copy_in, copy_out, geometry_type, pg_type
 from pipelines.warehouse.tables import audit_tables
 
@@ -76,6 +76,7 @@ class PostgisWarehouse(Warehouse):
             for c in all_contracts():
                 conn.exec_driver_sql(core_ddl(c))
             self.tables.metadata.create_all(conn)
+            conn.exec_driver_sql(STAGING_DDL)  # integration runs' staged frames (staging.py)
             conn.exec_driver_sql((SQL_DIR / "roles.sql").read_text("utf-8"))
 
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,

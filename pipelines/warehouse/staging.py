@@ -1,0 +1,302 @@
+"""Where the tasks of an integration run hand each other frames: the run's inputs (read from
+the warehouse and located once, by the task that plans the run) and each partition's layers
+(written by the task that built them, read by publish), wherever those tasks run.
+
+The store follows the warehouse, so the same task code runs on both:
+
+- PostGIS: the `staging` schema of the warehouse itself (unlogged tables, DDL in
+  `ddl.STAGING_DDL`), so Celery workers on any host share nothing but the warehouse, the
+  broker and the landing/raw volume. The run the published layers were built from is
+  remembered in `audit.meta`.
+- the embedded GeoPackage: a folder on this machine (`Settings.staging`), GeoParquet files.
+
+Both are generic: a part is a key (a county code, "unlocated", or any other string such as
+"460105/farmland") holding `dict[str, GeoDataFrame]`, stored as GeoParquet, so frames come
+back with the dtypes, geometry column and CRS they were written with, on either store.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import geopandas as gpd
+from psycopg import sql
+from sqlalchemy import Connection, text
+
+from pipelines.warehouse.base import Warehouse
+from pipelines.warehouse.ddl import STAGING_DDL
+
+Frames = dict[str, gpd.GeoDataFrame]
+INPUTS = ".inputs"  # the part holding the run's inputs; never a partition key
+PUBLISHED_RUN = "published.run"  # folder store: names the run the published layers came from
+PUBLISHED_RUN_META = "published_run"  # PostGIS store: the same, in audit.meta
+PIECE_BYTES = 64 << 20  # a frame's GeoParquet is stored in pieces of at most this many bytes
+
+
+def encode(frame: gpd.GeoDataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> gpd.GeoDataFrame:
+    return gpd.read_parquet(io.BytesIO(data))
+
+
+class StagingStore(ABC):
+    """A run's staged parts. Every write is whole: a part is replaced with all its frames at
+    once, so a reader sees the old frames or the new, and a task that writes its part twice
+    (a retry, or two copies of it running at once) leaves one copy and changes nothing else."""
+
+    @abstractmethod
+    def write(self, run_id: str, part: str, frames: Frames) -> str:
+        """Replace `part` of the run with `frames`; where it went, for the task's log."""
+
+    @abstractmethod
+    def read(self, run_id: str, part: str) -> Frames | None:
+        """The frames of `part`, by name; None when the run has no such part."""
+
+    @abstractmethod
+    def parts(self, run_id: str) -> list[str]:
+        """The run's partition keys, sorted (the inputs are not a partition)."""
+
+    @abstractmethod
+    def adopt(self, run_id: str, source_run: str, parts: Iterable[str]) -> None:
+        """Give the run those of `parts` it lacks, as `source_run` staged them (the ones
+        `source_run` lacks too stay missing)."""
+
+    @abstractmethod
+    def published(self) -> str | None:
+        """The run the published layers were built from, if it was staged here."""
+
+    @abstractmethod
+    def mark_published(self, run_id: str) -> None:
+        """Remember `run_id` as the published run and drop every other run's parts."""
+
+    def save_inputs(self, run_id: str, frames: Frames) -> str:
+        return self.write(run_id, INPUTS, frames)
+
+    def read_inputs(self, run_id: str) -> Frames | None:
+        return self.read(run_id, INPUTS)
+
+    def write_partition(self, run_id: str, key: str, layers: Frames) -> str:
+        if not key or key.startswith("."):
+            raise ValueError(f"not a partition key: {key!r}")
+        return self.write(run_id, key, layers)
+
+    def read_partitions(self, run_id: str) -> list[Frames]:
+        """Every partition of the run, in key order."""
+        found = [self.read(run_id, key) for key in self.parts(run_id)]
+        return [frames for frames in found if frames is not None]
+
+
+def staging_store(wh: Warehouse, folder: Path) -> StagingStore:
+    """The store of this warehouse: its `staging` schema on PostGIS, else `folder`."""
+    from pipelines.warehouse.postgis import PostgisWarehouse
+
+    if isinstance(wh, PostgisWarehouse):
+        return PostgisStaging(wh)
+    return FolderStaging(folder)
+
+
+# -- the embedded warehouse: a folder ---------------------------------------------------------
+class FolderStaging(StagingStore):
+    """`folder/<run>/<part>/<frame>.parquet`, the inputs in `folder/<run>/.inputs/`; a part is
+    written into a folder of its own and renamed into place. For one machine: the embedded
+    warehouse's tasks all run beside it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _run(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise ValueError(f"not a run folder name: {run_id!r}")
+        return self.folder / run_id
+
+    @staticmethod
+    def _name(part: str) -> str:
+        return part if part == INPUTS else quote(part, safe="")
+
+    def write(self, run_id: str, part: str, frames: Frames) -> str:
+        run = self._run(run_id)
+        run.mkdir(parents=True, exist_ok=True)
+        target = run / self._name(part)
+        # A folder of its own per writer: two writers at once never mix their files.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=run))
+        for name, frame in frames.items():
+            frame.to_parquet(tmp / f"{quote(name, safe='')}.parquet", index=False)
+        while True:
+            try:
+                tmp.rename(target)  # fails while a target is there: set that one aside first
+                return str(target)
+            except OSError:
+                old = run / f".{target.name}.{uuid.uuid4().hex}.old"
+                try:
+                    target.rename(old)
+                except FileNotFoundError:
+                    continue  # another writer set it aside just now
+                shutil.rmtree(old, ignore_errors=True)
+
+    def read(self, run_id: str, part: str) -> Frames | None:
+        return self._read(self._run(run_id) / self._name(part))
+
+    @staticmethod
+    def _read(path: Path) -> Frames | None:
+        if not path.is_dir():
+            return None
+        return {unquote(p.stem): gpd.read_parquet(p) for p in sorted(path.glob("*.parquet"))}
+
+    def parts(self, run_id: str) -> list[str]:
+        run = self._run(run_id)
+        if not run.is_dir():
+            return []
+        return sorted(unquote(d.name) for d in run.iterdir()
+                      if d.is_dir() and not d.name.startswith("."))
+
+    def adopt(self, run_id: str, source_run: str, parts: Iterable[str]) -> None:
+        run, source = self._run(run_id), self._run(source_run)
+        for part in parts:
+            name = self._name(part)
+            if (run / name).is_dir() or not (source / name).is_dir():
+                continue
+            tmp = run / f".{name}.{uuid.uuid4().hex}.copy"
+            # Hard links, not copies: parts are written whole and renamed, never rewritten.
+            shutil.copytree(source / name, tmp, copy_function=os.link)
+            try:
+                tmp.rename(run / name)
+            except OSError:  # written meanwhile: that one is the run's own
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def published(self) -> str | None:
+        pointer = self.folder / PUBLISHED_RUN
+        return pointer.read_text("utf-8").strip() if pointer.exists() else None
+
+    def mark_published(self, run_id: str) -> None:
+        run = self._run(run_id)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{PUBLISHED_RUN}.tmp"
+        tmp.write_text(run_id, encoding="utf-8")
+        tmp.replace(self.folder / PUBLISHED_RUN)  # atomic: the pointer is old or new, never half
+        for other in self.folder.iterdir():
+            if other.is_dir() and other != run and not other.name.startswith("."):
+                shutil.rmtree(other, ignore_errors=True)
+
+
+# -- PostGIS: the warehouse's staging schema ----------------------------------------------------
+class PostgisStaging(StagingStore):
+    """`staging.parts` (run, part) and `staging.frames` (run, part, frame, piece, GeoParquet
+    bytes), written through binary COPY. A part is replaced in one transaction under an
+    advisory lock of its own; reads are one snapshot (REPEATABLE READ)."""
+
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+        self._ready = False
+
+    def _ensure(self, conn: Connection) -> None:
+        """The schema on a warehouse set up before it existed: created on first use."""
+        if self._ready:
+            return
+        if not conn.execute(text("SELECT to_regclass('staging.frames') IS NOT NULL")).scalar():
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.ensure_ready'))"))
+            conn.exec_driver_sql(STAGING_DDL)
+        self._ready = True
+
+    @contextmanager
+    def _writing(self, run_id: str, parts: Iterable[str]) -> Iterator[Connection]:
+        """A transaction holding the locks of these parts of the run (in one order: no
+        deadlock between two writers)."""
+        with self.wh.engine.begin() as conn:
+            self._ensure(conn)
+            for part in sorted(set(parts)):
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.staging'), "
+                                  "hashtext(:k))"), {"k": f"{run_id}\n{part}"})
+            yield conn
+
+    def write(self, run_id: str, part: str, frames: Frames) -> str:
+        from pipelines.warehouse.postgis import _driver
+
+        key = {"r": run_id, "p": part}
+        with self._writing(run_id, [part]) as conn:
+            conn.execute(text("DELETE FROM staging.parts WHERE run_id = :r AND part = :p"), key)
+            conn.execute(text("INSERT INTO staging.parts (run_id, part) VALUES (:r, :p)"), key)
+            stmt = "COPY staging.frames (run_id, part, frame, piece, data) FROM STDIN (FORMAT BINARY)"
+            with _driver(conn).cursor() as cur, cur.copy(stmt) as copy:
+                copy.set_types(["text", "text", "text", "int4", "bytea"])
+                for name, frame in frames.items():
+                    data = memoryview(encode(frame))
+                    for piece, start in enumerate(range(0, max(len(data), 1), PIECE_BYTES)):
+                        copy.write_row((run_id, part, name, piece,
+                                        data[start:start + PIECE_BYTES]))
+        return f"staging.frames run {run_id!r} part {part!r}"
+
+    def _read_parts(self, run_id: str, parts: list[str] | None) -> dict[str, Frames]:
+        """The frames of `parts` (all the run's partitions when None) as one snapshot."""
+        from pipelines.warehouse.postgis import _driver
+
+        wanted = (sql.SQL("part = ANY(%(parts)s)") if parts is not None
+                  else sql.SQL("part <> %(inputs)s"))
+        params = {"run": run_id, "parts": parts, "inputs": INPUTS}
+        pieces: dict[tuple[str, str], list[bytes]] = {}
+        with self.wh.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ") as conn, conn.begin():
+            self._ensure(conn)
+            with _driver(conn).cursor() as cur:
+                cur.execute(sql.SQL("SELECT part FROM staging.parts WHERE run_id = %(run)s AND {} "
+                                    'ORDER BY part COLLATE "C"').format(wanted), params)
+                out: dict[str, Frames] = {str(p): {} for (p,) in cur.fetchall()}
+                query = sql.SQL("COPY (SELECT part, frame, data FROM staging.frames "
+                                "WHERE run_id = %(run)s AND {} ORDER BY part, frame, piece) "
+                                "TO STDOUT (FORMAT BINARY)").format(wanted)
+                with cur.copy(query, params) as copy:
+                    copy.set_types(["text", "text", "bytea"])
+                    for part, frame, data in copy.rows():
+                        pieces.setdefault((part, frame), []).append(data)
+        for (part, frame), chunks in sorted(pieces.items()):
+            out[part][frame] = decode(b"".join(chunks))
+        return out
+
+    def read(self, run_id: str, part: str) -> Frames | None:
+        return self._read_parts(run_id, [part]).get(part)
+
+    def read_partitions(self, run_id: str) -> list[Frames]:
+        return list(self._read_parts(run_id, None).values())
+
+    def parts(self, run_id: str) -> list[str]:
+        with self.wh.engine.connect() as conn:
+            self._ensure(conn)
+            found = conn.execute(text(
+                "SELECT part FROM staging.parts WHERE run_id = :r AND part <> :i "
+                'ORDER BY part COLLATE "C"'), {"r": run_id, "i": INPUTS}).scalars().all()
+        return [str(p) for p in found]
+
+    def adopt(self, run_id: str, source_run: str, parts: Iterable[str]) -> None:
+        wanted = sorted(set(parts))
+        with self._writing(run_id, wanted) as conn:
+            taken = conn.execute(text(
+                "INSERT INTO staging.parts (run_id, part) SELECT :r, part FROM staging.parts "
+                "WHERE run_id = :s AND part = ANY(:p) ON CONFLICT DO NOTHING RETURNING part"),
+                {"r": run_id, "s": source_run, "p": wanted}).scalars().all()
+            # Copied within the server: the frames never leave it.
+            conn.execute(text(
+                "INSERT INTO staging.frames (run_id, part, frame, piece, data) "
+                "SELECT :r, part, frame, piece, data FROM staging.frames "
+                "WHERE run_id = :s AND part = ANY(:p)"),
+                {"r": run_id, "s": source_run, "p": list(taken)})
+
+    def published(self) -> str | None:
+        return self.wh.meta(PUBLISHED_RUN_META)
+
+    def mark_published(self, run_id: str) -> None:
+        self.wh.set_meta(PUBLISHED_RUN_META, run_id)
+        with self.wh.engine.begin() as conn:
+            self._ensure(conn)
+            conn.execute(text("DELETE FROM staging.parts WHERE run_id <> :r"), {"r": run_id})

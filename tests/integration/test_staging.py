@@ -1,0 +1,200 @@
+"""The staging store an integration run's tasks hand each other frames through: the same
+promises on both back ends (the warehouse's `staging` schema on a real PostGIS, a folder beside
+the embedded GeoPackage), and on PostGIS, that only the loader may use it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import create_engine, text
+
+from pipelines.warehouse import open_warehouse
+from pipelines.warehouse import staging as staging_module
+from pipelines.warehouse.staging import FolderStaging, PostgisStaging, StagingStore, staging_store
+
+
+def frame(n: int, tag: str = "a") -> gpd.GeoDataFrame:
+    """Awkward dtypes on purpose: nullable integers, text with a null, a tab and a backslash,
+    a timestamp with a time zone, a category, a boolean with a null; the geometry named geom, in EPSG:4490."""
+    return gpd.GeoDataFrame({
+        "n": pd.array(range(n), dtype="Int64"),
+        "name": [f"{tag}{i}\t\\ 名" if i % 3 else None for i in range(n)],
+        "when": pd.date_range("2026-11-16", periods=n, freq="h", tz="Asia/Shanghai"),
+        "kind": pd.Categorical(["pbf_only", "hsf_only"] * (n // 2) + ["pbf_only"] * (n % 2))
+        if n else pd.Series([], dtype=object),  # (Parquet keeps no categories of no rows)
+        "flag": pd.array([True, None, False][: n] + [True] * max(0, n - 3), dtype="boolean"),
+    }, geometry=[shapely.box(110 + i / 1000, 19, 110.0005 + i / 1000, 19.0005) for i in range(n)],
+        crs=4490).rename_geometry("geom")
+
+
+def layers(tag: str) -> dict[str, gpd.GeoDataFrame]:
+    return {"farmland_base_map": frame(5, tag), "complaints_enriched": frame(0, tag)}
+
+
+def same(a: dict[str, gpd.GeoDataFrame] | None, b: dict[str, gpd.GeoDataFrame]) -> None:
+    assert a is not None
+    assert sorted(a) == sorted(b)
+    for name in b:
+        assert a[name].geometry.name == "geom" and a[name].crs.to_epsg() == 4490
+        pd.testing.assert_frame_equal(pd.DataFrame(a[name]), pd.DataFrame(b[name]))
+
+
+@pytest.fixture(params=["folder", "postgis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StagingStore]:
+    if request.param == "folder":
+        yield staging_store(open_warehouse(f"gpkg:///{tmp_path / 'w.gpkg'}"), tmp_path / "st")
+        return
+    wh = open_warehouse(request.getfixturevalue("postgis_url"))
+    wh.ensure_ready()
+    yield staging_store(wh, tmp_path / "unused")
+    wh.engine.dispose()
+
+
+def test_the_store_follows_the_warehouse(postgis_url: str, tmp_path: Path) -> None:
+    gpkg = open_warehouse(f"gpkg:///{tmp_path / 'w.gpkg'}")
+    assert isinstance(staging_store(gpkg, tmp_path / "st"), FolderStaging)
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    store = staging_store(wh, tmp_path / "unused")
+    assert isinstance(store, PostgisStaging)
+    store.save_inputs("r1", layers("i"))
+    assert store.read_inputs("r1") is not None
+    assert not (tmp_path / "unused").exists()  # nothing on this machine's disk
+    wh.engine.dispose()
+
+
+def test_frames_come_back_as_written(store: StagingStore) -> None:
+    store.save_inputs("r1", {"counties": frame(3, "c")})
+    store.write_partition("r1", "460105", layers("x"))
+    store.write_partition("r1", "460105/farmland", {"farmland_base_map": frame(2, "f")})
+    store.write_partition("r1", "unlocated", {})  # a partition with no layers is still one
+    same(store.read_inputs("r1"), {"counties": frame(3, "c")})
+    same(store.read("r1", "460105"), layers("x"))
+    same(store.read("r1", "460105/farmland"), {"farmland_base_map": frame(2, "f")})
+    assert store.read("r1", "unlocated") == {}
+    assert store.read("r1", "460106") is None and store.read_inputs("r2") is None
+    assert store.parts("r1") == ["460105", "460105/farmland", "unlocated"]  # inputs aside
+    parts = store.read_partitions("r1")
+    assert len(parts) == 3
+    same(parts[0], layers("x"))
+    with pytest.raises(ValueError):
+        store.write_partition("r1", ".inputs", layers("x"))
+
+
+def test_a_partition_written_twice_is_there_once(store: StagingStore) -> None:
+    store.write_partition("r1", "460105", layers("first"))
+    store.write_partition("r1", "460106", layers("other"))
+    store.write_partition("r1", "460105", {"farmland_base_map": frame(7, "second")})
+    assert store.parts("r1") == ["460105", "460106"]
+    same(store.read("r1", "460105"), {"farmland_base_map": frame(7, "second")})
+    same(store.read("r1", "460106"), layers("other"))  # nothing else changed
+
+    # Two copies of the same task at once (a retry racing its original): one whole copy.
+    errors: list[BaseException] = []
+
+    def write(tag: str) -> None:
+        try:
+            for _ in range(3):
+                store.write_partition("r1", "460107", layers(tag))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in ("p", "q")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = store.read("r1", "460107")
+    assert got is not None
+    tag = str(got["farmland_base_map"]["name"].dropna().iloc[0])[0]
+    same(got, layers(tag))
+    assert store.parts("r1") == ["460105", "460106", "460107"]
+
+
+def test_two_runs_are_apart_and_publishing_one_drops_the_other(store: StagingStore) -> None:
+    store.save_inputs("r1", {"counties": frame(3, "c")})
+    store.write_partition("r1", "460105", layers("one"))
+    store.write_partition("r2", "460105", layers("two"))
+    same(store.read("r1", "460105"), layers("one"))
+    same(store.read("r2", "460105"), layers("two"))
+    assert store.read_inputs("r2") is None
+    assert store.published() is None
+
+    store.mark_published("r1")
+    assert store.published() == "r1"
+    assert store.parts("r2") == []  # an older or other run's parts go once a run publishes
+    same(store.read("r1", "460105"), layers("one"))
+    store.mark_published("r1")  # publishing the same run again: the same
+    assert store.published() == "r1" and store.parts("r1") == ["460105"]
+
+
+def test_a_run_adopts_the_published_runs_partitions(store: StagingStore) -> None:
+    for code in ("460105", "460106", "460107"):
+        store.write_partition("r1", code, layers(code))
+    store.mark_published("r1")
+    store.write_partition("r2", "460106", layers("new"))  # a one-county run
+    store.adopt("r2", "r1", ["460105", "460106", "460107", "460108"])
+    assert store.parts("r2") == ["460105", "460106", "460107"]  # 460108 was never staged
+    same(store.read("r2", "460106"), layers("new"))  # its own partition is kept
+    same(store.read("r2", "460105"), layers("460105"))
+    store.mark_published("r2")
+    assert store.parts("r1") == [] and store.published() == "r2"
+    same(store.read("r2", "460107"), layers("460107"))  # whole after the source is gone
+
+
+def test_large_frames_are_stored_in_pieces(store: StagingStore,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging_module, "PIECE_BYTES", 1000)
+    big = {"complaints_enriched": frame(400, "big")}
+    store.write_partition("r1", "460105", big)
+    same(store.read("r1", "460105"), big)
+    if isinstance(store, PostgisStaging):
+        with store.wh.engine.connect() as conn:
+            pieces = conn.execute(text("SELECT count(*) FROM staging.frames")).scalar_one()
+        assert pieces > 5
+
+
+def test_only_the_loader_may_use_staging(postgis_url: str) -> None:
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    PostgisStaging(wh).write_partition("r1", "460105", layers("x"))
+    engine = create_engine(postgis_url)
+    try:
+        with engine.connect() as conn:
+            persistence = conn.execute(text(
+                "SELECT relname, relpersistence FROM pg_class WHERE relnamespace = "
+                "'staging'::regnamespace AND relkind = 'r' ORDER BY 1")).all()
+            assert [tuple(r) for r in persistence] == [("frames", "u"), ("parts", "u")]
+        for role in ("yitu_analyst", "yitu_monitor"):
+            with engine.connect() as conn:
+                conn.execute(text(f"SET ROLE {role}"))
+                assert conn.execute(text(  # the layers they are for, yes
+                    "SELECT has_schema_privilege('publish', 'USAGE')")).scalar_one()
+                assert not conn.execute(text(
+                    "SELECT has_schema_privilege('staging', 'USAGE')")).scalar_one()
+                with pytest.raises(Exception, match="permission denied for schema staging"):
+                    conn.execute(text("SELECT count(*) FROM staging.frames"))
+        with engine.connect() as conn:
+            conn.execute(text("SET ROLE yitu_loader"))
+            assert conn.execute(text("SELECT count(*) FROM staging.parts")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        wh.engine.dispose()
+
+
+def test_a_warehouse_set_up_before_staging_gets_it_on_first_use(postgis_url: str) -> None:
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    with wh.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA staging CASCADE"))
+    store = PostgisStaging(wh)
+    store.write_partition("r1", "460105", layers("x"))
+    same(store.read("r1", "460105"), layers("x"))
+    wh.engine.dispose()
