@@ -1,0 +1,204 @@
+"""Shared-nothing workers: the deployment's CeleryExecutor with two real `airflow celery worker`
+processes, each with a scratch folder of its own (YITU_SCRATCH, its task logs there too), that
+share only what workers on two hosts would: the PostGIS warehouse, the broker (a redis-server
+of the test's own) and the landing/raw volume (YITU_HOME). The sample drops go through the
+ingest DAGs and one `yitu_integrate` run; its tasks, spread over both workers, hand each other
+the inputs and the county partitions through the warehouse's `staging` schema, and the
+published layers equal the CLI's on the same drops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import ROOT, _free_port, fresh_database
+from tests.integration.airflow_services import (
+    INGEST,
+    WORKER_ENV,
+    Airflow,
+    airflow_services,
+    all_finished,
+)
+from tests.integration.test_faults import checksums
+
+WORKERS = ("worker1", "worker2")
+DEADLINE = 600.0  # seconds for ingest, then for the integration run, before the test gives up
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of this test's own on a free 127.0.0.1 port, nothing written to disk."""
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(server).exists():
+        pytest.fail("redis-server is not installed: run `source .ci/install`")
+    port = _free_port()
+    with open(tmp_path / "redis.log", "wb") as log:
+        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _redis_ping(port):
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "redis.log").read_text("utf-8", errors="replace")
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def celery(postgis_server: str, postgis_url: str, tmp_path: Path, broker: str,
+           request: pytest.FixtureRequest) -> Iterator[Airflow]:
+    with airflow_services(postgis_server, postgis_url, tmp_path, request, {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker,
+        "AIRFLOW__CORE__PARALLELISM": "4",  # two cores: two task processes per worker
+    }) as af:
+        for name in WORKERS:
+            scratch = tmp_path / name
+            env = {**af.env,
+                   "YITU_SCRATCH": str(scratch),  # this worker's own disk
+                   "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(scratch / "logs"),
+                   # Task instances say which worker ran them (hostname, in the REST API).
+                   WORKER_ENV: name,
+                   "AIRFLOW__CORE__HOSTNAME_CALLABLE":
+                       "tests.integration.airflow_services.worker_hostname",
+                   "PYTHONPATH": os.pathsep.join(
+                       [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+            # No log server (it would listen on every interface): the logs are on this disk.
+            af.start(name, ["celery", "worker", "--celery-hostname", f"{name}@%h",
+                            "--concurrency", "2", "--skip-serve-logs"], env)
+        yield af
+
+
+def _cli_reference(sample_dir: Path, home: Path, url: str, like: dict[str, str]
+                   ) -> subprocess.Popen[str]:
+    """`yitu drop` every sample file, then `yitu run`, on a warehouse of its own."""
+    env = {**like, "YITU_HOME": str(home), "YITU_WAREHOUSE_URL": url}
+    env.pop("YITU_SCRATCH", None)
+    manifest = json.loads((sample_dir / "manifest.json").read_text("utf-8"))
+    cli = f"{sys.executable} -m pipelines.cli"
+    script = " && ".join([*(f"{cli} drop {sample_dir / f['file']} --dataset {f['dataset']}"
+                            for f in manifest["files"]), f"{cli} run"])
+    return subprocess.Popen(["bash", "-c", script], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _loaded(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT to_regclass('audit.drops')")).scalar():
+                return 0
+            return int(conn.execute(text(
+                "SELECT count(*) FROM audit.drops WHERE state = 'loaded'")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_two_workers_share_only_warehouse_broker_and_landing(
+        celery: Airflow, postgis_server: str, postgis_url: str, sample_dir: Path,
+        tmp_path: Path) -> None:
+    af = celery
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        cli_url = stack.enter_context(fresh_database(postgis_server))
+        reference = _cli_reference(sample_dir, tmp_path / "cli", cli_url, af.env)
+        stack.callback(lambda: reference.poll() is None and reference.kill())
+
+        af.login()
+        af.dags_parsed([*INGEST, "yitu_integrate"])
+        # Ingest first, then one integration run by hand: paused, it queues no asset event.
+        af.call("PATCH", "/api/v2/dags/yitu_integrate", {"is_paused": True})
+        af.wait("both workers", lambda: all(
+            "ready." in (af.logs / f"{w}.log").read_text("utf-8", errors="replace")
+            for w in WORKERS), 120)
+
+        from pipelines.config import Settings
+        from pipelines.landing.drops import drop_file
+
+        manifest = json.loads((sample_dir / "manifest.json").read_text("utf-8"))
+        shared = Settings(home=Path(af.env["YITU_HOME"]), warehouse_url=postgis_url,
+                          pii_key=None)
+        for f in manifest["files"]:  # what `yitu drop` does, into the shared landing zone
+            drop_file(shared, sample_dir / f["file"], f["dataset"])
+        af.wait("the drops to load", lambda: _loaded(postgis_url) == len(manifest["files"])
+                and all_finished(af, INGEST), DEADLINE)
+        ingested = time.monotonic()
+
+        af.call("PATCH", "/api/v2/dags/yitu_integrate", {"is_paused": False})
+        run_id = af.call("POST", "/api/v2/dags/yitu_integrate/dagRuns",
+                         {"logical_date": None})["dag_run_id"]
+        run = af.wait("the integration run", lambda: next(
+            (r for r in af.runs("yitu_integrate")
+             if r["dag_run_id"] == run_id and r["state"] in ("success", "failed")), None),
+            DEADLINE)
+        integrated = time.monotonic()
+        tis = af.task_instances("yitu_integrate", run_id)
+        assert run["state"] == "success", [(t["task_id"], t["map_index"], t["state"])
+                                           for t in tis]
+        assert {t["state"] for t in tis} == {"success"}
+        counties = [t for t in tis if t["task_id"] == "integrate_county"]
+        assert len(counties) >= 19
+
+        # Both workers ran the run's tasks: the task instances and each worker's own logs.
+        by_worker = {w: sorted(t["map_index"] for t in counties if t["hostname"] == w)
+                     for w in WORKERS}
+        assert {t["hostname"] for t in tis} <= set(WORKERS), {t["hostname"] for t in tis}
+        assert all(by_worker.values()), by_worker
+        for w in WORKERS:
+            logged = list((tmp_path / w / "logs").glob(
+                "dag_id=yitu_integrate/*/task_id=integrate_county/*"))
+            assert len(logged) == len(by_worker[w]), (w, logged)
+
+        # Nothing was staged on any disk: inputs and partitions went through PostGIS.
+        for folder in [tmp_path / w for w in WORKERS] + [Path(af.env["YITU_HOME"])]:
+            assert not (folder / "staging").exists(), folder
+        engine = create_engine(postgis_url)
+        with engine.connect() as conn:
+            staged = conn.execute(text(
+                "SELECT run_id, count(*) FILTER (WHERE part <> '.inputs') FROM staging.parts "
+                "GROUP BY run_id")).all()
+            pointer = conn.execute(text(
+                "SELECT value FROM audit.meta WHERE key = 'published_run'")).scalar_one()
+        engine.dispose()
+        assert [tuple(r) for r in staged] == [(pointer, len(counties))]
+
+        # The published layers (and the core data) equal the CLI's on the same drops.
+        out, _ = reference.communicate(timeout=600)
+        assert reference.returncode == 0, out[-4000:]
+        ours, cli = checksums(postgis_url), checksums(cli_url)
+        assert {k for k in ours if k.startswith("publish.")} >= {
+            "publish.farmland_base_map", "publish.region_summary"}
+        assert ours == cli
+
+    print(f"\ningest {ingested - started:.0f} s, integration run {integrated - ingested:.0f} s "
+          f"({len(counties)} partitions: {', '.join(f'{w} {len(m)}' for w, m in by_worker.items())})"
+          f", whole test {time.monotonic() - started:.0f} s")
