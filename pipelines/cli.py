@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from pipelines.config import Settings
     from pipelines.warehouse.ledger import DropRecord
 
+# `yitu sample --province F`; the sample package is imported only when it runs
+PROVINCE_HELP = ("size each dataset as a fraction F of a province instead (1 = 1,000,000 PBF "
+                 "parcels, 300,000 HSF polygons, 1,000,000 licences, 1,000,000 work orders; "
+                 "larger deliveries are split into several files)")
 STATUS_REASONS = 3  # whole-file reasons shown per rejected drop; the report has them all
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -30,7 +34,8 @@ def printable(name: str) -> str:
 def _sample(args: argparse.Namespace) -> int:
     from pipelines.sample import write_samples
 
-    manifest = write_samples(Path(args.dir), seed=args.seed, scale=args.scale)
+    manifest = write_samples(Path(args.dir), seed=args.seed, scale=args.scale,
+                             province=args.province)
     for f in manifest["files"]:
         print(f"{f['dataset']:16} {args.dir}/{f['file']}  rows={f['rows']} "
               f"bad={sum(f['bad_rows'].values())}")
@@ -164,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write realistic department files, bad rows included")
     s.add_argument("dir")
     s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--scale", type=int, default=1, help="multiplies the row counts")
+    size = s.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=int, default=1, help="multiplies the row counts")
+    size.add_argument("--province", type=float, metavar="F", help=PROVINCE_HELP)
     s.set_defaults(func=_sample)
     s = sub.add_parser("drop", help="put a file into the landing zone, atomically")
     s.add_argument("file")

@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
 from pipelines.read.gcj02 import wgs84_to_gcj02
 from pipelines.sample import names
+from pipelines.sample.enterprises import industry_keys
 from pipelines.sample.farmland import FarmlandPbf
+from pipelines.sample.layout import IntArray
+from pipelines.sample.names import StrArray
 from pipelines.sample.plant import BoolArray, RowPicker, share
 from pipelines.sample.region import County, metres_per_degree, points_in
 from pipelines.sample.registers import UNKNOWN_COUNTIES, Register
 from pipelines.sample.timeline import accepted_at, handling_times
 from pipelines.sample.topics import CHANNELS, RESULTS, SATISFACTION, TOPICS
-from pipelines.validate.codes import is_valid_uscc
 
 
 @dataclass
 class Hotline:
     frame: pd.DataFrame  # codes as keys; datetimes as pandas Timestamps (NaT when empty)
     loadable: BoolArray
-    bad: dict[str, int]
-    warn: dict[str, int]
+    bad: dict[str, IntArray]  # rule -> rows breaking it
+    warn: dict[str, IntArray]
 
 
 def _weighted(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...], n: int) -> np.ndarray:
@@ -36,97 +40,106 @@ def _places(
     counties: tuple[County, ...],
     pbf: FarmlandPbf,
     reg: Register,
-    topic: np.ndarray,
+    topic: IntArray,
 ) -> pd.DataFrame:
     """County, true lon/lat, address and named entity (or -1) of every work order."""
     n = topic.size
-    out = pd.DataFrame(
-        {"county": -1, "lon": np.nan, "lat": np.nan, "addr": "", "village": "", "entity": -1},
-        index=range(n),
-    )
+    county = np.full(n, -1, dtype=np.int64)
+    lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+    village = np.full(n, "", dtype=object)
+    entity = np.full(n, -1, dtype=np.int64)
     ent = reg.entities
-    industry = np.array([i.key for i in ent["industry"]])
+    industry = industry_keys(ent["industry"].to_numpy())
     parcels = np.flatnonzero(pbf.loadable)
+    village_names = (np.array(pbf.villages.town, dtype=object)
+                     + np.array(pbf.villages.name, dtype=object))
     for t, spec in enumerate(TOPICS):
         rows = np.flatnonzero(topic == t)
         if spec.place == "entity":
             pool = np.flatnonzero(np.isin(industry, spec.industries))
             who = rng.choice(pool if pool.size else np.arange(len(ent)), rows.size)
-            out.loc[rows, "entity"] = who
-            out.loc[rows, "county"] = ent["county"].to_numpy()[who]
-            out.loc[rows, "lon"] = ent["lon"].to_numpy()[who]
-            out.loc[rows, "lat"] = ent["lat"].to_numpy()[who]
+            entity[rows] = who
+            county[rows] = ent["county"].to_numpy()[who]
+            lon[rows] = ent["lon"].to_numpy()[who]
+            lat[rows] = ent["lat"].to_numpy()[who]
         elif spec.place == "farmland":
             where = rng.choice(parcels, rows.size)
             centre = shapely.centroid(np.asarray(pbf.frame.geometry.values[where]))
-            village = pbf.block_village[pbf.cells.block[where]]
-            out.loc[rows, "county"] = pbf.blocks.county[pbf.cells.block[where]]
-            out.loc[rows, "lon"] = [p.x for p in centre]
-            out.loc[rows, "lat"] = [p.y for p in centre]
-            out.loc[rows, "village"] = [
-                pbf.villages.town[v] + pbf.villages.name[v] for v in village.tolist()
-            ]
-    town = np.flatnonzero(out["county"].to_numpy() < 0)
-    out.loc[town, "county"] = rng.choice(len(counties), town.size)
-    for ci, county in enumerate(counties):
-        rows = town[out["county"].to_numpy()[town] == ci]
+            county[rows] = pbf.county[where]
+            lon[rows], lat[rows] = shapely.get_x(centre), shapely.get_y(centre)
+            village[rows] = village_names[pbf.block_village[pbf.cells.block[where]]]
+    town = np.flatnonzero(county < 0)
+    county[town] = rng.choice(len(counties), town.size)
+    for ci, c in enumerate(counties):
+        rows = town[county[town] == ci]
         if rows.size:
-            out.loc[rows, "lon"], out.loc[rows, "lat"] = points_in(
-                rng, county.polygon, county.seat, 3000.0, rows.size
-            )
+            lon[rows], lat[rows] = points_in(rng, c.polygon, c.seat, 3000.0, rows.size)
     # Callers describe a spot, not a surveyed point: tens of metres off.
-    per_lon, per_lat = metres_per_degree(out["lat"].to_numpy())
-    out["lon"] += rng.normal(0, 25, n) / per_lon
-    out["lat"] += rng.normal(0, 25, n) / per_lat
+    per_lon, per_lat = metres_per_degree(lat)
+    lon += rng.normal(0, 25, n) / per_lon
+    lat += rng.normal(0, 25, n) / per_lat
     roads = names.join(
         names.pick(rng, names.PLACE_CHARS, n),
         names.pick(rng, names.PLACE_CHARS, n),
         names.pick(rng, names.ROAD_SUFFIX, n),
-    )
-    out["addr"] = [
-        f"{counties[c].full_name}{r}{k}号"
-        for c, r, k in zip(
-            out["county"], roads.tolist(), rng.integers(1, 400, n).tolist(), strict=True
-        )
-    ]
+    ).astype(object)
+    full = np.array([c.full_name for c in counties], dtype=object)
+    number = rng.integers(1, 400, n).astype(str).astype(object)
+    addr = full[county] + roads + number + "号"
+    return pd.DataFrame({"county": county, "lon": lon, "lat": lat, "addr": addr,
+                         "village": village, "entity": entity})
+
+
+def _fill(template: str, fields: dict[str, npt.NDArray[np.object_]]) -> npt.NDArray[np.object_]:
+    """A str.format template filled from arrays of values, element-wise."""
+    n = len(next(iter(fields.values())))
+    out = np.full(n, "", dtype=object)
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out = out + literal
+        if name:
+            out = out + fields[name]
     return out
 
 
 def _describe(
     rng: np.random.Generator,
-    topic: np.ndarray,
+    topic: IntArray,
     places: pd.DataFrame,
     ent: pd.DataFrame,
-    zbdw: list[str],
-    caller_phone: np.ndarray,
-    caller_id: np.ndarray,
-) -> list[str]:
+    zbdw: npt.NDArray[np.object_],
+    caller_phone: StrArray,
+    caller_id: StrArray,
+) -> npt.NDArray[np.object_]:
     """NRMS from the topic's templates; some callers leave their number (or ID) in the text."""
     n = topic.size
     money = rng.integers(5, 400, n) * 100
     months = rng.integers(2, 7, n)
     pick = rng.random(n)
     luck = rng.random(n)
-    ent_name = ent["name"].to_numpy()
     entity = places["entity"].to_numpy()
-    addr, village = places["addr"].tolist(), places["village"].tolist()
-    text = []
-    for i, t in enumerate(topic.tolist()):
-        templates = TOPICS[t].templates
-        line = templates[int(pick[i] * len(templates))].format(
-            ent=ent_name[entity[i]] if entity[i] >= 0 else "",
-            addr=addr[i],
-            village=village[i],
-            money=int(money[i]),
-            months=int(months[i]),
-            zbdw=zbdw[i],
-        )
-        if luck[i] < 0.12:  # personal data in free text: real, and the pipeline must mask it
-            line += f"来电人联系电话{caller_phone[i].removeprefix('+86')}。"
-        elif luck[i] < 0.13 and caller_id[i]:
-            line += f"来电人身份证号{caller_id[i]}。"
-        text.append(line)
-    return text
+    fields = {
+        "ent": np.where(entity >= 0, ent["name"].to_numpy(dtype=object)[np.maximum(entity, 0)],
+                        ""),
+        "addr": places["addr"].to_numpy(dtype=object),
+        "village": places["village"].to_numpy(dtype=object),
+        "money": money.astype(str).astype(object),
+        "months": months.astype(str).astype(object),
+        "zbdw": zbdw,
+    }
+    text = np.full(n, "", dtype=object)
+    for t, spec in enumerate(TOPICS):
+        choice = np.floor(pick * len(spec.templates)).astype(np.int64)
+        for k, template in enumerate(spec.templates):
+            rows = np.flatnonzero((topic == t) & (choice == k))
+            if rows.size:
+                text[rows] = _fill(template, {f: v[rows] for f, v in fields.items()})
+    # personal data in free text: real, and the pipeline must mask it
+    phone = np.char.replace(caller_phone.astype(str), "+86", "").astype(object)
+    text = np.where(luck < 0.12, text + "来电人联系电话" + phone + "。", text)
+    with_id = (luck >= 0.12) & (luck < 0.13) & (caller_id != "")
+    out: npt.NDArray[np.object_] = np.where(
+        with_id, text + "来电人身份证号" + caller_id.astype(object) + "。", text)
+    return out
 
 
 def make_complaints(
@@ -134,25 +147,24 @@ def make_complaints(
     counties: tuple[County, ...],
     pbf: FarmlandPbf,
     reg: Register,
-    scale: int,
+    n: int,
 ) -> Hotline:
-    n = 2000 * scale
     slsj = accepted_at(rng, n)
     weight = np.array([t.weight for t in TOPICS])
     topic = rng.choice(len(TOPICS), n, p=weight / weight.sum())
     places = _places(rng, counties, pbf, reg, topic)
     county = places["county"].to_numpy()
     codes = np.array([c.code for c in counties])[county]
-    zbdw = [
-        counties[c].full_name + TOPICS[t].department for c, t in zip(county, topic, strict=True)
-    ]
+    full = np.array([c.full_name for c in counties], dtype=object)
+    departments = np.array([t.department for t in TOPICS], dtype=object)
+    zbdw = full[county] + departments[topic]
 
     # Callers: some ring more than once, under the same number.
     pool = max(1, int(0.85 * n))
     who = rng.integers(0, pool, n)
     names_ = names.person_names(rng, pool)
     polite = np.char.add(
-        np.array([s[0] for s in names_.tolist()]), rng.choice(["先生", "女士"], pool)
+        pd.Series(names_).str[0].to_numpy(dtype=str), rng.choice(["先生", "女士"], pool)
     )
     caller_name = np.where(rng.random(pool) < 0.2, polite, names_)[who]
     phone = names.mobiles(rng, pool)
@@ -166,18 +178,24 @@ def make_complaints(
     named = e >= 0
     sjqymc = np.where(named & (mention < 2), ent["name"].to_numpy()[np.maximum(e, 0)], "")
     sjqyxydm = np.where(named & (mention != 1), ent["uscc"].to_numpy()[np.maximum(e, 0)], "")
+    inherited = named & (mention != 1) & ent["uscc_broken"].to_numpy()[np.maximum(e, 0)]
     lon, lat = wgs84_to_gcj02(places["lon"].to_numpy(), places["lat"].to_numpy())
     geocoded = rng.random(n) >= 0.1
     times = handling_times(rng, slsj)
     closed = times["BJSJ"].notna().to_numpy()
     day = slsj.strftime("%Y%m%d")
     serial = pd.Series(np.arange(n)).groupby(day).cumcount().to_numpy() + 1
+    type_pool = np.array([t.types + ("",) * (2 - len(t.types)) for t in TOPICS], dtype=object)
+    type_count = np.array([len(t.types) for t in TOPICS])
+    gdlx = type_pool[topic, np.floor(rng.random(n) * type_count[topic]).astype(np.int64)]
+    classes = np.array([t.classes for t in TOPICS], dtype=object)
     df = pd.DataFrame(
         {
-            "GDBH": [f"{d}{s:05d}" for d, s in zip(day, serial, strict=True)],
+            "GDBH": np.asarray(day, dtype=object)
+            + np.char.zfill(serial.astype(str), 5).astype(object),
             "SLSJ": slsj,
             "GDLY": _weighted(rng, CHANNELS, n),
-            "GDLX": [TOPICS[t].types[int(rng.integers(0, len(TOPICS[t].types)))] for t in topic],
+            "GDLX": gdlx,
             "NRMS": _describe(rng, topic, places, ent, zbdw, caller_phone, caller_id),
             "SQDZ": np.where(places["village"] != "", places["village"], places["addr"]),
             "JD": np.where(geocoded, np.round(lon, 6), np.nan),
@@ -189,26 +207,26 @@ def make_complaints(
             "MYD": np.where(closed, _weighted(rng, SATISFACTION, n), ""),
             "SJQYMC": sjqymc,
             "SJQYXYDM": sjqyxydm,
-            "YWFL1": [TOPICS[t].classes[0] for t in topic],
-            "YWFL2": [TOPICS[t].classes[1] for t in topic],
-            "YWFL3": [TOPICS[t].classes[2] for t in topic],
+            "YWFL1": classes[topic, 0],
+            "YWFL2": classes[topic, 1],
+            "YWFL3": classes[topic, 2],
             "LDRXM": caller_name,
             "LDRDH": caller_phone,
             "LDRZJHM": caller_id,
         }
     )
-    return _plant(rng, df)
+    return _plant(rng, df, inherited)
 
 
-def _plant(rng: np.random.Generator, df: pd.DataFrame) -> Hotline:
+def _plant(rng: np.random.Generator, df: pd.DataFrame, inherited_mask: BoolArray) -> Hotline:
     n = len(df)
     picker = RowPicker(rng, n)
     # Entities whose register code is already wrong bring their warning with them.
     code = df["SJQYXYDM"].to_numpy()
-    inherited = np.flatnonzero([bool(c) and not is_valid_uscc(c) for c in code])
+    inherited = np.flatnonzero(inherited_mask)
     picker.mark(inherited)
     typo = picker.take(max(0, share(n, 0.01) - inherited.size), eligible=code != "")
-    df.loc[typo, "SJQYXYDM"] = names.break_uscc_check(rng, code[typo])
+    df.loc[typo, "SJQYXYDM"] = names.break_uscc_check(rng, code[typo].astype(str))
     bad_id = picker.take(share(n, 0.015), eligible=df["LDRZJHM"].to_numpy() != "")
     df.loc[bad_id, "LDRZJHM"] = names.break_id_check(rng, df.loc[bad_id, "LDRZJHM"].to_numpy())
 
@@ -230,6 +248,8 @@ def _plant(rng: np.random.Generator, df: pd.DataFrame) -> Hotline:
     return Hotline(
         frame=df,
         loadable=loadable,
-        bad={"domain": bad_county.size, "dates_in_order": k},
-        warn={"uscc_check": inherited.size + typo.size, "id_card_check": bad_id.size},
+        bad={"domain": bad_county,
+             "dates_in_order": np.sort(np.concatenate([closed_early, contact_early]))},
+        warn={"uscc_check": np.sort(np.concatenate([inherited, typo])),
+              "id_card_check": bad_id},
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from pipelines.sample import names
+from pipelines.sample.layout import IntArray
+from pipelines.sample.names import StrArray
 from pipelines.sample.region import County
 
 
@@ -145,7 +149,30 @@ ENTITY_TYPES = {
     "2": ("个体工商户",),
     "3": ("农民专业合作社",),
 }
-BRAND_CHARS = tuple("鑫源恒泰华盛达宏兴隆嘉和美康鸿发金海椰风蓝天绿洲南国新锐众诚博远佳润丰")
+BRAND_CHARS = tuple(
+    "鑫源恒泰华盛达宏兴隆嘉和美康鸿发金海椰风蓝天绿洲南国新锐众诚博远佳润丰"
+    "瑞祥益荣昌顺通汇德信万宝利永创晟凯旺豪腾辉茂恩晨"
+)
+_CODES = np.array([i.key for i in INDUSTRIES], dtype=object)
+_KINDS = np.array([i.kind for i in INDUSTRIES])
+_WEIGHTS = np.array([i.weight for i in INDUSTRIES])
+# per industry: its permits (licence type, share of entities holding it), padded to two
+_PERMIT_TYPES = np.array(
+    [[kind for kind, _ in i.permits] + [""] * (2 - len(i.permits)) for i in INDUSTRIES],
+    dtype=object,
+)
+_PERMIT_SHARES = np.array([[share for _, share in i.permits] + [0.0] * (2 - len(i.permits))
+                           for i in INDUSTRIES])
+
+
+def industry_keys(industry: IntArray) -> npt.NDArray[np.object_]:
+    out: npt.NDArray[np.object_] = _CODES[industry]
+    return out
+
+
+def industry_kinds(industry: IntArray) -> StrArray:
+    out: StrArray = _KINDS[industry]
+    return out
 
 
 def short_name(county: County) -> str:
@@ -155,25 +182,74 @@ def short_name(county: County) -> str:
     return county.name[:2] if "自治" in county.name else county.name[:-1]
 
 
-def draw_industries(rng: np.random.Generator, n: int, keys: tuple[str, ...] = ()) -> list[Industry]:
-    pool = [i for i in INDUSTRIES if not keys or i.key in keys]
-    weight = np.array([i.weight for i in pool])
-    return [pool[k] for k in rng.choice(len(pool), n, p=weight / weight.sum()).tolist()]
+def draw_industries(rng: np.random.Generator, n: int, keys: tuple[str, ...] = ()) -> IntArray:
+    """n industries (indexes into INDUSTRIES) by their weight, among `keys` if given."""
+    pool = np.array([k for k, i in enumerate(INDUSTRIES) if not keys or i.key in keys])
+    weight = _WEIGHTS[pool]
+    out: IntArray = pool[rng.choice(pool.size, n, p=weight / weight.sum())]
+    return out
 
 
-def permits_for(rng: np.random.Generator, industry: Industry) -> list[str]:
-    """营业执照 first, then the permits this entity holds: 1-3 licences in all."""
-    held = [kind for kind, share in industry.permits if rng.random() < share]
-    return ["营业执照", *held][:3]
+def permits_for(rng: np.random.Generator, industry: IntArray) -> npt.NDArray[np.object_]:
+    """(n, 3) licences of each entity: 营业执照 first, then the permits it holds ("" after)."""
+    held = rng.random((industry.size, 2)) < _PERMIT_SHARES[industry]
+    permits = np.where(held, _PERMIT_TYPES[industry], "")
+    # the permits held move to the front: ("", permit) -> (permit, "")
+    swap = (permits[:, 0] == "") & (permits[:, 1] != "")
+    permits[swap] = permits[swap][:, ::-1]
+    out: npt.NDArray[np.object_] = np.column_stack(
+        [np.full(industry.size, "营业执照", dtype=object), permits]
+    )
+    return out
 
 
-def entity_name(rng: np.random.Generator, industry: Industry, county: County, boss: str) -> str:
-    brand = "".join(names.pick(rng, BRAND_CHARS, 2).tolist())
-    suffix = industry.suffixes[int(rng.integers(0, len(industry.suffixes)))]
-    if industry.kind == "2":  # 个体: often named after the owner, 阿强粉店 / 李记小吃店
-        owner = f"阿{boss[-1]}" if rng.random() < 0.4 else f"{boss[0]}记"
-        return f"{county.full_name}{owner if rng.random() < 0.6 else brand}{suffix}"
-    if industry.kind == "3":
-        return f"{county.full_name}{brand}{suffix}"
-    prefix = "海南" if rng.random() < 0.5 else short_name(county)
-    return f"{prefix}{brand}{suffix}"
+def entity_names(
+    rng: np.random.Generator,
+    industry: IntArray,
+    counties: tuple[County, ...],
+    county: IntArray,
+    boss: StrArray,
+) -> npt.NDArray[np.object_]:
+    """A registered name for each entity, unique within the register (a name is registered
+    once per jurisdiction): names drawn again for the duplicates until none is left."""
+    names_ = _draw_names(rng, industry, counties, county, boss, 0)
+    for round_ in range(1, 64):
+        again = np.flatnonzero(pd.Series(names_).duplicated().to_numpy())
+        if not again.size:
+            return names_
+        names_[again] = _draw_names(rng, industry[again], counties, county[again], boss[again],
+                                    round_)
+    raise RuntimeError("could not draw unique entity names")
+
+
+def _draw_names(
+    rng: np.random.Generator,
+    industry: IntArray,
+    counties: tuple[County, ...],
+    county: IntArray,
+    boss: StrArray,
+    round_: int,
+) -> npt.NDArray[np.object_]:
+    n = industry.size
+    # two-character brands mostly; three, then four when the short ones are taken
+    length = 2 + (rng.random(n) < 0.3) + (round_ >= 8)
+    brand = names.join(*(np.where(length > k, names.pick(rng, BRAND_CHARS, n), "")
+                         for k in range(4))).astype(object)
+    suffix_count = np.array([len(i.suffixes) for i in INDUSTRIES])[industry]
+    pick = np.floor(rng.random(n) * suffix_count).astype(np.int64)
+    suffixes = np.array([i.suffixes + ("",) * (5 - len(i.suffixes)) for i in INDUSTRIES],
+                        dtype=object)
+    suffix = suffixes[industry, pick]
+    full = np.array([c.full_name for c in counties], dtype=object)[county]
+    short = np.array([short_name(c) for c in counties], dtype=object)[county]
+    kind = _KINDS[industry]
+    boss_s = pd.Series(boss, dtype=object)
+    # 个体: often named after the owner, 阿强粉店 / 李记小吃店
+    owner = np.where(rng.random(n) < 0.4, "阿" + boss_s.str[-1].to_numpy(dtype=object),
+                     boss_s.str[0].to_numpy(dtype=object) + "记")
+    individual = full + np.where(rng.random(n) < 0.6, owner, brand) + suffix
+    prefix = np.where(rng.random(n) < 0.5, "海南", short)
+    out: npt.NDArray[np.object_] = np.select(
+        [kind == "2", kind == "3"], [individual, full + brand + suffix], prefix + brand + suffix
+    ).astype(object)
+    return out

@@ -11,7 +11,7 @@ import pandas as pd
 from pipelines.sample import names, parcels
 from pipelines.sample.layout import Blocks, BoolArray, Cells, IntArray, place_blocks
 from pipelines.sample.plant import RowPicker, share
-from pipelines.sample.region import County, geodesic_areas
+from pipelines.sample.region import County, ellipsoidal_areas
 
 # TD/T 1057 classes found in permanent basic farmland, with a realistic mix.
 LAND_CLASSES = {
@@ -46,9 +46,14 @@ class FarmlandPbf:
     block_village: IntArray
     loadable: BoolArray  # passes every fail rule
     clean: BoolArray  # no planted problem at all: safe to plant something else on
-    bad: dict[str, int] = field(default_factory=dict)
-    warn: dict[str, int] = field(default_factory=dict)
+    bad: dict[str, IntArray] = field(default_factory=dict)  # rule -> rows breaking it
+    warn: dict[str, IntArray] = field(default_factory=dict)
     planted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def county(self) -> IntArray:
+        """Index of the county each parcel lies in."""
+        return self.blocks.county[self.cells.block]
 
 
 def make_villages(rng: np.random.Generator, counties: tuple[County, ...]) -> Villages:
@@ -79,52 +84,85 @@ def _parcels_per_county(rng: np.random.Generator, counties: tuple[County, ...], 
     return out
 
 
-def make_pbf(rng: np.random.Generator, counties: tuple[County, ...], scale: int) -> FarmlandPbf:
-    n = 600 * scale
+def _same_county_pairs(picker: RowPicker, county: IntArray, k: int) -> IntArray:
+    """k (earlier, later) pairs of free rows, both in one county: a key repeated within a
+    county's delivery stays repeated when the file is split by county."""
+    pairs: list[IntArray] = []
+    while sum(len(p) for p in pairs) < k:
+        rows = picker.take(2 * (k - sum(len(p) for p in pairs)))
+        rows = rows[np.lexsort((rows, county[rows]))]
+        same = county[rows[0::2]] == county[rows[1::2]] if rows.size > 1 else np.zeros(0, bool)
+        pair = rows[: 2 * same.size].reshape(-1, 2)
+        pairs.append(pair[same])
+        picker.taken[pair[~same].ravel()] = False  # unpaired: handed back
+        picker.taken[rows[2 * same.size:]] = False
+    return np.sort(np.concatenate(pairs)[:k], axis=1)
+
+
+def make_pbf(rng: np.random.Generator, counties: tuple[County, ...], n: int) -> FarmlandPbf:
     blocks = place_blocks(rng, counties, _parcels_per_county(rng, counties, n))
     cells = Cells.of(blocks)
     villages = make_villages(rng, counties)
-    block_village = np.array(
-        [rng.choice(np.flatnonzero(villages.county == c)) for c in blocks.county.tolist()],
-        dtype=np.int64,
-    )
+    # each block belongs to one village of its county
+    by_county = np.bincount(villages.county, minlength=len(counties))
+    first = np.concatenate([[0], np.cumsum(by_county)[:-1]])
+    pick = np.floor(rng.random(blocks.county.size) * by_county[blocks.county]).astype(np.int64)
+    block_village = first[blocks.county] + pick
     county = blocks.county[cells.block]
     corners = parcels.quads(rng, blocks, cells)
     is_quad = rng.random(n) >= 0.3
     picker = RowPicker(rng, n)
 
     # Integration cases first: they need particular neighbours. Not bad rows.
-    left, right = parcels.pick_overlap_pairs(rng, 5 * scale, picker.free, is_quad, cells)
+    left, right = parcels.pick_overlap_pairs(rng, share(n, 1 / 120), picker.free, is_quad,
+                                             cells)
     picker.mark(left)
     picker.mark(right)
     parcels.extend_into_right_neighbour(rng, corners, left, blocks, cells)
-    mismatch = picker.take(5 * scale)
+    mismatch = picker.take(share(n, 1 / 120))
 
-    rings = [c if q else parcels.cut_corner(rng, c) for c, q in zip(corners, is_quad, strict=True)]
+    cut = np.flatnonzero(~is_quad)
+    pentagons = parcels.cut_corners(rng, corners[cut])
     invalid = picker.take(share(n, 0.012))
-    for i in invalid.tolist():
-        rings[i] = parcels.corner_loop(rings[i])
-    geometry = parcels.to_polygons(rings, cells.block, blocks, counties)
-    area = np.round(geodesic_areas(geometry), 2)
+    loop = np.zeros(n, dtype=bool)
+    loop[invalid] = True
+    geometry = np.empty(n, dtype=object)
+    for rows, rings in (
+        (np.flatnonzero(is_quad & ~loop), corners[is_quad & ~loop]),
+        (cut[~loop[cut]], pentagons[~loop[cut]]),
+        (np.flatnonzero(is_quad & loop), parcels.corner_loops(corners[is_quad & loop])),
+        (cut[loop[cut]], parcels.corner_loops(pentagons[loop[cut]])),
+    ):
+        geometry[rows] = parcels.to_polygons(rings, cells.block[rows], blocks, counties)
+    area = np.round(ellipsoidal_areas(geometry), 2)
 
     codes = np.array([c.code for c in counties])
     county_names = np.array([c.name for c in counties])
     village = block_village[cells.block]
     serial = pd.Series(county).groupby(county).cumcount().to_numpy() + 1
     tbbh = pd.Series(village).groupby(village).cumcount().to_numpy() + 1
-    land = rng.choice(list(LAND_CLASSES), size=n, p=_LAND_SHARE)
+    land_codes = np.array(list(LAND_CLASSES))
+    land_index = rng.choice(land_codes.size, size=n, p=_LAND_SHARE)
     village_code = np.array(villages.code)[village]
     unit_code = names.join(village_code, "0000000")
     owner_region = np.where(rng.random(n) < 0.85, codes[county], rng.choice(codes, n))
+    xzqdm, xzqmc = codes[county], county_names[county]
+    # A neighbouring county's (valid) code: the parcel lies elsewhere than it says.
+    seats = np.array([c.seat for c in counties])
+    gap = np.hypot(*(seats[:, None, :] - seats[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(gap, np.inf)
+    nearest = np.argmin(gap, axis=1)
+    xzqdm[mismatch] = codes[nearest[county[mismatch]]]
+    xzqmc[mismatch] = county_names[nearest[county[mismatch]]]
     df = pd.DataFrame(
         {
             "BSM": np.arange(1, n + 1, dtype=np.int32),
-            "XZQDM": codes[county],
-            "XZQMC": county_names[county],
+            "XZQDM": xzqdm,
+            "XZQMC": xzqmc,
             "YJJBNTTBBH": names.join(codes[county], np.char.zfill(serial.astype(str), 7)),
             "TBBH": tbbh.astype(str),
-            "DLBM": land,
-            "DLMC": [LAND_CLASSES[c] for c in land.tolist()],
+            "DLBM": land_codes[land_index],
+            "DLMC": np.array(list(LAND_CLASSES.values()))[land_index],
             "QSXZ": np.where(rng.random(n) < 0.85, "20", "30"),
             "QSDWDM": unit_code,
             "QSDWMC": np.array(villages.name)[village],
@@ -139,17 +177,10 @@ def make_pbf(rng: np.random.Generator, counties: tuple[County, ...], scale: int)
         }
     )
 
-    # A neighbouring county's (valid) code: the parcel lies elsewhere than it says.
-    seats = np.array([c.seat for c in counties])
-    for i in mismatch.tolist():
-        d = np.hypot(*(seats - seats[county[i]]).T)
-        d[county[i]] = np.inf
-        df.loc[i, ["XZQDM", "XZQMC"]] = [codes[int(np.argmin(d))], county_names[int(np.argmin(d))]]
-
     bad_domain = picker.take(share(n, 0.015))
     df.loc[bad_domain, "DLBM"] = rng.choice(UNKNOWN_LAND_CLASSES, bad_domain.size)
     # A repeated key: the later row copies an earlier row's number; only the copy is bad.
-    pairs = np.sort(picker.take(2 * share(n, 0.01)).reshape(-1, 2), axis=1)
+    pairs = _same_county_pairs(picker, county, share(n, 0.01))
     df.loc[pairs[:, 1], "YJJBNTTBBH"] = df.loc[pairs[:, 0], "YJJBNTTBBH"].to_numpy()
 
     bad_id = picker.take(share(n, 0.015))
@@ -165,20 +196,15 @@ def make_pbf(rng: np.random.Generator, counties: tuple[County, ...], scale: int)
     loadable = np.ones(n, dtype=bool)
     loadable[np.concatenate([invalid, bad_domain, pairs[:, 1]])] = False
     return FarmlandPbf(
-        frame=gpd.GeoDataFrame(df, geometry=list(geometry), crs="EPSG:4490"),
+        frame=gpd.GeoDataFrame(df, geometry=geometry, crs="EPSG:4490"),
         blocks=blocks,
         cells=cells,
         villages=villages,
         block_village=block_village,
         loadable=loadable,
         clean=picker.free.copy(),
-        bad={
-            "geometry_valid": invalid.size,
-            "domain": bad_domain.size,
-            "key_unique": pairs.shape[0],
-        },
+        bad={"geometry_valid": invalid, "domain": bad_domain, "key_unique": pairs[:, 1]},
         # the county mismatches are flagged by validation (county_location) and still load
-        warn={"id_card_check": bad_id.size, "area_agrees": bad_area.size,
-              "county_location": mismatch.size},
+        warn={"id_card_check": bad_id, "area_agrees": bad_area, "county_location": mismatch},
         planted={"pbf_overlap": left.size, "county_mismatch": mismatch.size},
     )

@@ -109,10 +109,22 @@ def mobiles(rng: np.random.Generator, n: int) -> StrArray:
     return join(pick(rng, MOBILE_PREFIXES, n), np.char.zfill(tail.astype(np.str_), 8))
 
 
+def chars(codes: StrArray, width: int) -> npt.NDArray[np.uint32]:
+    """(n, width) code points of n strings of exactly `width` characters."""
+    fixed = np.ascontiguousarray(np.asarray(codes, dtype=f"<U{width}"))
+    return fixed.view(np.uint32).reshape(-1, width)
+
+
+def from_chars(points: npt.NDArray[np.uint32]) -> StrArray:
+    """The inverse of chars: (n, width) code points to n strings."""
+    width = points.shape[1]
+    out: StrArray = np.ascontiguousarray(points, dtype=np.uint32).view(f"<U{width}").ravel()
+    return out
+
+
 def _id_check(first17: StrArray) -> StrArray:
-    digits = np.frombuffer("".join(first17.tolist()).encode("ascii"), dtype=np.uint8) - 48
-    total = digits.reshape(-1, 17).astype(np.int64) @ _ID_WEIGHTS
-    out: StrArray = _ID_CHECK[total % 11]
+    digits = chars(first17, 17).astype(np.int64) - 48
+    out: StrArray = _ID_CHECK[(digits @ _ID_WEIGHTS) % 11]
     return out
 
 
@@ -123,7 +135,7 @@ def id_numbers(
     n = region_codes.size
     start = dt.date(born_from, 1, 1).toordinal()
     days = rng.integers(0, dt.date(born_to, 12, 31).toordinal() - start, n)
-    births = np.array([dt.date.fromordinal(start + int(d)).strftime("%Y%m%d") for d in days])
+    births = yyyymmdd(np.datetime64(dt.date(born_from, 1, 1), "D") + days)
     serial = np.char.zfill(rng.integers(1, 1000, n).astype(np.str_), 3)
     first17 = join(region_codes, births, serial)
     return join(first17, _id_check(first17))
@@ -142,8 +154,12 @@ def _index_of(pool: StrArray, values: StrArray) -> npt.NDArray[np.int64]:
     return np.array([lookup[v] for v in values.tolist()], dtype=np.int64)
 
 
+_ALPHABET_INDEX = np.zeros(128, dtype=np.int64)
+_ALPHABET_INDEX[[ord(c) for c in USCC_ALPHABET]] = np.arange(len(USCC_ALPHABET))
+
+
 def _uscc_check(first17: StrArray) -> StrArray:
-    values = _index_of(_ALPHABET, np.array(list("".join(first17.tolist())))).reshape(-1, 17)
+    values = _ALPHABET_INDEX[chars(first17, 17)]
     out: StrArray = _ALPHABET[(31 - (values @ _USCC_WEIGHTS) % 31) % 31]
     return out
 
@@ -152,9 +168,15 @@ def usccs(rng: np.random.Generator, kind: StrArray, county_codes: StrArray) -> S
     """Valid 统一社会信用代码: '9' (market regulation), kind (1 company, 2 individual, 3 co-op),
     the registering county, a 9-character organisation code and the check character."""
     n = kind.size
-    org = _ALPHABET[rng.integers(0, _ALPHABET.size, (n, 9))]
-    first17 = join("9", kind, county_codes, np.array(["".join(r) for r in org.tolist()]))
+    org = from_chars(_ALPHABET.view(np.uint32)[rng.integers(0, _ALPHABET.size, (n, 9))])
+    first17 = join("9", kind, county_codes, org)
     return join(first17, _uscc_check(first17))
+
+
+def yyyymmdd(days: npt.NDArray[np.datetime64]) -> StrArray:
+    """Dates as YYYYMMDD strings, all at once."""
+    iso = chars(np.datetime_as_string(days.astype("datetime64[D]"), unit="D"), 10)
+    return from_chars(iso[:, [0, 1, 2, 3, 5, 6, 8, 9]])
 
 
 def break_uscc_check(rng: np.random.Generator, codes: StrArray) -> StrArray:

@@ -1,5 +1,6 @@
 """Parcel outlines in block frames: inset quadrilaterals, cut corners, planted overlaps and
-self-intersections. Everything is in metres; layout.Blocks turns it into lon/lat."""
+self-intersections. Everything is in metres; layout.Blocks turns it into lon/lat. Every
+function works on all rings at once: (n, vertices, 2) arrays."""
 
 from __future__ import annotations
 
@@ -35,51 +36,60 @@ def right_neighbour(cells: Cells) -> IntArray:
 def extend_into_right_neighbour(
     rng: np.random.Generator, corners: FloatArray, rows: IntArray, blocks: Blocks, cells: Cells
 ) -> None:
-    """Push the right edge of each parcel 8-25 m past its neighbour's left edge: a sliver
-    overlap, the usual topology error between adjacent parcels. Changes corners in place."""
+    """Push the right edge of each parcel 8-25 m (at full size) past its neighbour's left
+    edge: a sliver overlap, the usual topology error between adjacent parcels. Changes
+    corners in place."""
     x0, _ = cells.origin(blocks)
     cw = blocks.cw[cells.block]
+    unit = blocks.unit[blocks.county[cells.block[rows]]]
     # The neighbour's left corners sit at most 7 % of a cell into its cell.
-    edge = x0[rows] + cw[rows] * 1.09 + rng.uniform(8.0, 25.0, rows.size)
+    edge = x0[rows] + cw[rows] * 1.09 + rng.uniform(8.0, 25.0, rows.size) * unit
     corners[rows, 1, 0] = edge
     corners[rows, 2, 0] = edge
 
 
-def cut_corner(rng: np.random.Generator, ring: FloatArray) -> FloatArray:
-    """Replace one corner of a quadrilateral by two points on its edges: a pentagon."""
-    k = int(rng.integers(0, 4))
-    prev, here, nxt = ring[(k - 1) % 4], ring[k], ring[(k + 1) % 4]
-    a = here + rng.uniform(0.15, 0.4) * (prev - here)
-    b = here + rng.uniform(0.15, 0.4) * (nxt - here)
-    return np.vstack([ring[:k], a, b, ring[k + 1 :]])
+def cut_corners(rng: np.random.Generator, rings: FloatArray) -> FloatArray:
+    """Replace one corner of each quadrilateral (n, 4, 2) by two points on its edges:
+    pentagons (n, 5, 2)."""
+    n = rings.shape[0]
+    rows = np.arange(n)[:, None]
+    k: IntArray = np.asarray(rng.integers(0, 4, (n,)), dtype=np.int64)
+    here = rings[rows[:, 0], k]
+    prev, nxt = rings[rows[:, 0], (k - 1) % 4], rings[rows[:, 0], (k + 1) % 4]
+    a = here + rng.uniform(0.15, 0.4, (n, 1)) * (prev - here)
+    b = here + rng.uniform(0.15, 0.4, (n, 1)) * (nxt - here)
+    pos = np.arange(5)[None, :]
+    # output vertex p: ring[p] before the cut corner, then a, b, then ring[p - 1]
+    src = np.where(pos < k[:, None], pos, np.maximum(pos - 1, 0))
+    out = rings[rows, np.minimum(src, 3)]
+    out[pos == k[:, None]] = a
+    out[pos == k[:, None] + 1] = b
+    return out
 
 
-def corner_loop(ring: FloatArray) -> FloatArray:
+def corner_loops(rings: FloatArray) -> FloatArray:
     """Replace the first corner by two points 10 % along its edges, in crossed order: the
     ring runs to the point on the next edge, back to the one on the previous edge, then on.
     The two long segments cross near the corner (a small bow-tie, as from a digitising
     overshoot) for any convex corner; the area hardly changes, so only the geometry rule
-    fails."""
-    on_next = ring[0] + 0.1 * (ring[1] - ring[0])
-    on_prev = ring[0] + 0.1 * (ring[-1] - ring[0])
-    return np.vstack([on_next, on_prev, ring[1:]])
+    fails. (n, k, 2) -> (n, k + 1, 2)."""
+    on_next = rings[:, 0] + 0.1 * (rings[:, 1] - rings[:, 0])
+    on_prev = rings[:, 0] + 0.1 * (rings[:, -1] - rings[:, 0])
+    return np.concatenate([on_next[:, None], on_prev[:, None], rings[:, 1:]], axis=1)
 
 
-def bow_tie(ring: FloatArray) -> FloatArray:
+def bow_ties(rings: FloatArray) -> FloatArray:
     """Swap the last two corners: the classic bow-tie of two triangles."""
-    return np.vstack([ring[:-2], ring[-1], ring[-2]])
+    return np.concatenate([rings[:, :-2], rings[:, -1:], rings[:, -2:-1]], axis=1)
 
 
 def to_polygons(
-    rings: list[FloatArray], block: IntArray, blocks: Blocks, counties: tuple[County, ...]
+    rings: FloatArray, block: IntArray, blocks: Blocks, counties: tuple[County, ...]
 ) -> np.ndarray:
-    """lon/lat polygons for block-frame rings of any vertex count, in input order."""
-    out = np.empty(len(rings), dtype=object)
-    lengths = np.array([r.shape[0] for r in rings])
-    for k in np.unique(lengths).tolist():
-        idx = np.flatnonzero(lengths == k)
-        xy = np.stack([rings[i] for i in idx.tolist()])
-        out[idx] = shapely.polygons(blocks.to_lonlat(block[idx], xy, counties))
+    """lon/lat polygons for block-frame rings (n, k, 2), in input order."""
+    out = np.empty(rings.shape[0], dtype=object)
+    if rings.shape[0]:
+        out[:] = shapely.polygons(blocks.to_lonlat(block, rings, counties))
     return out
 
 

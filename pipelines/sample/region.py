@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 import yaml
-from pyproj import CRS, Geod
+from pyproj import CRS, Geod, Transformer
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -160,3 +160,20 @@ def points_in(
 def geodesic_areas(geoms: npt.NDArray[np.object_]) -> FloatArray:
     """Ellipsoidal area in m2 (CGCS2000) of lon/lat polygons, as TBMJ is defined."""
     return np.array([abs(GEOD.geometry_area_perimeter(g)[0]) for g in geoms], dtype=np.float64)
+
+
+@cache
+def _equal_area() -> Transformer:
+    # Lambert azimuthal equal-area on CGCS2000's ellipsoid (GRS80), centred on the island:
+    # areas on it are the ellipsoid's (the authalic latitude takes care of the flattening).
+    return Transformer.from_crs(
+        "EPSG:4490", "+proj=laea +lat_0=19.2 +lon_0=109.8 +ellps=GRS80 +units=m", always_xy=True
+    )
+
+
+def ellipsoidal_areas(geoms: npt.NDArray[np.object_]) -> FloatArray:
+    """Ellipsoidal area in m2 of lon/lat polygons, all at once: geodesic_areas to 1e-9 for
+    fields of a few hectares (straight edges on an equal-area map vs geodesic edges)."""
+    ea = _equal_area()
+    flat = shapely.transform(geoms, lambda xy: np.stack(ea.transform(xy[:, 0], xy[:, 1]), -1))
+    return np.abs(np.asarray(shapely.area(flat), dtype=np.float64))

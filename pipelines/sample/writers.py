@@ -85,8 +85,7 @@ def write_shapefile_zip(
 
 def write_xlsx(frame: pd.DataFrame, path: Path, title: str, header: Sequence[str]) -> None:
     """Title row merged over the table, header of labels on row 2, data from row 3."""
-    rows = frame.itertuples(index=False, name=None)
-    _zip(path, workbook_parts(title, header, rows, _EXPORT_ISO))
+    _zip(path, workbook_parts(title, header, frame, _EXPORT_ISO))
 
 
 def write_csv(frame: pd.DataFrame, path: Path, header: Sequence[str], encoding: str) -> None:

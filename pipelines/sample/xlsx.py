@@ -2,25 +2,29 @@
 
 openpyxl's write-only mode spends ~40 us per cell in its XML layer without lxml (not a
 dependency here), which made `--scale 100` take minutes; the handful of parts a one-sheet
-workbook needs are simple enough to write directly. Strings are inline text cells (codes
-keep their leading zeros), dates are date-formatted serial numbers, as Excel saves them.
+workbook needs are simple enough to write directly, a column at a time (a province's
+register is millions of cells). Strings are inline text cells (codes keep their leading
+zeros), dates are date-formatted serial numbers, as Excel saves them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from openpyxl.utils import get_column_letter
+
+ObjectArray = npt.NDArray[np.object_]
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CT = "application/vnd.openxmlformats-officedocument"
-_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 with Lotus' leap-year bug
+_EXCEL_EPOCH_64 = np.datetime64("1899-12-30", "D")  # serial 1 = 1900-01-01 (Lotus' leap bug)
 _DATE_STYLE, _TITLE_STYLE = 1, 2
 
 _CONTENT_TYPES = f"""<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
@@ -66,48 +70,71 @@ def _column(i: int) -> str:
     return str(get_column_letter(i + 1))
 
 
-def _cell(ref: str, value: object) -> str:
-    if value is None or value == "":
-        return ""  # an empty cell is simply absent
-    if isinstance(value, str):
-        return f'<c r="{ref}" t="inlineStr"><is><t>{escape(value)}</t></is></c>'
-    if isinstance(value, dt.datetime):
-        raise TypeError("datetimes are not needed here; write dates or text")
-    if isinstance(value, dt.date):
-        return f'<c r="{ref}" s="{_DATE_STYLE}"><v>{(value - _EXCEL_EPOCH).days}</v></c>'
-    if isinstance(value, numbers.Integral):
-        return f'<c r="{ref}"><v>{int(value)}</v></c>'
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return "" if math.isnan(number) else f'<c r="{ref}"><v>{number!r}</v></c>'
-    raise TypeError(f"cannot write {type(value).__name__} to a cell")
+def _text_cell(ref: str, value: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{escape(value)}</t></is></c>'
 
 
-def _sheet(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def _cells(column: str, rows: npt.NDArray[np.object_], values: pd.Series) -> ObjectArray:
+    """The cells of one column, all rows at once: "" where the value is missing (an empty
+    cell is simply absent)."""
+    empty = np.full(len(values), "", dtype=object)
+    ref = f'<c r="{column}' + rows
+    if pd.api.types.is_datetime64_any_dtype(values):
+        days = (values.to_numpy("datetime64[D]") - _EXCEL_EPOCH_64).astype(np.int64)
+        cell = ref + f'" s="{_DATE_STYLE}"><v>' + days.astype(str).astype(object) + "</v></c>"
+        return np.where(values.isna().to_numpy(), empty, cell)
+    if pd.api.types.is_bool_dtype(values):
+        raise TypeError("booleans are not needed here; write text")
+    if pd.api.types.is_integer_dtype(values):
+        whole: ObjectArray = ref + '"><v>' + values.to_numpy().astype(str).astype(object) + "</v></c>"
+        return whole
+    if pd.api.types.is_float_dtype(values):
+        number = values.to_numpy(np.float64)
+        cell = ref + '"><v>' + number.astype(str).astype(object) + "</v></c>"
+        return np.where(np.isnan(number), empty, cell)
+    text = values.astype(object)
+    missing = text.isna().to_numpy() | (text == "").to_numpy()
+    if any(isinstance(v, dt.date | dt.datetime) for v in text[~missing].head(1)):
+        raise TypeError("dates are written from a datetime64 column")
+    clean = text.where(~missing, "").astype(str)
+    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        clean = clean.str.replace(raw, entity, regex=False)
+    cell = ref + '" t="inlineStr"><is><t>' + clean.to_numpy(dtype=object) + "</t></is></c>"
+    return np.where(missing, empty, cell)
+
+
+def frame_rows(frame: pd.DataFrame, first_row: int) -> str:
+    """The <row> elements of a table, from `first_row`: strings as inline text (codes keep
+    their leading zeros), datetimes as date-formatted serial numbers, numbers as numbers;
+    built a column at a time."""
+    rows = np.arange(first_row, first_row + len(frame)).astype(str).astype(object)
+    line = '<row r="' + rows + '">'
+    for i, name in enumerate(frame.columns):
+        line = line + _cells(_column(i), rows, frame[name])
+    return "".join((line + "</row>").tolist())
+
+
+def _sheet(title: str, header: Sequence[str], body: str, last_row: int) -> str:
     cols = [_column(i) for i in range(len(header))]
-    lines = [
+    head = (
         f'<row r="1"><c r="A1" t="inlineStr" s="{_TITLE_STYLE}"><is><t>{escape(title)}</t></is>'
-        "</c></row>",
+        "</c></row>"
         '<row r="2">'
-        + "".join(_cell(f"{c}2", h) for c, h in zip(cols, header, strict=True))
-        + "</row>",
-    ]
-    r = 2
-    for r, row in enumerate(rows, start=3):
-        cells = "".join(_cell(f"{c}{r}", v) for c, v in zip(cols, row, strict=True))
-        lines.append(f'<row r="{r}">{cells}</row>')
+        + "".join(_text_cell(f"{c}2", h) for c, h in zip(cols, header, strict=True) if h)
+        + "</row>"
+    )
     last = cols[-1]
     return (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_MAIN}">'
-        f'<dimension ref="A1:{last}{r}"/>'
+        f'<dimension ref="A1:{last}{last_row}"/>'
         f'<cols><col min="1" max="{len(cols)}" width="20" customWidth="1"/></cols>'
-        f"<sheetData>{''.join(lines)}</sheetData>"
+        f"<sheetData>{head}{body}</sheetData>"
         f'<mergeCells count="1"><mergeCell ref="A1:{last}1"/></mergeCells></worksheet>'
     )
 
 
 def workbook_parts(
-    title: str, header: Sequence[str], rows: Iterable[Sequence[object]], saved_at: str
+    title: str, header: Sequence[str], frame: pd.DataFrame, saved_at: str
 ) -> list[tuple[str, bytes]]:
     """The zip members of a one-sheet workbook, in a fixed order."""
     workbook = (
@@ -131,6 +158,6 @@ def workbook_parts(
         "xl/workbook.xml": workbook,
         "xl/_rels/workbook.xml.rels": _WORKBOOK_RELS,
         "xl/styles.xml": _STYLES,
-        "xl/worksheets/sheet1.xml": _sheet(title, header, rows),
+        "xl/worksheets/sheet1.xml": _sheet(title, header, frame_rows(frame, 3), len(frame) + 2),
     }
     return [(name, text.encode("utf-8")) for name, text in parts.items()]
