@@ -17,6 +17,8 @@ back with the dtypes, geometry column and CRS they were written with, on either 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import shutil
@@ -134,17 +136,18 @@ class FolderStaging(StagingStore):
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=run))
         for name, frame in frames.items():
             frame.to_parquet(tmp / f"{quote(name, safe='')}.parquet", index=False)
-        while True:
+        for _ in range(100):  # more writers than that at once is no retry: a bug
             try:
-                tmp.rename(target)  # fails while a target is there: set that one aside first
+                tmp.rename(target)
                 return str(target)
-            except OSError:
-                old = run / f".{target.name}.{uuid.uuid4().hex}.old"
-                try:
-                    target.rename(old)
-                except FileNotFoundError:
-                    continue  # another writer set it aside just now
-                shutil.rmtree(old, ignore_errors=True)
+            except OSError as exc:  # a target is there: set it aside, then try again
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            old = run / f".{target.name}.{uuid.uuid4().hex}.old"
+            with contextlib.suppress(FileNotFoundError):  # another writer set it aside
+                target.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        raise RuntimeError(f"could not put {target} in place: written by too many at once")
 
     def read(self, run_id: str, part: str) -> Frames | None:
         return self._read(self._run(run_id) / self._name(part))

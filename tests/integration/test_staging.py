@@ -4,6 +4,7 @@ the embedded GeoPackage), and on PostGIS, that only the loader may use it."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +199,44 @@ def test_a_warehouse_set_up_before_staging_gets_it_on_first_use(postgis_url: str
     store.write_partition("r1", "460105", layers("x"))
     same(store.read("r1", "460105"), layers("x"))
     wh.engine.dispose()
+
+
+def test_a_one_county_run_keeps_the_published_layers_whole(yitu_env: Path,
+                                                            sample_dir: Path) -> None:
+    """The runner on the folder store (the PostGIS store runs the same in test_airflow.py and
+    test_celery.py): a one-county run before any full run is refused; after one, it publishes
+    the same layers, again and again, and only its own run stays staged."""
+    from pipelines import runner
+    from pipelines.config import UsageError, settings
+    from pipelines.landing.drops import drop_file
+    from pipelines.orchestration import tasks
+    from tests.unit.test_runner import _published_digest
+
+    s = settings()
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    runner.ingest(s)
+    wh = runner.warehouse(s)
+    one = tasks.plan("one-0", "460106")
+    assert [j["county"] for j in one] == ["460106"]
+    tasks.integrate_county(one[0])
+    with pytest.raises(UsageError, match="never integrated"):
+        runner.publish_run(s, wh, runner.IntegrationRun.from_xcom(one[0]["run"]))
+
+    jobs = tasks.plan("full-1")
+    for job in jobs:
+        tasks.integrate_county(job)
+    tasks.publish(jobs)
+    full = _published_digest(wh)
+    assert full["region_summary"][0] == 24
+
+    one = tasks.plan("one-2", "460106")
+    tasks.integrate_county(one[0])
+    tasks.publish(one)
+    assert _published_digest(wh) == full
+    store = staging_store(wh, s.staging)
+    assert store.published() == "one-2"
+    assert store.parts("one-2") == sorted(j["county"] for j in jobs)  # whole now
+    assert sorted(p.name for p in s.staging.iterdir()) == ["one-2", "published.run"]
+    tasks.publish(one)  # the same run published again: the same layers
+    assert _published_digest(wh) == full
