@@ -6,6 +6,7 @@ the quality report."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,12 @@ def row_reasons(failures: pd.DataFrame, contract: Contract) -> list[Reason]:
             for r in failures.itertuples()]
 
 
+# Failure lines turned into reasons at a time when writing rejections.csv/.json: a file
+# rejected whole may have a million failing cells, and their reasons held at once (objects,
+# dicts and the JSON text) cost several times the failures table itself.
+CHUNK = 50_000
+
+
 def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.DataFrame,
                            contract: Contract, frame: pd.DataFrame | None = None,
                            counties: gpd.GeoDataFrame | None = None) -> Path:
@@ -46,22 +53,38 @@ def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Dat
     reasons (too many bad rows, unreadable) first, then every row's reasons."""
     folder = answer_folder(settings.quarantine, rec.dataset, rec.drop_id)
     folder.mkdir(parents=True, exist_ok=True)
-    reasons = file_reasons(rec.errors) + row_reasons(failures, contract)
-    table = pd.DataFrame([r.csv_row(rec.file) for r in reasons], columns=CSV_COLUMNS)
-    table["行 row"] = table["行 row"].astype("Int64")  # 12, not 12.0, beside whole-file lines
-    table.to_csv(folder / "rejections.csv", index=False, encoding="utf-8-sig")
+    whole = file_reasons(rec.errors)
+    chunks = [failures.iloc[i:i + CHUNK] for i in range(0, len(failures), CHUNK)]
+    with (folder / "rejections.csv").open("w", encoding="utf-8-sig", newline="") as csv:
+        for i, reasons in enumerate(_reason_chunks(whole, chunks, contract)):
+            table = pd.DataFrame([r.csv_row(rec.file) for r in reasons], columns=CSV_COLUMNS)
+            table["行 row"] = table["行 row"].astype("Int64")  # 12, not 12.0
+            table.to_csv(csv, index=False, header=i == 0)
     summary = {k: v for k, v in rec.as_status().items() if k != "errors"}
     summary["dataset_title"] = contract.title
-    summary["errors"] = [r.as_dict() for r in reasons]
-    (folder / "rejections.json").write_text(
-        json.dumps(summary, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    head = json.dumps(summary, ensure_ascii=False, indent=2, default=str)
+    with (folder / "rejections.json").open("w", encoding="utf-8") as out:
+        out.write(head[:-2] + ',\n  "errors": [')  # the summary's closing "\n}" comes last
+        sep = "\n    "
+        for reasons in _reason_chunks(whole, chunks, contract):
+            for r in reasons:
+                out.write(sep + json.dumps(r.as_dict(), ensure_ascii=False, default=str))
+                sep = ",\n    "
+        out.write("\n  ]\n}")
     if rec.state in ("rejected", "failed") or rec.rows_quarantined or rec.rows_flagged:
         write_rejection_workbook(
             folder / WORKBOOK, contract=contract, region=load_region(), drop=rec.as_status(),
-            file_reasons=[r.as_dict() for r in reasons if r.whole_file], failures=failures,
+            file_reasons=[r.as_dict() for r in whole], failures=failures,
             frame=frame, rule_severity=RULE_SEVERITY, rule_message_zh=RULE_MESSAGE_ZH,
             counties=counties, uscc_check_char=uscc_check_char)
     return folder
+
+
+def _reason_chunks(whole: list[Reason], chunks: list[pd.DataFrame],
+                   contract: Contract) -> Iterator[list[Reason]]:
+    yield whole
+    for c in chunks:
+        yield row_reasons(c, contract)
 
 
 def keep_validation_result(settings: Settings, rec: DropRecord, result: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xlsxwriter
 from shapely.geometry.base import BaseGeometry
@@ -29,7 +30,7 @@ from pipelines.load.workbook_rows import (
     read_feature_ids,
     row_numbering,
 )
-from pipelines.load.workbook_sheets import Failure, Styles, failures_of, rows_sheet
+from pipelines.load.workbook_sheets import SHEET_ROW_LIMIT, Styles, failures_of, rows_sheet
 
 log = logging.getLogger(__name__)
 ROW_ID_COLUMN = "_source_row"
@@ -118,19 +119,19 @@ def _table(ws: Any, styles: Styles, row: int, title: str, header: Sequence[str],
     return row + len(rows) + 3
 
 
-def _rule_rows(found: Sequence[Failure], contract: Contract, numbering: RowNumbering,
+def _rule_rows(table: pd.DataFrame, contract: Contract, numbering: RowNumbering,
                rule_message_zh: Mapping[str, str]) -> list[list[str]]:
+    """One line per (rule, severity) over every failure, including rows past the sheets' limit."""
     rows = []
-    groups: dict[tuple[str, str], list[Failure]] = {}
-    for f in found:
-        groups.setdefault((f.rule, f.severity), []).append(f)
-    for (rule, severity), items in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        source_rows = sorted({f.source_row for f in items})
-        fields = sorted({f.field for f in items if f.field})
-        labels = [field_label(contract.field(c)) if c in {x.code for x in contract.fields}
-                  else c for c in fields]
+    codes = {x.code for x in contract.fields}
+    for (rule, severity), items in sorted(table.groupby(["rule", "severity"], sort=False),
+                                          key=lambda kv: (kv[0][1], kv[0][0])):
+        rule, severity = str(rule), str(severity)
+        source_rows = np.unique(items["source_row"].to_numpy(dtype=np.int64))
+        fields = sorted({str(f) for f in items["field"].dropna() if f})
+        labels = [field_label(contract.field(c)) if c in codes else c for c in fields]
         generic = rule_message_zh.get(rule, rule).replace("{field}", "、".join(fields) or "")
-        examples = "、".join(numbering.cells(r)[0] for r in source_rows[:10])
+        examples = "、".join(numbering.cells(int(r))[0] for r in source_rows[:10])
         rows.append([rule_name(rule), rule, SEVERITY_ZH.get(severity, severity),
                      str(len(source_rows)), "、".join(labels), generic,
                      GENERIC_HINT.get(rule, "请按原因修改"),
@@ -138,13 +139,19 @@ def _rule_rows(found: Sequence[Failure], contract: Contract, numbering: RowNumbe
     return rows
 
 
+def _row_sets(table: pd.DataFrame) -> tuple[set[int], set[int]]:
+    """(quarantined rows, flagged rows): a row failing any rule is quarantined, not flagged."""
+    fail = set(table.loc[table["severity"] == "fail", "source_row"].astype(int))
+    warn = set(table.loc[table["severity"] == "warn", "source_row"].astype(int))
+    return fail, warn - fail
+
+
 def _summary(ws: Any, styles: Styles, contract: Contract, drop: Mapping[str, Any],
              numbering: RowNumbering, file_reasons: Sequence[Mapping[str, Any]],
-             found: Sequence[Failure], rule_message_zh: Mapping[str, str]) -> None:
+             table: pd.DataFrame, rule_message_zh: Mapping[str, str]) -> None:
     state = str(drop.get("state") or "")
-    quarantined = len({f.source_row for f in found if f.severity == "fail"})
-    flagged = len({f.source_row for f in found if f.severity == "warn"} -
-                  {f.source_row for f in found if f.severity == "fail"})
+    fail_rows, warn_rows = _row_sets(table)
+    quarantined, flagged = len(fail_rows), len(warn_rows)
     rejected_whole = state == "rejected" or bool(file_reasons)
 
     def count(key: str) -> str:
@@ -178,7 +185,7 @@ def _summary(ws: Any, styles: Styles, contract: Contract, drop: Mapping[str, Any
                             file_hint(e, contract)])
         row = _table(ws, styles, row, "整个文件退回的原因",
                      ["问题", "规则代码", "原因", "行", "字段", "修改建议"], reasons)
-    rows = _rule_rows(found, contract, numbering, rule_message_zh)
+    rows = _rule_rows(table, contract, numbering, rule_message_zh)
     _table(ws, styles, row, "按规则统计（每条记录按规则各计一次）",
            ["问题", "规则代码", "处理", "记录数", "字段", "说明", "修改建议",
             f"{numbering.columns[0]}（前 10 个）"], rows or [["无", "", "", "0", "", "", "", ""]])
@@ -192,6 +199,7 @@ def write_rejection_workbook(
     frame: pd.DataFrame | None, rule_severity: Mapping[str, str],
     rule_message_zh: Mapping[str, str], numbering: RowNumbering | None = None,
     counties: Any = None, uscc_check_char: Callable[[str], str] | None = None,
+    sheet_row_limit: int = SHEET_ROW_LIMIT,
 ) -> Path:
     """Write the answer workbook for one drop to `out` and return `out`.
 
@@ -204,16 +212,20 @@ def write_rejection_workbook(
     `<field>_token` and `<field>_masked`), or None when the file was rejected unread.
     counties: county polygons in EPSG:4490 (`county_code` and geometry, or code -> polygon),
     used to name where swapped coordinates land and where a feature lies.
-    uscc_check_char: GB 32100 check character of the first 17 characters."""
+    uscc_check_char: GB 32100 check character of the first 17 characters.
+    sheet_row_limit: bad rows listed per sheet (the summary counts all of them)."""
     numbering = numbering or _numbering(drop)
     rows = None
     if frame is not None:
         rows = pd.DataFrame(frame).set_index(frame[ROW_ID_COLUMN].astype(int).to_numpy())
     ctx = HintContext(contract, region, rows, numbering, _counties(counties), uscc_check_char)
     table = _failures(failures, rule_severity)
-    ctx.prefetch(table["source_row"])
-    found = failures_of(table, ctx, rule_message_zh)
-    fail_rows = {f.source_row for f in found if f.severity == "fail"}
+    fail_rows, warn_rows = _row_sets(table)
+    # The sheets list the first rows up to the limit each; the summary counts every failure.
+    shown = set(sorted(fail_rows)[:sheet_row_limit]) | set(sorted(warn_rows)[:sheet_row_limit])
+    table_shown = table[table["source_row"].isin(shown)]
+    ctx.prefetch(table_shown["source_row"])
+    found = failures_of(table_shown, ctx, rule_message_zh)
     out.parent.mkdir(parents=True, exist_ok=True)
     wb = xlsxwriter.Workbook(str(out), {"strings_to_numbers": False, "strings_to_formulas": False,
                                         "strings_to_urls": False})
@@ -222,15 +234,17 @@ def write_rejection_workbook(
                            "subject": str(drop.get("drop_id") or "")})
         styles = Styles(wb)
         _summary(wb.add_worksheet(SUMMARY_SHEET), styles, contract, drop, numbering,
-                 file_reasons, found, rule_message_zh)
+                 file_reasons, table, rule_message_zh)
         whole = "文件已整体退回，" if str(drop.get("state")) == "rejected" else ""
         quarantined = [f for f in found if f.source_row in fail_rows]
         flagged = [f for f in found if f.source_row not in fail_rows]
         rows_sheet(wb.add_worksheet(QUARANTINE_SHEET), styles,
-                   f"隔离：以下记录未入库（{whole}请按原因修改后重新报送）", quarantined, ctx)
+                   f"隔离：以下记录未入库（{whole}请按原因修改后重新报送）", quarantined, ctx,
+                   total_rows=len(fail_rows))
         loaded = "以下记录未入库（文件已整体退回），另有下列需核实的问题" if whole \
             else "以下记录已入库并标记，请核实"
-        rows_sheet(wb.add_worksheet(FLAGGED_SHEET), styles, f"标记：{loaded}", flagged, ctx)
+        rows_sheet(wb.add_worksheet(FLAGGED_SHEET), styles, f"标记：{loaded}", flagged, ctx,
+                   total_rows=len(warn_rows))
     finally:
         wb.close()
     return out

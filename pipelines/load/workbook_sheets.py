@@ -19,6 +19,12 @@ from pipelines.load.workbook_hints import HintContext, hint
 from pipelines.load.workbook_rows import clip, is_formula_like, row_texts, value_text
 
 COMMENT_LIMIT = 20_000  # cell comments per sheet; past it the reason column still says all
+# Bad rows listed per sheet. xlsxwriter holds a sheet in memory until the workbook closes
+# (about 10 KB per listed row with its formats and comments: 300,000 rows took 2.5 GB and
+# 5 minutes), and nobody corrects more than a few thousand rows by hand: past this the clerk
+# fixes the pattern the summary sheet names, and rejections.csv (opened in Excel too) lists
+# every row. The summary sheet always counts every failure.
+SHEET_ROW_LIMIT = 10_000
 FILL = {"fail": "#FFC7CE", "warn": "#FFEB9C"}
 FONT = {"fail": "#9C0006", "warn": "#9C5700"}
 GEOMETRY_HEADER = "图形位置（代表点 经度, 纬度）"
@@ -114,8 +120,9 @@ def _geometry_text(geom: Any) -> str:
 
 
 def rows_sheet(ws: Any, styles: Styles, title: str, failures: Sequence[Failure],
-               ctx: HintContext) -> int:
-    """Write one sheet of bad rows; returns the number of rows written."""
+               ctx: HintContext, total_rows: int | None = None) -> int:
+    """Write one sheet of bad rows; returns the number of rows written. `total_rows`: how
+    many bad rows there are in all, when `failures` holds only the first of them."""
     contract, numbering = ctx.contract, ctx.numbering
     key = identifying_field(contract)
     polygon = contract.geometry == "MultiPolygon"
@@ -128,13 +135,17 @@ def rows_sheet(ws: Any, styles: Styles, title: str, failures: Sequence[Failure],
     if polygon:
         columns[GEOMETRY_HEADER] = len(header) - 1
     ws.write_string(0, 0, title, styles.title)
-    ws.write_string(1, 0, numbering.describe() + "各值按所报送的原样以文本显示（个人信息已脱敏）；"
-                    "标红的单元格导致隔离，标黄的导致标记，批注中有原因。", styles.wrap)
-    for c, h in enumerate(header):
-        ws.write_string(2, c, h, styles.head)
     by_row: dict[int, list[Failure]] = {}
     for f in failures:
         by_row.setdefault(f.source_row, []).append(f)
+    cut = ""
+    if total_rows is not None and total_rows > len(by_row):
+        cut = (f"共 {total_rows} 条记录有问题，本表只列出前 {len(by_row)} 条；全部记录见同一答复中的 "
+               "rejections.csv（可用 Excel/WPS 打开）。问题相同的记录请按「汇总」表一并修改。")
+    ws.write_string(1, 0, cut + numbering.describe() + "各值按所报送的原样以文本显示（个人信息已"
+                    "脱敏）；标红的单元格导致隔离，标黄的导致标记，批注中有原因。", styles.wrap)
+    for c, h in enumerate(header):
+        ws.write_string(2, c, h, styles.head)
     comments = 0
     for r, (source_row, found) in enumerate(sorted(by_row.items()), start=3):
         row = ctx.row(source_row)

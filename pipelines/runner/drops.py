@@ -65,6 +65,7 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
             counties = None if counties is None or counties.empty else counties
             conformed = conform(raw, contract, load_region(), pii_key(settings),
                                 counties=counties if contract.geometry_from_columns else None)
+            del raw  # the file's own columns, as big as the conformed frame: not needed past here
             read["rows"] = len(conformed.frame)
         rec.notes = {**ledger.received_notes(rec), **conformed.notes}
         with cost.stage("validate", len(conformed.frame)):

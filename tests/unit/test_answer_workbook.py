@@ -317,6 +317,28 @@ def test_summary_counts_rows_per_rule_and_says_what_next(tmp_path: Path) -> None
     assert len(_rows(wb["隔离"])) == 2 and len(_rows(wb["标记"])) == 1
 
 
+def test_sheets_list_up_to_their_limit_and_the_summary_counts_every_row(
+        tmp_path: Path) -> None:
+    """A file rejected whole for hundreds of thousands of bad rows gets a workbook of bounded
+    size: the 隔离 sheet lists the first rows and says where the rest are; the counts are all."""
+    rows = [{"xzqdm": "469099", "zzbh": f"Z{i}"} for i in range(7)]
+    frame = _licences(rows)
+    failures = [_failure(3 + i, "XZQDM", "domain", "469099") for i in range(7)]
+    failures.append(_failure(4, "TYSHXYDM", "uscc_check", "x"))  # row 4 also fails above
+    wb = _write(tmp_path, load_contract("licenses"), failures, frame, state="rejected",
+                sheet_row_limit=3)
+    listed = _rows(wb["隔离"])
+    assert [r["行号"].value for r in listed] == ["3", "4", "5"]
+    assert "共 7 条记录有问题，本表只列出前 3 条" in str(wb["隔离"]["A2"].value)
+    assert "rejections.csv" in str(wb["隔离"]["A2"].value)
+    summary = [[c for c in r if c is not None] for r in wb["汇总"].iter_rows(values_only=True)]
+    assert ["隔离记录数（未入库）", "7"] in summary
+    domain = next(r for r in summary if r[:2] == ["不在代码表中", "domain"])
+    assert domain[3] == "7" and domain[-1] == "3、4、5、6、7、8、9"
+    wide = _write(tmp_path, load_contract("licenses"), failures, frame, state="rejected")
+    assert len(_rows(wide["隔离"])) == 7 and "本表只列出" not in str(wide["隔离"]["A2"].value)
+
+
 # --- row numbers: what `source_row` means per format, checked against real files ---------
 
 
