@@ -162,6 +162,30 @@ def _check_sizes(table: pa.Table, header: list[str], header_at: int, name: str) 
                             field=header[i])
 
 
+def _excel_rows(text: pa.Buffer, header_at: int, count: int) -> list[int]:
+    """The row Excel/WPS shows each data record on. A record whose quoted cell spans lines is
+    still one row there, and a blank line is a row of its own, which the parser skips: with
+    no blank line after the header, data record i is row header_at + i + 2; otherwise the
+    records are counted once more with Python's csv module (a blank line is an empty record
+    there), only for such files."""
+    plain = list(range(header_at + 2, header_at + count + 2))
+    body = memoryview(text)
+    if not scan.has_blank_line(body[i:i + scan.CHUNK] for i in range(0, len(body), scan.CHUNK)):
+        return plain
+    out: list[int] = []
+    before = csv.field_size_limit(limits.CSV_MAX_FIELD_CHARS)
+    try:
+        stream = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline="")
+        for i, record in enumerate(csv.reader(stream)):
+            if i > header_at and record:
+                out.append(i + 1)
+    except csv.Error:
+        return plain
+    finally:
+        csv.field_size_limit(before)
+    return out if len(out) == count else plain
+
+
 def read_csv(path: Path, contract: Contract, name: str) -> RawDelivery:
     with open(path, "rb") as f:
         line, longest = scan.longest_line(scan.chunks(f))
@@ -177,13 +201,13 @@ def read_csv(path: Path, contract: Contract, name: str) -> RawDelivery:
         if len(header) > limits.MAX_COLUMNS:
             raise too_large(name, f"表头有 {len(header)} 列", f"{limits.MAX_COLUMNS} 列")
         table = _parse(text, header_at, len(header), name)
+        rows = _excel_rows(text, header_at, table.num_rows)
     finally:
         mapped.close()
     _check_sizes(table, header, header_at, name)
     frame = frames.text_frame(table.columns, _unique(header))
-    # Data row i (0-based) is line header_at + i + 2 as the clerk sees it in Excel.
-    rows = pd.Series(range(header_at + 2, header_at + len(frame) + 2), index=frame.index)
+    row_numbers = pd.Series(rows, index=frame.index)
     notes: dict[str, Any] = {"format": "CSV", "encoding": encoding, "encoding_detected": said}
     if header_at:
         notes["header_row"] = header_at + 1
-    return RawDelivery(frame, rows, notes)
+    return RawDelivery(frame, row_numbers, notes)

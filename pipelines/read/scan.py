@@ -41,6 +41,17 @@ def longest_line(parts: Iterable[bytes]) -> tuple[int, int]:
     return best_line, best
 
 
+def has_blank_line(parts: Iterable[bytes | memoryview]) -> bool:
+    """Whether some line of the text is empty (LF or CRLF line ends), parts read in turn."""
+    tail = b""
+    for part in parts:
+        window = tail + bytes(part)
+        if b"\n\n" in window or b"\n\r\n" in window:
+            return True
+        tail = window[-2:]
+    return False
+
+
 def json_depth(parts: Iterable[bytes]) -> int:
     """The deepest nesting of arrays and objects, brackets inside strings not counted."""
     depth, deepest, in_string, carry = 0, 0, False, b""

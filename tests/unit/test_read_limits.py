@@ -185,3 +185,25 @@ def test_sheet_scan_reads_any_way_a_position_is_written() -> None:
 
 def test_sizes_as_a_clerk_reads_them() -> None:
     assert size_zh(512 * 1024**2) == "512 MB" and size_zh(1.5 * 1024**3) == "1.5 GB"
+
+
+def test_csv_rows_are_numbered_as_excel_shows_them(tmp_path: Path) -> None:
+    """A blank line is a row in Excel/WPS (the parser skips it); a quoted cell spanning lines
+    is not: the row numbers in an answer are the ones the clerk sees."""
+    contract = load_contract("complaints")
+    header = "GDBH,SLSJ,NRMS\r\n"
+    files = {
+        "blank.csv": (header + "A1,2026-09-01 08:00,x\r\n\r\nA2,2026-09-01 08:00,y\r\n"
+                      "\r\n\r\nA3,2026-09-01 08:00,z\r\n", [2, 4, 7]),
+        "title.csv": ("\r\n12345 工单导出,,\r\n" + header + "A1,2026-09-01 08:00,x\r\n\r\n"
+                      "A2,2026-09-01 08:00,y\r\n", [4, 6]),
+        "quoted.csv": (header + 'A1,2026-09-01 08:00,"第一行\n\n第三行"\r\n'
+                       "A2,2026-09-01 08:00,y\r\n", [2, 3]),
+        "plain.csv": (header + "A1,2026-09-01 08:00,x\r\nA2,2026-09-01 08:00,y\r\n", [2, 3]),
+    }
+    for name, (text, rows) in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        raw = open_delivery(path, contract, tmp_path / f"work-{name}")
+        assert raw.row_numbers.tolist() == rows, name
+        assert raw.frame.iloc[:, 0].tolist() == [f"A{i}" for i in range(1, len(rows) + 1)]
