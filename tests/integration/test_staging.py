@@ -22,7 +22,8 @@ from pipelines.warehouse.staging import FolderStaging, PostgisStaging, StagingSt
 
 def frame(n: int, tag: str = "a") -> gpd.GeoDataFrame:
     """Awkward dtypes on purpose: nullable integers, text with a null, a tab and a backslash,
-    a timestamp with a time zone, a category, a boolean with a null; the geometry named geom, in EPSG:4490."""
+    a timestamp with a time zone, a category, a boolean with a null; the geometry named geom,
+    in EPSG:4490."""
     return gpd.GeoDataFrame({
         "n": pd.array(range(n), dtype="Int64"),
         "name": [f"{tag}{i}\t\\ 名" if i % 3 else None for i in range(n)],
