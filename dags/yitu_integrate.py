@@ -1,6 +1,7 @@
 """Integrate and publish: runs when a core dataset changed; one mapped task per county.
 
-The run's state (as_of, partitions) is planned once and passed to every task.
+The run's state (as_of, partitions) is planned once and passed to every task. Only the
+partitions whose inputs changed since the published run are built (param full: all).
 
 Manual run: param county integrates that county's partition only; publish merges it with the
 other counties' partitions behind the layers already published, so they stay whole.
@@ -35,7 +36,10 @@ def _run_key() -> str:
     tags=["yitu", "integrate"],
     params={"county": Param(None, type=["null", "string"],
                             description="only this county partition (a 6-digit code, or "
-                                        "'unlocated')")},
+                                        "'unlocated')"),
+            "full": Param(False, type="boolean",
+                          description="rebuild every partition, even those whose inputs did "
+                                      "not change since the published run")},
     default_args=task_defaults(),
 )
 def yitu_integrate() -> None:
@@ -44,7 +48,8 @@ def yitu_integrate() -> None:
         # The run's state (as_of, partitions) is made here once: one job per partition.
         from pipelines.orchestration import tasks
 
-        return tasks.plan(_run_key(), (params or {}).get("county"))
+        return tasks.plan(_run_key(), (params or {}).get("county"),
+                          bool((params or {}).get("full")))
 
     @task(map_index_template="{{ task.op_kwargs['job']['county'] }}")
     def integrate_county(job: dict) -> str:

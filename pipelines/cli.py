@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--retry", metavar="DROP_ID",
                    help="answer this failed or rejected drop again first (it is kept in raw/)")
     s.add_argument("--full", action="store_true",
-                   help="rebuild and publish every layer even if they show the current data")
+                   help="rebuild every partition (not only those whose inputs changed) and "
+                        "publish, even if the layers show the current data")
     s.set_defaults(func=_run)
     s = sub.add_parser("status", help="every drop and its outcome")
     s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")

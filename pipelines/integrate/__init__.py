@@ -1,16 +1,24 @@
 """Integration: the views no single department can produce, built per county partition.
 
-`integrate_county` is what a mapped Airflow task runs; `finish` merges the partitions and adds
-the views that span counties. The CLI uses `integrate_unpartitioned`, which gives the same
-layers in one process, faster.
+A partition is one county's part of one family of layers (`FAMILIES`: the farmland overlay,
+licences on farmland, enriched work orders), keyed `<county>/<family>`; `integrate_part` builds
+one, `finish` merges them and adds the views that span counties. `fingerprints` says what each
+part was built from, so a run rebuilds only the parts whose inputs changed (`pipelines.runner`
+reuses the others from the published run). `integrate_unpartitioned` builds everything at once:
+what the partitioned build must reproduce exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 
 import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import shapely
 
 from pipelines.contracts import LAYER_ORDER, all_layers
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
@@ -22,8 +30,21 @@ from pipelines.integrate.summary import enterprise_profile, region_summary
 LAYERS = LAYER_ORDER
 PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
-__all__ = ["LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "integrate_county",
+__all__ = ["FAMILIES", "LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "part_key",
+           "part_keys", "split_key", "fingerprints", "integrate_part", "integrate_county",
            "integrate_unpartitioned", "finish"]
+
+# The partitioned layers in families built together, each with what it reads: the farmland
+# overlay reads the zone's parcels and projects; licences on farmland the county's licences
+# and every parcel; enriched work orders the county's orders, every licence and parcel, and
+# the moment deadlines are judged at. A change rebuilds only the families that read it.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "farmland": ("farmland_base_map", "farmland_conflicts"),
+    "licences": ("licenses_on_farmland",),
+    "complaints": ("complaints_enriched",),
+}
+if sorted(sum(FAMILIES.values(), ())) != sorted(PARTITIONED):
+    raise RuntimeError("every partitioned layer contract must belong to one family in FAMILIES")
 
 
 def partitions(inputs: Inputs) -> list[str]:
@@ -33,30 +54,127 @@ def partitions(inputs: Inputs) -> list[str]:
     return codes
 
 
-def _layers(inputs: Inputs, own: Inputs, zone: Zone,
+def part_key(code: str, family: str) -> str:
+    return f"{code}/{family}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """(county code or UNLOCATED, family) of a partition key."""
+    code, _, family = key.rpartition("/")
+    if not code or family not in FAMILIES:
+        raise ValueError(f"not a partition key: {key!r}")
+    return code, family
+
+
+def part_keys(codes: Iterable[str]) -> list[str]:
+    return [part_key(c, f) for c in codes for f in FAMILIES]
+
+
+def _family(inputs: Inputs, own: Inputs, zone: Zone, family: str,
             as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
-    """The partitioned layers of `own` rows and of the land of `zone`. Farmland is read for
+    """One family of the layers of `own` rows and of the land of `zone`. Farmland is read for
     the whole zone and points are matched against every parcel, so a partition sees its
     neighbours' parcels where they reach across the county line."""
-    zone_pbf, zone_hsf = zone.rows(inputs.farmland_pbf), zone.rows(inputs.farmland_hsf)
-    names = inputs.counties.set_index(COUNTY)["county_name"]
-    pbf_overlaps = interior_overlaps(geoms_of(zone_pbf))
-    base = farmland_base_map(zone_pbf, zone_hsf, zone, names, pbf_overlaps)
-    return {
-        "farmland_base_map": base,
-        "farmland_conflicts": farmland_conflicts(own.farmland_pbf, own.farmland_hsf,
-                                                 zone_pbf, base, zone, pbf_overlaps),
-        "licenses_on_farmland": licenses_on_farmland(own.licenses, inputs.farmland_pbf),
+    if family == "farmland":
+        zone_pbf, zone_hsf = zone.rows(inputs.farmland_pbf), zone.rows(inputs.farmland_hsf)
+        names = inputs.counties.set_index(COUNTY)["county_name"]
+        pbf_overlaps = interior_overlaps(geoms_of(zone_pbf))
+        base = farmland_base_map(zone_pbf, zone_hsf, zone, names, pbf_overlaps)
+        return {"farmland_base_map": base,
+                "farmland_conflicts": farmland_conflicts(own.farmland_pbf, own.farmland_hsf,
+                                                         zone_pbf, base, zone, pbf_overlaps)}
+    if family == "licences":
+        return {"licenses_on_farmland": licenses_on_farmland(own.licenses, inputs.farmland_pbf)}
+    if family == "complaints":
         # registers are matched against all licences: a business may sit in another county
-        "complaints_enriched": complaints_enriched(own.complaints, inputs.licenses,
-                                                   inputs.farmland_pbf, as_of),
-    }
+        return {"complaints_enriched": complaints_enriched(own.complaints, inputs.licenses,
+                                                           inputs.farmland_pbf, as_of)}
+    raise ValueError(f"unknown family {family!r}")
+
+
+def _layers(inputs: Inputs, own: Inputs, zone: Zone,
+            as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for family in FAMILIES:
+        out.update(_family(inputs, own, zone, family, as_of))
+    return out
+
+
+def integrate_part(inputs: Inputs, key: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
+    """One partition (`<county>/<family>`): a county's rows and land, or UNLOCATED's (rows in
+    no county, land outside every county)."""
+    code, family = split_key(key)
+    return _family(inputs, inputs.county(code), inputs.zone([code]), family, as_of)
 
 
 def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
-    """One partition: a county's rows and land, or UNLOCATED (rows in no county, land
-    outside every county)."""
+    """Every family of one county's partition."""
     return _layers(inputs, inputs.county(code), inputs.zone([code]), as_of)
+
+
+# -- what each part is built from ---------------------------------------------------------------
+# A loaded row is one version of one source row: its drop, row and load time say which, and
+# its county which partition owns it. Frames without them (synthesised in tests and benches)
+# are hashed whole, geometry included.
+ROW_IDENTITY = ("_drop_id", "_source_row", "_valid_from")
+
+
+def _row_hashes(frame: gpd.GeoDataFrame) -> npt.NDArray[np.uint64]:
+    cols = [c for c in ROW_IDENTITY if c in frame.columns]
+    if len(cols) == len(ROW_IDENTITY):
+        cols += [COUNTY] if COUNTY in frame.columns else []
+        hashed = pd.util.hash_pandas_object(frame[cols], index=False)
+    else:
+        plain = pd.DataFrame(frame.drop(columns=frame.geometry.name)).astype(str)
+        plain["_wkb"] = shapely.to_wkb(geoms_of(frame), hex=True)
+        hashed = pd.util.hash_pandas_object(plain, index=False)
+    out: npt.NDArray[np.uint64] = hashed.to_numpy(dtype=np.uint64)
+    return out
+
+
+def _digest(*parts: bytes | str | npt.NDArray[np.uint64]) -> str:
+    """One digest of row hashes (as a set: the order rows come in does not matter) and tags."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(np.sort(part).tobytes() + b"|%d|" % len(part))
+        else:
+            h.update((part.encode() if isinstance(part, str) else part) + b"|")
+    return h.hexdigest()
+
+
+def fingerprints(inputs: Inputs, codes: Iterable[str], as_of: datetime) -> dict[str, str]:
+    """Partition key -> digest of everything its build reads (see `_family`): equal digests,
+    equal parts. Costs one hash per input row and one spatial query per county."""
+    rows = {name: _row_hashes(getattr(inputs, name))
+            for name in ("farmland_pbf", "farmland_hsf", "licenses", "complaints")}
+    counties = _digest(_row_hashes(inputs.counties))
+    every = {name: _digest(h) for name, h in rows.items()}
+    out: dict[str, str] = {}
+    for code in codes:
+        zone = inputs.zone([code])
+
+        def own(name: str, code: str = code) -> npt.NDArray[np.uint64]:
+            located = getattr(inputs, name)[COUNTY]
+            mine = located.isna() if code == UNLOCATED else located.isin([code])
+            picked: npt.NDArray[np.uint64] = rows[name][np.asarray(mine, dtype=bool)]
+            return picked
+
+        def in_zone(name: str, zone: Zone = zone) -> npt.NDArray[np.uint64]:
+            frame = getattr(inputs, name)
+            picked: npt.NDArray[np.uint64] = rows[name][
+                frame.index.get_indexer(zone.rows(frame).index)]
+            return picked
+
+        out[part_key(code, "farmland")] = _digest(
+            "farmland", counties, in_zone("farmland_pbf"), in_zone("farmland_hsf"),
+            own("farmland_pbf"), own("farmland_hsf"))
+        out[part_key(code, "licences")] = _digest(
+            "licences", counties, own("licenses"), every["farmland_pbf"])
+        out[part_key(code, "complaints")] = _digest(
+            "complaints", counties, own("complaints"), every["licenses"],
+            every["farmland_pbf"], as_of.isoformat())
+    return out
 
 
 def integrate_unpartitioned(inputs: Inputs, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
@@ -68,12 +186,13 @@ def finish(inputs: Inputs, parts: list[dict[str, gpd.GeoDataFrame]],
            as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
     merged: dict[str, gpd.GeoDataFrame] = {}
     for layer in PARTITIONED:
-        frames = [p[layer] for p in parts if len(p[layer])]
+        found = [p[layer] for p in parts if layer in p]  # a part holds one family's layers
+        frames = [f for f in found if len(f)]
         if frames:
             merged[layer] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True),
                                              geometry="geom", crs=4490)
         else:
-            merged[layer] = next(iter(p[layer] for p in parts), gpd.GeoDataFrame(
+            merged[layer] = next(iter(found), gpd.GeoDataFrame(
                 geometry=[], crs=4490).rename_geometry("geom"))
     merged["enterprise_profile"] = enterprise_profile(
         inputs.licenses, merged["complaints_enriched"], merged["licenses_on_farmland"], as_of)

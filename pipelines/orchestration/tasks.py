@@ -102,17 +102,20 @@ def _summary(rec: DropRecord) -> dict[str, Any]:
             "rows_loaded": rec.rows_loaded, "rows_quarantined": rec.rows_quarantined}
 
 
-def plan(run_key: str, county: str | None = None) -> list[dict[str, Any]]:
-    """The integration run's state, made once: one job per partition, each carrying it."""
+def plan(run_key: str, county: str | None = None, full: bool = False) -> list[dict[str, Any]]:
+    """The integration run's state, made once: one job per county with partitions to build,
+    each carrying it (one job building nothing when every partition is taken over)."""
     from pipelines import runner
     from pipelines.runner.integration import store
 
     s = settings()
     wh = runner.warehouse(s)
-    run = runner.plan_run(wh, run_key, county or None, staging=store(s, wh))
-    log.info("integration run %s: as of %s, %d partition(s)", run.run_id, run.as_of.isoformat(),
-             len(run.partitions))
-    return [{"run": run.as_xcom(), "county": code} for code in run.partitions]
+    run = runner.plan_run(wh, run_key, county or None, staging=store(s, wh), full=full)
+    shown = ", ".join(run.build[:12]) + (" …" if len(run.build) > 12 else "")
+    log.info("integration run %s: as of %s, %d partition(s) of %d county(ies) to build: %s",
+             run.run_id, run.as_of.isoformat(), len(run.build), len(run.partitions),
+             shown or "none")
+    return [{"run": run.as_xcom(), "county": code} for code in run.partitions or ("",)]
 
 
 def integrate_county(job: dict[str, Any]) -> str:
@@ -120,7 +123,10 @@ def integrate_county(job: dict[str, Any]) -> str:
     from pipelines.runner.locks import exclusive
 
     s = settings()
-    run, county = runner.IntegrationRun.from_xcom(job["run"]), str(job["county"])
+    run, county = runner.IntegrationRun.from_xcom(job["run"]), str(job["county"] or "")
+    if not county:
+        log.info("integration run %s: every partition taken from the published run", run.run_id)
+        return "nothing to build"
     with exclusive(s, f"yitu.integrate.{county}"):
         return str(runner.integrate_partition(s, runner.warehouse(s), run, county))
 

@@ -175,7 +175,7 @@ def run_all(settings: Settings, dataset: str | None = None, retry: str | None = 
     with exclusive(settings, "yitu.publish"):
         version = core_version(wh)
         if full or publish_is_stale(wh, version):
-            summary.published = integrate_and_publish(wh, as_of())
+            summary.published = integrate_and_publish(settings, wh, as_of(), full=full)
             if summary.published:
                 wh.set_meta(PUBLISHED_FROM, version)
     summary.report = report(settings, wh=wh)

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import geopandas as gpd
+
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
 from pipelines.integrate.inputs import INPUT_ROLES
@@ -54,25 +56,37 @@ def as_of() -> datetime:
 @dataclass(frozen=True)
 class IntegrationRun:
     """Made once per run and handed to every task: partitions of one run are built against
-    one `as_of`, and publish merges exactly the partitions the run planned."""
+    one `as_of`, and publish merges exactly the partitions the run planned.
+
+    `build` lists the partitions (`<county>/<family>`) whose inputs changed since the
+    published run; the others were taken over from it when the run was planned. `partitions`
+    are the counties with something to build (one Airflow task each)."""
 
     run_id: str
     as_of: datetime
     partitions: tuple[str, ...]
     county: str | None = None  # a run for one county keeps the others' published partitions
     core_version: str = ""  # what core held when the run was planned (`core_version`)
+    build: tuple[str, ...] = ()  # the partitions to build; empty: every family of `partitions`
 
     def as_xcom(self) -> dict[str, Any]:
         d = asdict(self)
         d["as_of"] = self.as_of.isoformat()
         d["partitions"] = list(self.partitions)
+        d["build"] = list(self.build)
         return d
 
     @classmethod
     def from_xcom(cls, d: dict[str, Any]) -> IntegrationRun:
         return cls(run_id=str(d["run_id"]), as_of=datetime.fromisoformat(d["as_of"]),
                    partitions=tuple(d["partitions"]), county=d.get("county"),
-                   core_version=str(d.get("core_version", "")))
+                   core_version=str(d.get("core_version", "")),
+                   build=tuple(d.get("build") or ()))
+
+    def parts_of(self, county: str) -> list[str]:
+        """The partitions of `county` this run builds."""
+        mine = [k for k in self.build if integrate.split_key(k)[0] == county]
+        return mine if self.build else integrate.part_keys([county])
 
 
 def store(settings: Settings, wh: Warehouse) -> StagingStore:
@@ -81,69 +95,136 @@ def store(settings: Settings, wh: Warehouse) -> StagingStore:
 
 
 def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
-             when: datetime | None = None, staging: StagingStore | None = None
-             ) -> IntegrationRun:
+             when: datetime | None = None, staging: StagingStore | None = None,
+             full: bool = False) -> IntegrationRun:
     """Every partition, or only `county` (a manual run for one county). With `staging`, the
-    inputs are read from the warehouse and located here, once, for every task of the run."""
+    inputs are read from the warehouse and located here, once, for every task of the run, and
+    the partitions whose inputs did not change since the published run are taken from it
+    (all are built again when `full`)."""
+    return _plan(wh, run_id, county, when, staging, full, keep_inputs=True)[0]
+
+
+def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
+          staging: StagingStore | None, full: bool, keep_inputs: bool
+          ) -> tuple[IntegrationRun, integrate.Inputs]:
     version = core_version(wh)  # before the inputs: a load after this is published next time
     inputs = integrate.load_inputs(wh)
-    if staging is not None:
-        staging.save_inputs(run_id, _frames(inputs))
+    when = when or as_of()
     codes = integrate.partitions(inputs)
     if county is not None and county not in codes:
         raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
-    return IntegrationRun(run_id, when or as_of(), tuple([county] if county else codes), county,
-                          version)
+    if staging is None:
+        run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
+        return run, inputs
+    now = integrate.fingerprints(inputs, codes, when)
+    published = staging.published()
+    before = {} if full or published is None or published == run_id else \
+        _built_from(staging, published)
+    if county is not None:  # the others as published, whatever changed since
+        build = integrate.part_keys([county])
+        keep = [k for k in now if k not in build]
+    else:
+        build = [k for k in now if before.get(k) != now[k]]
+        keep = [k for k in now if k not in build]
+    if keep and published is not None and published != run_id:
+        staging.adopt(run_id, published, keep)
+    have = set(staging.parts(run_id))
+    if county is None:
+        build += [k for k in keep if k not in have]  # gone from the published run: built
+    keep = [k for k in keep if k in have]  # (a county run missing some cannot publish)
+    # What each partition was built from, for the next run to compare with: its own inputs,
+    # or for one taken over, what the published run recorded for it.
+    built_from = {**{k: before.get(k, "") for k in keep}, **{k: now[k] for k in build}}
+    staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
+    if keep_inputs:
+        staging.save_inputs(run_id, _frames(inputs))
+    order = {k: i for i, k in enumerate(now)}
+    build = sorted(set(build), key=lambda k: order.get(k, len(order)))
+    counties = tuple(dict.fromkeys(integrate.split_key(k)[0] for k in build))
+    log.info("integration run %s: %d of %d partitions to build (%s), %d taken from run %s",
+             run_id, len(build), len(now), "full" if full else "changed inputs", len(keep),
+             published)
+    return IntegrationRun(run_id, when, counties, county, version, tuple(build)), inputs
 
 
-def integrate_and_publish(wh: Warehouse, when: datetime | None = None) -> dict[str, int]:
-    """Rebuild every published layer from the current core data and swap them in."""
+BUILT_FROM = ".built_from"  # the run's record of what each of its partitions was built from
+
+
+def _fingerprint_frame(prints: dict[str, str]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"part": list(prints), "fingerprint": list(prints.values())},
+                            geometry=[None] * len(prints), crs=4490)
+
+
+def _built_from(staging: StagingStore, run_id: str) -> dict[str, str]:
+    found = staging.read(run_id, BUILT_FROM)
+    if not found or BUILT_FROM not in found:
+        return {}  # a run staged before partitions were recorded: everything is built
+    frame = found[BUILT_FROM]
+    return dict(zip(frame["part"].astype(str), frame["fingerprint"].astype(str), strict=True))
+
+
+def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | None = None,
+                          full: bool = False) -> dict[str, int]:
+    """Rebuild the partitions whose inputs changed since the published run (every one when
+    `full`), take the others from it, and swap the merged layers in: the same steps as the
+    Airflow DAG, in one process, with the inputs read once and kept in memory."""
     cost = Stages("integration")
+    staged = store(settings, wh)
+    run_id = "cli-" + datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
     with cost.stage("integrate.read") as read:
-        inputs = integrate.load_inputs(wh)
+        run, inputs = _plan(wh, run_id, None, when, staged, full, keep_inputs=False)
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
     if inputs.counties.empty:
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
-    # In one process the unpartitioned build is faster and gives the same layers (tested);
-    # Airflow fans the same work out by county with integrate_partition/publish_run.
     with cost.stage("integrate") as built:
-        layers = integrate.integrate_unpartitioned(inputs, when or as_of())
-        built["rows"] = sum(len(gdf) for gdf in layers.values())
-    with cost.stage("publish", built["rows"]):
-        publish_layers(wh, layers)
+        built["rows"] = 0
+        for county in run.partitions:
+            built["rows"] += _build(staged, run, county, inputs)
+    with cost.stage("publish") as published:
+        counts = publish_run(settings, wh, run, inputs)
+        published["rows"] = sum(counts.values())
+    cost.record["integrate"]["partitions"] = list(run.build)  # what the run built
     wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))
-    return {name: len(gdf) for name, gdf in layers.items()}
+    return counts
+
+
+def _build(staged: StagingStore, run: IntegrationRun, county: str,
+           inputs: integrate.Inputs) -> int:
+    rows = 0
+    for key in run.parts_of(county):
+        layers = integrate.integrate_part(inputs, key, run.as_of)
+        staged.write_partition(run.run_id, key, layers)
+        rows += sum(len(gdf) for gdf in layers.values())
+    return rows
 
 
 def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
                         county: str) -> str:
-    """One county partition into the run's staging store (a mapped Airflow task); where it
-    went."""
+    """One county's partitions that the run builds into its staging store (a mapped Airflow
+    task); where they went."""
     cost = Stages(f"integration {run.run_id} partition {county}")
     staged = store(settings, wh)
     with cost.stage("integrate.read"):
         inputs = _run_inputs(staged, wh, run)
     with cost.stage("integrate") as built:
-        layers = integrate.integrate_county(inputs, county, run.as_of)
-        built["rows"] = sum(len(gdf) for gdf in layers.values())
-    with cost.stage("integrate.stage", built["rows"]):
-        return staged.write_partition(run.run_id, county, layers)
+        built["rows"] = _build(staged, run, county, inputs)
+    return f"{run.run_id}: {', '.join(run.parts_of(county))}"
 
 
-def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun) -> dict[str, int]:
+def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
+                inputs: integrate.Inputs | None = None) -> dict[str, int]:
     """Merge a run's staged partitions, add the cross-county views, swap everything in.
 
-    A run for one county takes every other county's partition from the run the published
-    layers were built from, so what is published stays whole; the views spanning counties
-    (enterprise_profile, region_summary) are rebuilt from the merged set. The run's staged
-    parts are kept until the next run publishes: publishing the same run again gives the same
-    layers.
+    The partitions the run did not build were taken over from the published run when it was
+    planned; a run for one county takes every other county's from it too, so what is
+    published stays whole. The views spanning counties (enterprise_profile, region_summary)
+    are rebuilt from the merged set. The run's staged parts are kept until the next run
+    publishes: publishing the same run again gives the same layers.
     """
     staged = store(settings, wh)
-    inputs = _run_inputs(staged, wh, run)
-    if run.county is not None:
-        _complete_partitions(staged, run.run_id, integrate.partitions(inputs))
+    inputs = inputs if inputs is not None else _run_inputs(staged, wh, run)
+    _complete_partitions(staged, run.run_id, integrate.part_keys(integrate.partitions(inputs)))
     layers = integrate.finish(inputs, staged.read_partitions(run.run_id), run.as_of)
     publish_layers(wh, layers)
     staged.mark_published(run.run_id)
@@ -161,14 +242,11 @@ def _run_inputs(staged: StagingStore, wh: Warehouse, run: IntegrationRun) -> int
     return integrate.Inputs(**frames) if frames is not None else integrate.load_inputs(wh)
 
 
-def _complete_partitions(staged: StagingStore, run_id: str, codes: list[str]) -> None:
-    """The partitions of `codes` the run did not build, from the published run."""
+def _complete_partitions(staged: StagingStore, run_id: str, keys: list[str]) -> None:
+    """Every partition of `keys` is staged for the run (taken from the published run when it
+    was planned), or the run cannot be published whole."""
     have = set(staged.parts(run_id))
-    published = staged.published()
-    if published is not None and published != run_id and not have.issuperset(codes):
-        staged.adopt(run_id, published, [c for c in codes if c not in have])
-        have = set(staged.parts(run_id))
-    for code in codes:
-        if code not in have:
-            raise UsageError(f"partition {code} was never integrated: run the integration "
-                             "for every county first")
+    missing = [k for k in keys if k not in have]
+    if missing:
+        raise UsageError(f"partition {missing[0]} was never integrated: run the integration "
+                         "for every county first")

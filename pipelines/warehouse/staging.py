@@ -39,6 +39,8 @@ from pipelines.warehouse.ddl import STAGING_DDL
 
 Frames = dict[str, gpd.GeoDataFrame]
 INPUTS = ".inputs"  # the part holding the run's inputs; never a partition key
+# A part whose key starts with a dot is the run's own record (its inputs, what its partitions
+# were built from), never one of its partitions.
 PUBLISHED_RUN = "published.run"  # folder store: names the run the published layers came from
 PUBLISHED_RUN_META = "published_run"  # PostGIS store: the same, in audit.meta
 PIECE_BYTES = 64 << 20  # a frame's GeoParquet is stored in pieces of at most this many bytes
@@ -231,7 +233,8 @@ class PostgisStaging(StagingStore):
         with self._writing(run_id, [part]) as conn:
             conn.execute(text("DELETE FROM staging.parts WHERE run_id = :r AND part = :p"), key)
             conn.execute(text("INSERT INTO staging.parts (run_id, part) VALUES (:r, :p)"), key)
-            stmt = "COPY staging.frames (run_id, part, frame, piece, data) FROM STDIN (FORMAT BINARY)"
+            stmt = ("COPY staging.frames (run_id, part, frame, piece, data) "
+                    "FROM STDIN (FORMAT BINARY)")
             with _driver(conn).cursor() as cur, cur.copy(stmt) as copy:
                 copy.set_types(["text", "text", "text", "int4", "bytea"])
                 for name, frame in frames.items():
@@ -245,9 +248,10 @@ class PostgisStaging(StagingStore):
         """The frames of `parts` (all the run's partitions when None) as one snapshot."""
         from pipelines.warehouse.postgis import _driver
 
+        # the run's own records (inputs, fingerprints) start with a dot: never partitions
         wanted = (sql.SQL("part = ANY(%(parts)s)") if parts is not None
-                  else sql.SQL("part <> %(inputs)s"))
-        params = {"run": run_id, "parts": parts, "inputs": INPUTS}
+                  else sql.SQL("left(part, 1) <> '.'"))
+        params = {"run": run_id, "parts": parts}
         pieces: dict[tuple[str, str], list[bytes]] = {}
         with self.wh.engine.connect().execution_options(
                 isolation_level="REPEATABLE READ") as conn, conn.begin():
@@ -277,8 +281,8 @@ class PostgisStaging(StagingStore):
         with self.wh.engine.connect() as conn:
             self._ensure(conn)
             found = conn.execute(text(
-                "SELECT part FROM staging.parts WHERE run_id = :r AND part <> :i "
-                'ORDER BY part COLLATE "C"'), {"r": run_id, "i": INPUTS}).scalars().all()
+                "SELECT part FROM staging.parts WHERE run_id = :r AND left(part, 1) <> '.' "
+                'ORDER BY part COLLATE "C"'), {"r": run_id}).scalars().all()
         return [str(p) for p in found]
 
     def adopt(self, run_id: str, source_run: str, parts: Iterable[str]) -> None:

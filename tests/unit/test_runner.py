@@ -68,6 +68,7 @@ def test_an_integration_run_is_judged_at_one_moment(yitu_env: Path, sample_dir: 
     """Every partition of a run uses the run's `as_of`, whenever its task happens to run."""
     from pipelines import integrate, runner
     from pipelines.orchestration import tasks
+    from pipelines.runner.integration import store
 
     s = settings()
     for name, file in (("admin_divisions", "admin_divisions.gpkg"),
@@ -79,8 +80,12 @@ def test_an_integration_run_is_judged_at_one_moment(yitu_env: Path, sample_dir: 
     assert jobs[0]["run"]["as_of"] == AS_OF
     job = next(j for j in jobs if j["county"] == "460105")
     monkeypatch.setenv("YITU_AS_OF", "2030-01-01T00:00:00")  # a task started much later
-    staged = pd.read_parquet(Path(tasks.integrate_county(job)) / "complaints_enriched.parquet")
+    tasks.integrate_county(job)
     wh = runner.warehouse(s)
+    run_id = job["run"]["run_id"]
+    part = store(s, wh).read(run_id, "460105/complaints")
+    assert part is not None
+    staged = part["complaints_enriched"]
     at_plan = integrate.integrate_county(integrate.load_inputs(wh), "460105",
                                          datetime.fromisoformat(AS_OF))["complaints_enriched"]
     later = integrate.integrate_county(integrate.load_inputs(wh), "460105",

@@ -1,0 +1,132 @@
+"""Work proportional to the change: after each kind of delivery a run rebuilds only the
+partitions (`<county>/<family>`) whose inputs changed, takes the others from the published
+run, and publishes exactly what a full rebuild (`yitu run --full`) publishes, row for row.
+On both warehouses: the folder store beside the GeoPackage, the staging schema of PostGIS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from pipelines.config import settings
+from pipelines.landing.drops import drop_file
+from tests.unit.test_runner import _published_digest
+
+
+def _complaints(sample: Path, out: Path) -> tuple[str, Path]:
+    """60 new work orders of one county (a delivery to that county's hotline desk)."""
+    rows = pd.read_csv(sample / "complaints.csv", encoding="gbk", dtype=str,
+                       keep_default_na=False)
+    rows = rows[rows["XZQDM"] == rows["XZQDM"].value_counts().index[0]].head(60)
+    key = rows.columns[0]  # ＧＤＢＨ, the hotline's full-width header
+    rows[key] = rows[key].str[:-5] + "9" + rows[key].str[-4:]
+    path = out / "工单-第二批.csv"
+    rows.to_csv(path, index=False, encoding="gbk")
+    return "complaints", path
+
+
+def _licences(sample: Path, out: Path) -> tuple[str, Path]:
+    """40 licences with a new name (an increment updating registered businesses)."""
+    rows = pd.read_excel(sample / "licenses.xlsx", header=1, dtype=str).head(40)
+    rows["主体名称"] = rows["主体名称"] + "（变更）"
+    path = out / "证照-变更.xlsx"
+    rows.to_excel(path, index=False)
+    return "licenses", path
+
+
+def _county(frame: gpd.GeoDataFrame, column: str) -> str:
+    return str(frame[column].value_counts().index[0])
+
+
+def _pbf(sample: Path, out: Path) -> tuple[str, Path]:
+    """One county's parcels sent again, five of them gone (a snapshot of that county)."""
+    parcels = gpd.read_file(sample / "farmland_pbf.zip")
+    county = _county(parcels, "XZQDM")
+    path = out / f"永久基本农田-{county}.gpkg"
+    parcels[parcels["XZQDM"] == county].iloc[5:].to_file(path, layer="农田", driver="GPKG")
+    return "farmland_pbf", path
+
+
+def _hsf(sample: Path, out: Path) -> tuple[str, Path]:
+    """One county's projects sent again, one of them gone."""
+    projects = gpd.read_file(sample / "farmland_hsf.gpkg")
+    county = _county(projects, "xzqdm")
+    path = out / f"高标准农田-{county}.gpkg"
+    mine = projects[(projects["xzqdm"] == county) & projects.geometry.is_valid]
+    mine.iloc[1:].to_file(path, layer="项目", driver="GPKG")  # (the invalid ones: quarantined)
+    return "farmland_hsf", path
+
+
+def _admin(sample: Path, out: Path) -> tuple[str, Path]:
+    """The counties again, one renamed: every partition reads them."""
+    counties = gpd.read_file(sample / "admin_divisions.gpkg")
+    counties.loc[0, "XZQMC"] = str(counties.loc[0, "XZQMC"]) + "（新）"
+    path = out / "行政区划-更名.gpkg"
+    counties.to_file(path, layer="行政区", driver="GPKG")
+    return "admin_divisions", path
+
+
+def _families(built: list[str]) -> set[str]:
+    return {k.rpartition("/")[2] for k in built}
+
+
+# kind -> (delivery, what the run may rebuild: given the partitions built and all of them)
+KINDS: dict[str, tuple[Callable[[Path, Path], tuple[str, Path]],
+                       Callable[[list[str], list[str]], bool]]] = {
+    "complaints": (_complaints, lambda built, every: _families(built) == {"complaints"}
+                   and len(built) <= 3),
+    "licences": (_licences, lambda built, every: _families(built) == {"licences", "complaints"}
+                 and not [k for k in every if k.endswith("/complaints") and k not in built]),
+    "one county's PBF": (_pbf, lambda built, every: {"farmland", "licences"} <= _families(built)
+                         and 0 < sum(k.endswith("/farmland") for k in built)
+                         < sum(k.endswith("/farmland") for k in every) / 3),
+    "one county's HSF": (_hsf, lambda built, every: _families(built) == {"farmland"}
+                         and len(built) < sum(k.endswith("/farmland") for k in every) / 3),
+    "admin divisions": (_admin, lambda built, every: sorted(built) == sorted(every)),
+}
+
+
+def _run(full: bool = False) -> tuple[dict[str, tuple[int, str]], list[str]]:
+    from pipelines import runner
+    from pipelines.runner.integration import LAST_RUN_COST
+
+    s = settings()
+    summary = runner.run_all(s, full=full)
+    assert summary.published, "the run published nothing"
+    wh = runner.warehouse(s)
+    built = json.loads(wh.meta(LAST_RUN_COST) or "{}")["integrate"]["partitions"]
+    digest = _published_digest(wh)
+    wh.engine.dispose()
+    return digest, built
+
+
+# PostGIS runs the same runner on its staging schema (tests/integration/test_staging.py tests
+# that store on its own): two kinds there, every kind on the embedded warehouse.
+ON_POSTGIS = ("complaints", "one county's PBF")
+
+
+def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir: Path,
+                                                         tmp_path: Path) -> None:
+    s = settings()
+    kinds = [k for k in KINDS if s.embedded or k in ON_POSTGIS]
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    first, every = _run()
+    assert len(every) == 3 * first["region_summary"][0]  # every county, every family
+    files = tmp_path / "deliveries"
+    files.mkdir()
+    for kind in kinds:
+        make, expected = KINDS[kind]
+        dataset, path = make(sample_dir, files)
+        drop_file(s, path, dataset)
+        incremental, built = _run()
+        rebuilt, all_built = _run(full=True)
+        assert sorted(all_built) == sorted(every), kind  # --full builds everything
+        assert incremental == rebuilt, f"{kind}: incremental differs from a full rebuild"
+        assert incremental != first, f"{kind}: the delivery changed nothing published"
+        assert expected(built, every), f"{kind}: rebuilt {sorted(built)}"
+        first = rebuilt
