@@ -54,7 +54,7 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     if rec.state != "pending":
         return rec  # already answered: a rerun changes nothing
     contract = load_contract(rec.dataset)
-    workdir = settings.home / "work" / drop_id
+    workdir = settings.scratch / "work" / drop_id  # this machine's own disk, not the shared one
     shutil.rmtree(workdir, ignore_errors=True)  # left half-unpacked by a run that was killed
     cost = Stages(f"drop {drop_id}")
     try:
