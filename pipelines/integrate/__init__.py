@@ -143,12 +143,14 @@ def _digest(*parts: bytes | str | npt.NDArray[np.uint64]) -> str:
     return h.hexdigest()
 
 
-def fingerprints(inputs: Inputs, codes: Iterable[str], as_of: datetime) -> dict[str, str]:
-    """Partition key -> digest of everything its build reads (see `_family`): equal digests,
-    equal parts. Costs one hash per input row and one spatial query per county."""
+def fingerprints(inputs: Inputs, codes: Iterable[str], as_of: datetime,
+                 tag: str = "") -> dict[str, str]:
+    """Partition key -> digest of everything its build reads (see `_family`), and `tag`
+    (what the warehouse is set up for: its contracts): equal digests, equal parts. Costs one
+    hash per input row and one spatial query per county."""
     rows = {name: _row_hashes(getattr(inputs, name))
             for name in ("farmland_pbf", "farmland_hsf", "licenses", "complaints")}
-    counties = _digest(_row_hashes(inputs.counties))
+    counties = _digest(tag, _row_hashes(inputs.counties))
     every = {name: _digest(h) for name, h in rows.items()}
     out: dict[str, str] = {}
     for code in codes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import geopandas as gpd
 import pandas as pd
 
@@ -51,13 +53,19 @@ def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf[[*layer.column_names, "geom"]]
 
 
-def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame]) -> None:
+def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame],
+                   unchanged: Iterable[str] = ()) -> list[str]:
+    """Type the layers by their contracts and swap them in together; the layers named in
+    `unchanged` (equal to what is published, by the caller's knowledge) are left in place
+    where the warehouse can publish some layers only. Returns the layers swapped in."""
     contracts = all_layers()
     missing = {c.layer for c in contracts} - set(layers)
     if missing:
         # Nothing is published half-built.
         raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
-    typed = {c.layer: _typed(c, layers[c.layer]) for c in contracts}
+    keep = set(unchanged) & set(wh.published_layers()) if wh.publishes_some_layers else set()
+    typed = {c.layer: _typed(c, layers[c.layer]) for c in contracts if c.layer not in keep}
     failpoint("publish.before_swap")
     wh.publish(typed, layer_labels())
     failpoint("publish.after_swap")
+    return list(typed)

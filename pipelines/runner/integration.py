@@ -18,6 +18,7 @@ import geopandas as gpd
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
+from pipelines.integrate import FAMILIES
 from pipelines.integrate.inputs import INPUT_ROLES
 from pipelines.publish.layers import publish_layers
 from pipelines.runner.metrics import Stages
@@ -116,7 +117,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
     if staging is None:
         run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
         return run, inputs
-    now = integrate.fingerprints(inputs, codes, when)
+    # the contracts too: a changed contract changes what every partition holds
+    now = integrate.fingerprints(inputs, codes, when, tag=wh.meta("setup") or "")
     published = staging.published()
     before = {} if full or published is None or published == run_id else \
         _built_from(staging, published)
@@ -226,7 +228,12 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     inputs = inputs if inputs is not None else _run_inputs(staged, wh, run)
     _complete_partitions(staged, run.run_id, integrate.part_keys(integrate.partitions(inputs)))
     layers = integrate.finish(inputs, staged.read_partitions(run.run_id), run.as_of)
-    publish_layers(wh, layers)
+    # A family none of whose partitions was built is the published run's, as published.
+    built = {integrate.split_key(k)[1] for k in run.build} if run.build else set(FAMILIES)
+    same = [layer for family, names in FAMILIES.items() if family not in built for layer in names]
+    swapped = publish_layers(wh, layers, unchanged=same if staged.published() else ())
+    log.info("integration run %s: published %s; %s as they were", run.run_id,
+             ", ".join(swapped), ", ".join(sorted(set(layers) - set(swapped))) or "none")
     staged.mark_published(run.run_id)
     wh.set_meta(PUBLISHED_FROM, run.core_version)
     return {name: len(gdf) for name, gdf in layers.items()}

@@ -57,10 +57,15 @@ class Warehouse(ABC):
                            columns: list[str]) -> gpd.GeoDataFrame:
         """The rows a drop loaded and the versions it closed (`_closed_by`), geometry `geom`."""
 
+    # Whether `publish` may be given some layers only, the others staying as published
+    # (PostGIS swaps tables one by one in one transaction); the GeoPackage writes a new file
+    # holding every layer.
+    publishes_some_layers = False
+
     @abstractmethod
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
-        """Swap in all published layers at once: readers see the old set or the new."""
+        """Swap in the published layers given, all at once: readers see the old set or the new."""
 
     @abstractmethod
     def read_published(self, layer: str) -> gpd.GeoDataFrame: ...

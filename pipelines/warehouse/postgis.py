@@ -110,6 +110,8 @@ class PostgisWarehouse(Warehouse):
                                        sql.Identifier("core", contract.dataset)), {"d": drop_id})
 
     # -- publish -----------------------------------------------------------------------
+    publishes_some_layers = True
+
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
         with self.engine.begin() as conn:
