@@ -153,7 +153,7 @@ def run_tool(cmd: list[str]) -> Result:
 class Cluster:
     """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth), its server CPU readable."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: str = "-c autovacuum=off") -> None:
         from tests.conftest import _as_postgres, _free_port, _pg_bindir
 
         self.bindir, self.port, self.as_pg = _pg_bindir(), _free_port(), _as_postgres
@@ -163,9 +163,9 @@ class Cluster:
         subprocess.run(self.as_pg([str(self.bindir / "initdb"), "-D", str(self.data), "-U",
                                    "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]),
                        check=True, capture_output=True)
-        # autovacuum off: the server's CPU during a step is then that step's
+        # autovacuum off (the default settings): the server's CPU during a step is that step's
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off " \
-            "-c autovacuum=off"
+            + settings
         self._ctl("-w", "-l", str(self.data / "log"), "-o", options, "start")
 
     def _ctl(self, *args: str) -> None:
