@@ -88,7 +88,8 @@ def _family(inputs: Inputs, own: Inputs, zone: Zone, family: str,
     if family == "complaints":
         # registers are matched against all licences: a business may sit in another county
         return {"complaints_enriched": complaints_enriched(own.complaints, inputs.licenses,
-                                                           inputs.farmland_pbf, as_of)}
+                                                           inputs.farmland_pbf, as_of,
+                                                           inputs.registers)}
     raise ValueError(f"unknown family {family!r}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +18,9 @@ from pipelines.integrate.planar import GeomArray, polygonal
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.counties import COUNTY as COUNTY  # the partition key, re-exported
 from pipelines.warehouse.counties import current_counties
+
+if TYPE_CHECKING:
+    from pipelines.integrate.registers import Registers
 
 UNLOCATED = "unlocated"  # the partition of rows in no county, and of land outside every county
 Codes = npt.NDArray[np.object_]
@@ -99,6 +103,13 @@ class Inputs:
     farmland_hsf: gpd.GeoDataFrame
     licenses: gpd.GeoDataFrame
     complaints: gpd.GeoDataFrame
+
+    @cached_property
+    def registers(self) -> Registers:
+        """The licence register matched against, made once for every partition of a run."""
+        from pipelines.integrate.registers import Registers
+
+        return Registers.of(self.licenses)
 
     def county(self, code: str) -> Inputs:
         """The rows of one partition: located there (or, unlocated, stated there)."""

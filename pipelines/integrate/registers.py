@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 
 import geopandas as gpd
@@ -48,20 +49,36 @@ def normalise_name(name: object) -> str | None:
     return "".join(folded.split()) or None
 
 
-def match_uscc(complaints: pd.DataFrame, licenses: pd.DataFrame) -> pd.Series:
+@dataclass(frozen=True)
+class Registers:
+    """The licence register as work orders are matched against it: made once per run's
+    inputs, not once per partition (a province's million licence names, normalised)."""
+
+    codes: pd.Index  # every credit code
+    by_name: pd.Series  # normalised name -> the one credit code it names
+
+    @classmethod
+    def of(cls, licenses: pd.DataFrame) -> Registers:
+        codes = pd.Index(licenses["tyshxydm"].dropna().unique())
+        names = licenses.assign(_n=licenses["ztmc"].map(normalise_name)).dropna(subset=["_n"])
+        # a name shared by several credit codes is ambiguous: it names no one
+        per_name = names.groupby("_n")["tyshxydm"].agg(["nunique", "first"])
+        return cls(codes, per_name.loc[per_name["nunique"] == 1, "first"])
+
+
+def match_uscc(complaints: pd.DataFrame, licenses: pd.DataFrame,
+               registers: Registers | None = None) -> pd.Series:
     """The business a work order names: by credit code, else by exact normalised name."""
-    known = set(licenses["tyshxydm"].dropna())
-    by_code = complaints["sjqyxydm"].where(complaints["sjqyxydm"].isin(known))
-    names = licenses.assign(_n=licenses["ztmc"].map(normalise_name)).dropna(subset=["_n"])
-    # a name shared by several credit codes is ambiguous: it names no one
-    per_name = names.groupby("_n")["tyshxydm"].agg(["nunique", "first"])
-    unique_names = per_name.loc[per_name["nunique"] == 1, "first"]
-    by_name = complaints["sjqymc"].map(normalise_name).map(unique_names)
+    reg = registers or Registers.of(licenses)
+    # isin against an Index: a Python set would be turned into a list on every call
+    by_code = complaints["sjqyxydm"].where(complaints["sjqyxydm"].isin(reg.codes))
+    by_name = complaints["sjqymc"].map(normalise_name).map(reg.by_name)
     return by_code.fillna(by_name)
 
 
 def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame,
-                        pbf: gpd.GeoDataFrame, as_of: datetime) -> gpd.GeoDataFrame:
+                        pbf: gpd.GeoDataFrame, as_of: datetime,
+                        registers: Registers | None = None) -> gpd.GeoDataFrame:
     rule = ResponseRule.from_region(load_region().response_rule)
     sla = evaluate_response_frame(complaints[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                   WorkCalendar())
@@ -72,7 +89,7 @@ def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame
         COUNTY: complaints[COUNTY].values,
         "order_type": complaints["gdlx"].values,
         "handler": complaints["zbdw"].values,
-        "uscc": match_uscc(complaints, licenses).values,
+        "uscc": match_uscc(complaints, licenses, registers).values,
         "on_pbf": on_pbf.notna().values,
         "contact_within_2h": sla["contact_within_2h"].values,
         "proposal_within_1wd": sla["proposal_within_1wd"].values,
