@@ -48,6 +48,9 @@ ANSWER_BYTES = 1024**2  # the JSON answer: notes and a traceback, never rows
 WATCH_SECONDS = 0.05  # how often the parent looks at the child's memory
 BACKSTOP = 4  # RLIMIT_DATA, as a multiple of the ceiling (see above)
 _context: ForkServerContext | None = None
+# What the reading children cost, as they reported it: they are the forkserver's children,
+# not this process's, so this process's own rusage never counts them (runner.metrics adds it).
+CHILDREN: dict[str, float] = {"cpu_s": 0.0, "peak_mb": 0.0}
 
 
 def parse(reader: Reader, args: tuple[Any, ...], workdir: Path, budget: Budget,
@@ -119,6 +122,8 @@ def _run(reader: Reader, args: tuple[Any, ...], out: Path, budget: Budget) -> di
         child.join()
         receive.close()
     answer.setdefault("exitcode", child.exitcode)
+    CHILDREN["cpu_s"] += float(answer.get("cpu_s") or 0.0)
+    CHILDREN["peak_mb"] = max(CHILDREN["peak_mb"], float(answer.get("peak_mb") or 0.0))
     return answer
 
 
@@ -215,7 +220,9 @@ def _child(send: Connection, reader: Reader, args: tuple[Any, ...], out: str,
             answer = {"machine": [getattr(exc, "errno", None), str(exc)]}
         else:
             answer = {"error": library_detail(exc), "trace": traceback.format_exc()[-4000:]}
-    answer["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    answer["peak_mb"] = own.ru_maxrss / 1024
+    answer["cpu_s"] = own.ru_utime + own.ru_stime
     answer["seconds"] = round(time.monotonic() - started, 3)
     try:
         send.send_bytes(json.dumps(answer, ensure_ascii=False, default=str).encode())

@@ -11,21 +11,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pipelines.read import isolate
+
 log = logging.getLogger(__name__)
 
 
 def _cpu() -> float:
     own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
                                                       resource.RUSAGE_CHILDREN))
-    # children: readers parse hostile files in a child process under a memory ceiling
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    # readers parse hostile files in children of the forkserver, which report their own cost
+    return (own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+            + isolate.CHILDREN["cpu_s"])
 
 
 def peak_rss_mb() -> float:
-    """The peak resident memory of this process or any child it waited for, in MiB."""
+    """The peak resident memory of this process, of any child it waited for, or of a reading
+    child, in MiB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return round(max(own, children) / 1024, 1)  # Linux reports KiB
+    # Linux reports KiB
+    return round(max(own / 1024, children / 1024, isolate.CHILDREN["peak_mb"]), 1)
 
 
 class Stages:

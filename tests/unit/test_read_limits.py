@@ -62,6 +62,14 @@ def exits(_: str) -> RawDelivery:
     os._exit(3)  # the child's own start-up failing looks like this
 
 
+def works_then_reads(arg: str) -> RawDelivery:
+    """Half a second of CPU in the child, then a frame."""
+    until = time.process_time() + 0.5
+    while time.process_time() < until:
+        pass
+    return reads(arg)
+
+
 def reads(_: str) -> RawDelivery:
     frame = pd.DataFrame({"A": pd.array(["x", None], dtype=pd.StringDtype("pyarrow")),
                           "B": [1.5, 2.0]})
@@ -207,3 +215,15 @@ def test_csv_rows_are_numbered_as_excel_shows_them(tmp_path: Path) -> None:
         raw = open_delivery(path, contract, tmp_path / f"work-{name}")
         assert raw.row_numbers.tolist() == rows, name
         assert raw.frame.iloc[:, 0].tolist() == [f"A{i}" for i in range(1, len(rows) + 1)]
+
+
+def test_a_stage_counts_what_its_reading_child_cost(tmp_path: Path) -> None:
+    """The child is the forkserver's, not ours: our rusage never sees it; its own report
+    is added, so `yitu status --json` shows what reading really cost."""
+    from pipelines.runner.metrics import Stages
+
+    cost = Stages("test")
+    with cost.stage("read"):
+        _parse(works_then_reads, tmp_path)
+    assert cost.record["read"]["cpu_seconds"] >= 0.45
+    assert cost.record["read"]["peak_rss_mb"] >= round(isolate.CHILDREN["peak_mb"], 1) > 0
