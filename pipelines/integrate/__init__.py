@@ -149,18 +149,22 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], as_of: datetime,
     """Partition key -> digest of everything its build reads (see `_family`), and `tag`
     (what the warehouse is set up for: its contracts): equal digests, equal parts. Costs one
     hash per input row and one spatial query per county."""
-    rows = {name: _row_hashes(getattr(inputs, name))
-            for name in ("farmland_pbf", "farmland_hsf", "licenses", "complaints")}
+    names = ("farmland_pbf", "farmland_hsf", "licenses", "complaints")
+    rows = {name: _row_hashes(getattr(inputs, name)) for name in names}
+    # each dataset's rows by county, in one pass (not one comparison of every row per county)
+    located = {name: getattr(inputs, name)[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
+               for name in names}
+    by_county = {name: pd.Series(np.arange(len(c))).groupby(c).indices if len(c) else {}
+                 for name, c in located.items()}
     counties = _digest(tag, _row_hashes(inputs.counties))
     every = {name: _digest(h) for name, h in rows.items()}
+    none = np.zeros(0, dtype=np.intp)
     out: dict[str, str] = {}
     for code in codes:
         zone = inputs.zone([code])
 
         def own(name: str, code: str = code) -> npt.NDArray[np.uint64]:
-            located = getattr(inputs, name)[COUNTY]
-            mine = located.isna() if code == UNLOCATED else located.isin([code])
-            picked: npt.NDArray[np.uint64] = rows[name][np.asarray(mine, dtype=bool)]
+            picked: npt.NDArray[np.uint64] = rows[name][by_county[name].get(code, none)]
             return picked
 
         def in_zone(name: str, zone: Zone = zone) -> npt.NDArray[np.uint64]:

@@ -140,8 +140,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
     staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
     if keep_inputs:
         staging.save_inputs(run_id, _frames(inputs))
-    order = {k: i for i, k in enumerate(now)}
-    build = sorted(set(build), key=lambda k: order.get(k, len(order)))
+    wanted = set(build)
+    build = [k for k in now if k in wanted]  # in partition order
     counties = tuple(dict.fromkeys(integrate.split_key(k)[0] for k in build))
     log.info("integration run %s: %d of %d partitions to build (%s), %d taken from run %s",
              run_id, len(build), len(now), "full" if full else "changed inputs", len(keep),
