@@ -6,7 +6,7 @@ the quality report."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +54,20 @@ def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Dat
     folder = answer_folder(settings.quarantine, rec.dataset, rec.drop_id)
     folder.mkdir(parents=True, exist_ok=True)
     whole = file_reasons(rec.errors)
-    chunks = [failures.iloc[i:i + CHUNK] for i in range(0, len(failures), CHUNK)]
-    with (folder / "rejections.csv").open("w", encoding="utf-8-sig", newline="") as csv:
-        for i, reasons in enumerate(_reason_chunks(whole, chunks, contract)):
-            table = pd.DataFrame([r.csv_row(rec.file) for r in reasons], columns=CSV_COLUMNS)
-            table["行 row"] = table["行 row"].astype("Int64")  # 12, not 12.0
-            table.to_csv(csv, index=False, header=i == 0)
+    # one chunk of reasons at a time, each written to both files
+    reasons_in_chunks = chain([whole], (row_reasons(failures.iloc[i:i + CHUNK], contract)
+                                        for i in range(0, len(failures), CHUNK)))
     summary = {k: v for k, v in rec.as_status().items() if k != "errors"}
     summary["dataset_title"] = contract.title
     head = json.dumps(summary, ensure_ascii=False, indent=2, default=str)
-    with (folder / "rejections.json").open("w", encoding="utf-8") as out:
+    with (folder / "rejections.csv").open("w", encoding="utf-8-sig", newline="") as csv, \
+            (folder / "rejections.json").open("w", encoding="utf-8") as out:
         out.write(head[:-2] + ',\n  "errors": [')  # the summary's closing "\n}" comes last
         sep = "\n    "
-        for reasons in _reason_chunks(whole, chunks, contract):
+        for i, reasons in enumerate(reasons_in_chunks):
+            table = pd.DataFrame([r.csv_row(rec.file) for r in reasons], columns=CSV_COLUMNS)
+            table["行 row"] = table["行 row"].astype("Int64")  # 12, not 12.0
+            table.to_csv(csv, index=False, header=i == 0)
             for r in reasons:
                 out.write(sep + json.dumps(r.as_dict(), ensure_ascii=False, default=str))
                 sep = ",\n    "
@@ -78,13 +79,6 @@ def write_rejection_report(settings: Settings, rec: DropRecord, failures: pd.Dat
             frame=frame, rule_severity=RULE_SEVERITY, rule_message_zh=RULE_MESSAGE_ZH,
             counties=counties, uscc_check_char=uscc_check_char)
     return folder
-
-
-def _reason_chunks(whole: list[Reason], chunks: list[pd.DataFrame],
-                   contract: Contract) -> Iterator[list[Reason]]:
-    yield whole
-    for c in chunks:
-        yield row_reasons(c, contract)
 
 
 def keep_validation_result(settings: Settings, rec: DropRecord, result: dict[str, Any]) -> None:

@@ -4,9 +4,9 @@ and the row itself (personal data already tokenised), for the department and the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, insert
 
@@ -23,11 +23,9 @@ WKT_CHARS = 2000  # enough to see where a geometry is; the raw file keeps the wh
 CHUNK_ROWS = 20_000
 
 
-def records_by_row(frame: gpd.GeoDataFrame, source_rows: Iterable[int]) -> dict[int, str]:
-    """The rows `source_rows` of `frame` as JSON, keyed by source row."""
-    rows = frame[frame[ROW_ID_COLUMN].isin(set(source_rows))]
-    geom = rows.geometry.name
-    plain = pd.DataFrame(rows.drop(columns=geom))
+def _records(rows: gpd.GeoDataFrame) -> dict[int, str]:
+    """Rows of the conformed frame as JSON, keyed by source row."""
+    plain = pd.DataFrame(rows.drop(columns=rows.geometry.name))
     # Arrow-backed strings iterate one Python call per cell in to_dict; as object arrays
     # (same values, pd.NA where missing) the records are built at C speed.
     plain = plain.astype({c: object for c, t in plain.dtypes.items()
@@ -45,19 +43,23 @@ def store_quarantine(conn: Connection, wh: Warehouse, drop_id: str, contract: Co
     """Every failure with its row as read, in chunks of CHUNK_ROWS failing rows."""
     if failures.empty:
         return
-    failures = failures.assign(source_row=failures["source_row"].astype(int))
-    by_row = failures.sort_values("source_row", kind="stable")
-    rows = by_row["source_row"].unique()
+    by_row = failures.assign(source_row=failures["source_row"].astype(int)).sort_values(
+        "source_row", kind="stable")
+    keys = by_row["source_row"].to_numpy()
+    rows = np.unique(keys)
+    # where each failing row is in the frame, found once (-1: a row the frame does not hold)
+    at = pd.Index(frame[ROW_ID_COLUMN].to_numpy()).get_indexer(rows)
     for start in range(0, len(rows), CHUNK_ROWS):
         these = rows[start:start + CHUNK_ROWS]
-        part = by_row[by_row["source_row"].isin(these)]
-        records = records_by_row(frame, these)
+        lo, hi = np.searchsorted(keys, these[0], "left"), np.searchsorted(keys, these[-1], "right")
+        positions = at[start:start + CHUNK_ROWS]
+        records = _records(frame.iloc[positions[positions >= 0]])
         conn.execute(insert(wh.tables.quarantine), [
             {"drop_id": drop_id, "dataset": contract.dataset, "source_row": f.source_row,
              "field": f.field, "rule": f.rule, "severity": f.severity, "message": f.message,
              "value": None if f.value is None or pd.isna(f.value) else str(f.value),
              "record": records.get(f.source_row)}
-            for f in part.itertuples()])
+            for f in by_row.iloc[lo:hi].itertuples()])
 
 
 def not_already_failed(found: pd.DataFrame, at_read: pd.DataFrame) -> pd.DataFrame:

@@ -148,10 +148,9 @@ def _row_sets(table: pd.DataFrame) -> tuple[set[int], set[int]]:
 
 def _summary(ws: Any, styles: Styles, contract: Contract, drop: Mapping[str, Any],
              numbering: RowNumbering, file_reasons: Sequence[Mapping[str, Any]],
-             table: pd.DataFrame, rule_message_zh: Mapping[str, str]) -> None:
+             table: pd.DataFrame, quarantined: int, flagged: int,
+             rule_message_zh: Mapping[str, str]) -> None:
     state = str(drop.get("state") or "")
-    fail_rows, warn_rows = _row_sets(table)
-    quarantined, flagged = len(fail_rows), len(warn_rows)
     rejected_whole = state == "rejected" or bool(file_reasons)
 
     def count(key: str) -> str:
@@ -234,7 +233,7 @@ def write_rejection_workbook(
                            "subject": str(drop.get("drop_id") or "")})
         styles = Styles(wb)
         _summary(wb.add_worksheet(SUMMARY_SHEET), styles, contract, drop, numbering,
-                 file_reasons, table, rule_message_zh)
+                 file_reasons, table, len(fail_rows), len(warn_rows), rule_message_zh)
         whole = "文件已整体退回，" if str(drop.get("state")) == "rejected" else ""
         quarantined = [f for f in found if f.source_row in fail_rows]
         flagged = [f for f in found if f.source_row not in fail_rows]
