@@ -12,6 +12,8 @@ import codecs
 import csv
 import io
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +82,14 @@ def _header(text: pa.Buffer, contract: Contract, name: str) -> tuple[int, list[s
     from Excel. Without a recognisable header the first line is taken (and the missing
     columns named)."""
     head = text[:CSV_HEAD_BYTES].to_pybytes().decode("utf-8", errors="ignore")
-    before = csv.field_size_limit(limits.CSV_MAX_FIELD_CHARS)  # Python's default is 131072
     try:
-        records = list(itertools.islice(csv.reader(io.StringIO(head)), HEADER_SEARCH_ROWS + 1))
+        with _field_limit():
+            records = list(itertools.islice(csv.reader(io.StringIO(head)),
+                                            HEADER_SEARCH_ROWS + 1))
     except csv.Error as exc:  # only "field larger than field limit" can happen here
         raise too_large(name, "表头附近有超长的单元格",
                         f"每个单元格 {limits.CSV_MAX_FIELD_CHARS} 个字符",
                         detail=library_detail(exc)) from exc
-    finally:
-        csv.field_size_limit(before)
     found = find_header([[c or None for c in r] for r in records], contract.header_map()) or 0
     return found, records[found] if records else []
 
@@ -131,21 +132,34 @@ def _parse(text: pa.Buffer, header_at: int, width: int, name: str) -> pa.Table:
                            detail=library_detail(exc)) from exc
 
 
-def _first_ragged_line(text: pa.Buffer, header_at: int, width: int) -> int | None:
-    """The line (1-based, as Excel numbers it) of the first record whose cell count is not
-    the header's; only looked for once pyarrow has refused the file."""
-    stream = io.TextIOWrapper(io.BytesIO(text), encoding="utf-8", newline="")
-    reader = csv.reader(stream)
+@contextmanager
+def _field_limit() -> Iterator[None]:
+    """Python's csv module held to our cell limit (its default is 131072) while it reads."""
     before = csv.field_size_limit(limits.CSV_MAX_FIELD_CHARS)
     try:
-        for i, record in enumerate(reader):
-            if i > header_at and record and len(record) != width:
-                return reader.line_num
-    except csv.Error:
-        return None
+        yield
     finally:
         csv.field_size_limit(before)
-    return None
+
+
+def _excel_records(text: pa.Buffer) -> Iterator[tuple[int, list[str]]]:
+    """The text's records, each with the row Excel/WPS shows it on: a blank line is an empty
+    record and a row of its own; a quoted cell spanning lines stays in one row. Raises
+    csv.Error; read it within `_field_limit`."""
+    stream = io.TextIOWrapper(io.BytesIO(memoryview(text)), encoding="utf-8", newline="")
+    for i, record in enumerate(csv.reader(stream)):
+        yield i + 1, record
+
+
+def _first_ragged_line(text: pa.Buffer, header_at: int, width: int) -> int | None:
+    """The row (as Excel numbers it) of the first record whose cell count is not the
+    header's; only looked for once pyarrow has refused the file."""
+    try:
+        with _field_limit():
+            return next((row for row, record in _excel_records(text)
+                         if row > header_at + 1 and record and len(record) != width), None)
+    except csv.Error:
+        return None
 
 
 def _check_sizes(table: pa.Table, header: list[str], header_at: int, name: str) -> None:
@@ -172,17 +186,12 @@ def _excel_rows(text: pa.Buffer, header_at: int, count: int) -> list[int]:
     body = memoryview(text)
     if not scan.has_blank_line(body[i:i + scan.CHUNK] for i in range(0, len(body), scan.CHUNK)):
         return plain
-    out: list[int] = []
-    before = csv.field_size_limit(limits.CSV_MAX_FIELD_CHARS)
     try:
-        stream = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline="")
-        for i, record in enumerate(csv.reader(stream)):
-            if i > header_at and record:
-                out.append(i + 1)
+        with _field_limit():
+            out = [row for row, record in _excel_records(text)
+                   if row > header_at + 1 and record]
     except csv.Error:
         return plain
-    finally:
-        csv.field_size_limit(before)
     return out if len(out) == count else plain
 
 
