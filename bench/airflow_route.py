@@ -65,16 +65,10 @@ def _drop_all(samples: Path, env: dict[str, str], log: Path) -> None:
 
 
 def _digest(env: dict[str, str]) -> dict[str, list[object]]:
-    code = ("import json, hashlib, pandas as pd\n"
-            "from pipelines import runner\nfrom pipelines.config import settings\n"
-            "wh = runner.warehouse(settings()); out = {}\n"
-            "for name in sorted(wh.published_layers()):\n"
-            "    g = wh.read_published(name); cols = sorted(c for c in g.columns if c != 'fid')\n"
-            "    rows = sorted(hashlib.sha256(repr([v.wkb_hex if hasattr(v, 'wkb_hex') else "
-            "(None if pd.isna(v) else str(v)) for v in r]).encode()).hexdigest() "
-            "for r in g[cols].itertuples(index=False))\n"
-            "    out[name] = [len(g), hashlib.sha256(''.join(rows).encode()).hexdigest()]\n"
-            "print(json.dumps(out))\n")
+    # the tests' order-independent digest of every published table
+    code = ("import json\nfrom pipelines import runner\nfrom pipelines.config import settings\n"
+            "from tests.unit.test_runner import _published_digest\n"
+            "print(json.dumps(_published_digest(runner.warehouse(settings()))))\n")
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True)
     found: dict[str, list[object]] = json.loads(done.stdout.strip().splitlines()[-1])
