@@ -67,8 +67,8 @@ def _drop_all(samples: Path, env: dict[str, str], log: Path) -> None:
 def _digest(env: dict[str, str]) -> dict[str, list[object]]:
     # the tests' order-independent digest of every published table
     code = ("import json\nfrom pipelines import runner\nfrom pipelines.config import settings\n"
-            "from tests.unit.test_runner import _published_digest\n"
-            "print(json.dumps(_published_digest(runner.warehouse(settings()))))\n")
+            "from tests.digests import published_digest\n"
+            "print(json.dumps(published_digest(runner.warehouse(settings()))))\n")
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True)
     found: dict[str, list[object]] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.digests import table_digests
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 INGEST = ["yitu_ingest_admin_divisions", "yitu_ingest_farmland_pbf", "yitu_ingest_farmland_hsf",
@@ -79,24 +80,10 @@ def dag_runs(runs: list[dict[str, Any]], env: dict[str, str]) -> list[dict[str, 
     return result
 
 
-def _digest(engine: Any) -> dict[str, tuple[int, str]]:
+def _digest(url: str) -> dict[str, tuple[int, str]]:
     """Per published layer: row count and a digest of every row's content (not its fid)."""
-    from sqlalchemy import text
-
-    out = {}
-    with engine.connect() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'publish'")).scalars().all()
-        for t in tables:
-            cols = conn.execute(text(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "'publish' AND table_name = :t AND column_name <> 'fid' ORDER BY column_name"),
-                {"t": t}).scalars().all()
-            row = ", ".join(f'"{c}"' for c in cols)
-            out[t] = tuple(conn.execute(text(
-                f"SELECT count(*), md5(coalesce(string_agg(r, '|' ORDER BY r), '')) "
-                f"FROM (SELECT ROW({row})::text AS r FROM publish.{t}) x")).one())
-    return out
+    found = table_digests(url, ("publish",), frozenset({"fid"}))
+    return {name.removeprefix("publish."): digest for name, digest in found.items()}
 
 
 def _core_versions(engine: Any) -> dict[str, int]:
@@ -142,7 +129,7 @@ def test_dags_run_end_to_end_on_postgis(airflow_env: dict[str, str], postgis_url
     assert {d["state"] for d in status} == {"loaded"}
 
     engine = create_engine(postgis_url)
-    published = _digest(engine)
+    published = _digest(postgis_url)
     core = _core_versions(engine)
     assert set(published) == LAYERS
     assert published["region_summary"][0] == 24
@@ -154,7 +141,7 @@ def test_dags_run_end_to_end_on_postgis(airflow_env: dict[str, str], postgis_url
     assert [r["run_id"] for r in again] == [r["run_id"] for r in first]
     assert [r["state"] for r in again] == ["success"] * len(runs), again
     assert {r["tasks"]["load"] for r in again if r["dag_id"] in INGEST} == {"skipped"}
-    assert _digest(engine) == published
+    assert _digest(postgis_url) == published
     assert _core_versions(engine) == core
 
     # One county by hand: only its partition is rebuilt, the published layers stay whole.
@@ -163,7 +150,7 @@ def test_dags_run_end_to_end_on_postgis(airflow_env: dict[str, str], postgis_url
                      "conf": {"county": county}}], env)[0]
     assert one["state"] == "success", one
     assert [k for k in one["tasks"] if k.startswith("integrate_county")] == ["integrate_county[0]"]
-    assert _digest(engine) == published
+    assert _digest(postgis_url) == published
 
     # A delivery overdue against its contract's cadence fails its check in Airflow.
     with engine.begin() as conn:

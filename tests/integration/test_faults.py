@@ -20,11 +20,13 @@ from sqlalchemy import create_engine, text
 
 from pipelines.failpoints import POINTS
 from tests.conftest import _as_postgres, _free_port, _pg_bindir, fresh_database, wait_for
+from tests.digests import table_digests
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = (("admin_divisions", "admin_divisions.gpkg"), ("complaints", "complaints.csv"))
 # what differs between two runs of the same files: when and under which drop id
-RUN_SPECIFIC = {"_version_id", "_drop_id", "_valid_from", "_valid_to", "_closed_by", "fid"}
+RUN_SPECIFIC = frozenset({"_version_id", "_drop_id", "_valid_from", "_valid_to", "_closed_by",
+                          "fid"})
 
 
 def _env(home: Path, url: str, **extra: str) -> dict[str, str]:
@@ -51,23 +53,11 @@ def _drop_all(env: dict[str, str], sample_dir: Path) -> None:
 
 
 def checksums(url: str) -> dict[str, tuple[int, str]]:
-    """Per core and publish table: rows and an order-independent digest of their content."""
+    """Per core and publish table: rows and an order-independent digest of their content;
+    then what a half-done run would leave: staged tables, and the drops' states."""
+    out = table_digests(url, ("core", "publish"), RUN_SPECIFIC)
     engine = create_engine(url)
-    out: dict[str, tuple[int, str]] = {}
     with engine.connect() as conn:
-        tables = conn.execute(text(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
-            "IN ('core', 'publish') AND table_type = 'BASE TABLE' ORDER BY 1, 2")).all()
-        for schema, table in tables:
-            cols = [c for (c,) in conn.execute(text(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = :s "
-                "AND table_name = :t ORDER BY ordinal_position"), {"s": schema, "t": table})
-                if c not in RUN_SPECIFIC]
-            row = ", ".join(f'"{c}"' for c in cols)
-            n, digest = conn.execute(text(
-                f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) FROM "
-                f"(SELECT md5(ROW({row})::text) AS h FROM {schema}.{table}) t")).one()
-            out[f"{schema}.{table}"] = (int(n), str(digest))
         staged = conn.execute(text("SELECT count(*) FROM information_schema.tables "
                                    "WHERE table_schema = 'publish_staging'")).scalar_one()
         states = conn.execute(text("SELECT dataset, state, count(*) FROM audit.drops "

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from pipelines.config import Settings, settings
 from pipelines.integrate import FAMILIES
 from pipelines.landing.drops import drop_file
-from tests.unit.test_runner import _published_digest
+from tests.digests import published_digest
 
 
 def _complaints(sample: Path, out: Path) -> tuple[str, Path]:
@@ -101,7 +101,7 @@ def _run(full: bool = False) -> tuple[dict[str, tuple[int, str]], list[str]]:
     assert summary.published, "the run published nothing"
     wh = runner.warehouse(s)
     built = json.loads(wh.meta(LAST_RUN_COST) or "{}")["integrate"]["partitions"]
-    digest = _published_digest(wh)
+    digest = published_digest(wh)
     wh.engine.dispose()
     return digest, built
 

@@ -211,7 +211,7 @@ def test_a_one_county_run_keeps_the_published_layers_whole(yitu_env: Path,
     from pipelines.config import UsageError, settings
     from pipelines.landing.drops import drop_file
     from pipelines.orchestration import tasks
-    from tests.unit.test_runner import _published_digest
+    from tests.digests import published_digest
 
     s = settings()
     for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
@@ -228,17 +228,17 @@ def test_a_one_county_run_keeps_the_published_layers_whole(yitu_env: Path,
     for job in jobs:
         tasks.integrate_county(job)
     tasks.publish(jobs)
-    full = _published_digest(wh)
+    full = published_digest(wh)
     assert full["region_summary"][0] == 24
 
     one = tasks.plan("one-2", "460106")
     tasks.integrate_county(one[0])
     tasks.publish(one)
-    assert _published_digest(wh) == full
+    assert published_digest(wh) == full
     store = staging_store(wh, s.staging)
     assert store.published() == "one-2"
     whole = sorted(integrate.part_keys(j["county"] for j in jobs))
     assert store.parts("one-2") == whole  # every county's every family
     assert sorted(p.name for p in s.staging.iterdir()) == ["one-2", "published.run"]
     tasks.publish(one)  # the same run published again: the same layers
-    assert _published_digest(wh) == full
+    assert published_digest(wh) == full

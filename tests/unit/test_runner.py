@@ -8,12 +8,12 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from pipelines.config import settings
 from pipelines.landing.drops import drop_file
+from tests.digests import published_digest
 
 AS_OF = "2026-11-16T12:00:00"
 
@@ -114,21 +114,6 @@ def test_the_warehouse_is_set_up_once_not_by_every_task(home: Path) -> None:
     assert os.environ["YITU_HOME"] == str(home)
 
 
-def _published_digest(wh: object) -> dict[str, tuple[int, str]]:
-    import hashlib
-
-    out = {}
-    for name in sorted(wh.published_layers()):  # type: ignore[attr-defined]
-        gdf = wh.read_published(name)  # type: ignore[attr-defined]
-        cols = sorted(c for c in gdf.columns if c != "fid")
-        rows = sorted(hashlib.sha256(repr([v.wkb_hex if hasattr(v, "wkb_hex") else
-                                           (None if pd.isna(v) else str(v)) for v in row]
-                                          ).encode()).hexdigest()
-                      for row in gdf[cols].itertuples(index=False))
-        out[name] = (len(gdf), hashlib.sha256("".join(rows).encode()).hexdigest())
-    return out
-
-
 def test_the_airflow_route_reads_once_and_publishes_what_the_cli_does(
         sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
@@ -144,7 +129,7 @@ def test_the_airflow_route_reads_once_and_publishes_what_the_cli_does(
     for f in files:
         drop_file(settings(), sample_dir / f["file"], f["dataset"])
     runner.run_all(settings())
-    by_cli = _published_digest(runner.warehouse(settings()))
+    by_cli = published_digest(runner.warehouse(settings()))
 
     set_yitu_env(monkeypatch, tmp_path / "airflow", None)
     for f in files:
@@ -161,7 +146,7 @@ def test_the_airflow_route_reads_once_and_publishes_what_the_cli_does(
         tasks.integrate_county(job)
     tasks.publish(jobs)
     assert len(reads) == 1  # read from the warehouse and located once for the whole run
-    assert _published_digest(runner.warehouse(settings())) == by_cli
+    assert published_digest(runner.warehouse(settings())) == by_cli
     assert by_cli["complaints_enriched"][0] > 0
 
 
