@@ -2,7 +2,7 @@
 strict models; everything derived from them (reader mapping, suites, DDL, styles, docs) starts
 here."""
 
-from pipelines.contracts.base import DEFAULT_SCHEMA_DIR, SCHEMA_DIR_ENV, schema_dir
+from pipelines.contracts.base import DEFAULT_SCHEMA_DIR, SCHEMA_DIR_ENV, Contact, schema_dir
 from pipelines.contracts.datasets import (
     CADENCE_DAYS,
     DATASETS,
@@ -28,12 +28,12 @@ from pipelines.contracts.layers import (
     all_layers,
     load_layer,
 )
-from pipelines.contracts.region import County, Extent, Region, load_region
+from pipelines.contracts.region import County, Extent, Region, Targets, load_region
 
 __all__ = [
     "CADENCE_DAYS", "DATASETS", "DEFAULT_SCHEMA_DIR", "LAYER_ORDER", "ROLES", "SCHEMA_DIR_ENV",
-    "AreaCheck", "Contract", "Coordinates", "County", "Extent", "FieldSpec", "LayerColumn",
-    "LayerContract", "Range", "Region", "Role", "all_contracts", "all_layers", "core_asset_uri",
+    "AreaCheck", "Contact", "Contract", "Coordinates", "County", "Extent", "FieldSpec", "LayerColumn",
+    "LayerContract", "Range", "Region", "Role", "Targets", "all_contracts", "all_layers", "core_asset_uri",
     "county_layer", "dataset_names", "load_contract", "load_layer", "load_region",
     "normalise_header", "schema_dir", "with_role",
 ]

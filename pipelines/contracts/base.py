@@ -19,6 +19,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Contact(Strict):
+    """Someone an alert goes to: a department's clerk or a monitor (a work address, not a
+    citizen's personal data)."""
+
+    name: str
+    email: str
+
+
 def schema_dir() -> Path:
     """`schemas/` beside the code, or YITU_SCHEMA_DIR (a deployment's own contracts)."""
     configured = os.environ.get(SCHEMA_DIR_ENV)

@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, model_validator
 
-from pipelines.contracts.base import Strict, lookup, schema_dir
+from pipelines.contracts.base import Contact, Strict, lookup, schema_dir
 
 FieldType = Literal["string", "integer", "number", "date", "datetime"]
 PiiKind = Literal["name", "id_number", "phone"]
@@ -97,6 +97,8 @@ class Contract(Strict):
     name_field: str | None = None
     # A delivery that loses area in a county is flagged (protected farmland must not shrink).
     watch_shrinkage: bool = False
+    # The department's clerks, told when a delivery is rejected, late or missing (alerts).
+    contacts: tuple[Contact, ...] = ()
     fields: tuple[FieldSpec, ...]
 
     @model_validator(mode="after")

@@ -43,12 +43,15 @@ class LayerContract(Strict):
     key: str | None = None
     class_column: str | None = None
     classes: tuple[LayerClass, ...] = ()
+    # Labels the map draws (the QGIS style): a name readable at county scale.
+    label_column: str | None = None
     columns: tuple[LayerColumn, ...]
 
     @model_validator(mode="after")
     def _references_exist(self) -> LayerContract:
         names = [c.name for c in self.columns]
-        missing = [r for r in (self.key, self.class_column) if r and r not in names]
+        missing = [r for r in (self.key, self.class_column, self.label_column)
+                   if r and r not in names]
         if missing:
             raise ValueError(f"{self.layer}: contract names unknown columns {missing}")
         if bool(self.class_column) != bool(self.classes):
@@ -73,7 +76,7 @@ class LayerContract(Strict):
 # The published layers, in the order integration builds them (partitioned ones first).
 LAYER_ORDER: tuple[str, ...] = (
     "farmland_base_map", "farmland_conflicts", "licenses_on_farmland", "complaints_enriched",
-    "enterprise_profile", "region_summary",
+    "enterprise_profile", "region_summary", "county_assessment",
 )
 
 

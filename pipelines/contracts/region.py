@@ -6,8 +6,9 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+from pydantic import Field
 
-from pipelines.contracts.base import Strict, schema_dir
+from pipelines.contracts.base import Contact, Strict, schema_dir
 
 
 class County(Strict):
@@ -23,6 +24,15 @@ class Extent(Strict):
     max_lat: float
 
 
+class Targets(Strict):
+    """What the quarterly assessment holds each county to (省营商环境评价: 12345 满意率 95%+)."""
+
+    satisfaction_rate: float = Field(ge=0, le=1)
+    resolution_rate: float = Field(ge=0, le=1)
+    # 万家投诉比: at most this many complaints per 10,000 licensed business entities
+    complaints_per_10k: float = Field(ge=0)
+
+
 class Region(Strict):
     region: str
     province_code: str
@@ -30,6 +40,9 @@ class Region(Strict):
     gk_zones: tuple[int, ...]
     response_rule: dict[str, float | int | str]
     counties: tuple[County, ...]
+    targets: Targets
+    # The data-quality monitors: told of every alert (see pipelines.alerts).
+    monitors: tuple[Contact, ...] = ()
 
     @property
     def county_codes(self) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ from pipelines.integrate.calendar import (
 
 _DAY = np.timedelta64(1, "D")
 __all__ = ["SLA_COLUMNS", "CalendarYearUnknown", "ResponseRule", "WorkCalendar",
-           "add_working_days", "evaluate_response_frame"]
+           "add_working_days", "evaluate_response_frame", "solved_deadlines"]
 
 # --- a frame of work orders ---------------------------------------------------------------
 
@@ -161,6 +161,14 @@ def _judge_arrays(
     value = in_time | early
     is_null = ~(in_time | missed | early) | ~pdsj_ok
     return value, is_null, blocked
+
+
+def solved_deadlines(pdsj: pd.Series, rule: ResponseRule, cal: WorkCalendar) -> pd.Series:
+    """Each order's "solved within N working days" deadline (NaT: no dispatch, or a year the
+    calendar does not know), indexed like `pdsj`: when an order falls due, for the quarterly
+    assessment's resolution rate."""
+    deadline, _ = _working_day_deadlines(_to_local_us(pdsj), rule.solved_working_days, rule, cal)
+    return pd.Series(deadline, index=pdsj.index, dtype="datetime64[us]")
 
 
 def evaluate_response_frame(

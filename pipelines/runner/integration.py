@@ -19,6 +19,8 @@ import geopandas as gpd
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
 from pipelines.integrate import FAMILIES
+from pipelines.integrate.assessment import LAYER as ASSESSMENT
+from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessment, ledger_version
 from pipelines.integrate.inputs import INPUT_ROLES
 from pipelines.publish.layers import publish_layers
 from pipelines.runner.metrics import Stages
@@ -41,9 +43,11 @@ def core_version(wh: Warehouse) -> str:
 
 
 def publish_is_stale(wh: Warehouse, version: str) -> bool:
-    """Whether the published layers show older core data than `version` (nothing loaded yet:
-    nothing to publish)."""
-    return version != NOTHING_LOADED and wh.meta(PUBLISHED_FROM) != version
+    """Whether the published layers show older core data than `version`, or a county
+    assessment older than the drops ledger (a rejected file changes its quality figures, not
+    core); nothing loaded yet: nothing to publish."""
+    return version != NOTHING_LOADED and (wh.meta(PUBLISHED_FROM) != version
+                                          or wh.meta(ASSESSED_FROM) != ledger_version(wh))
 
 
 def as_of() -> datetime:
@@ -221,13 +225,16 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     The partitions the run did not build were taken over from the published run when it was
     planned; a run for one county takes every other county's from it too, so what is
     published stays whole. The views spanning counties (enterprise_profile, region_summary)
-    are rebuilt from the merged set. The run's staged parts are kept until the next run
+    are rebuilt from the merged set, and the county assessment from the warehouse's ledger
+    and quality records as they are now. The run's staged parts are kept until the next run
     publishes: publishing the same run again gives the same layers.
     """
     staged = store(settings, wh)
     inputs = inputs if inputs is not None else _run_inputs(staged, wh, run)
     _complete_partitions(staged, run.run_id, integrate.part_keys(integrate.partitions(inputs)))
     layers = integrate.finish(inputs, staged.read_partitions(run.run_id), run.as_of)
+    answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
+    layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of)
     # A family none of whose partitions was built is the published run's, as published.
     built = {integrate.split_key(k)[1] for k in run.build} if run.build else set(FAMILIES)
     same = [layer for family, names in FAMILIES.items() if family not in built for layer in names]
@@ -236,6 +243,7 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
              ", ".join(swapped), ", ".join(sorted(set(layers) - set(swapped))) or "none")
     staged.mark_published(run.run_id)
     wh.set_meta(PUBLISHED_FROM, run.core_version)
+    wh.set_meta(ASSESSED_FROM, answered)
     return {name: len(gdf) for name, gdf in layers.items()}
 
 
