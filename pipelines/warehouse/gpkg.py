@@ -24,6 +24,7 @@ import shapely
 from sqlalchemy import create_engine, event, text
 
 from pipelines.contracts import Contract
+from pipelines.publish.styles_store import write_gpkg_style
 from pipelines.warehouse.base import Finalize, Warehouse, conform_types, versioned
 from pipelines.warehouse.tables import audit_tables
 
@@ -101,12 +102,14 @@ def write_field_aliases(path: Path, layer: str, labels: dict[str, str]) -> None:
 def write_labelled_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str,
                          labels: dict[str, str]) -> None:
     """A published layer as an analyst opens it: the layer described by its Chinese title
-    (`labels[""]`) and every labelled column aliased by its Chinese label."""
+    (`labels[""]`), every labelled column aliased by its Chinese label, and its QGIS style."""
     pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", use_arrow=True,
                             dataset_options=GPKG_DATASET_OPTIONS,
                             layer_options={"DESCRIPTION": labels.get("", layer)})
     write_field_aliases(path, layer, {c: label for c, label in labels.items()
                                       if c in gdf.columns})
+    # aliases in the schema extension need GDAL 3.7+; the QGIS style carries them for any QGIS
+    write_gpkg_style(path, layer)
 
 
 class GeoPackageWarehouse(Warehouse):
