@@ -23,6 +23,11 @@ class Settings:
     warehouse_url: str
     pii_key: str | None
     scratch_dir: Path | None = None
+    # Alerts (pipelines.alerts): a mail server (smtp://host:port, smtps://user:pass@host:port)
+    # and its sender, and a webhook that takes each alert as JSON. Unset: that channel is off.
+    smtp_url: str | None = None
+    alert_from: str = "yitu@localhost"
+    alert_webhook: str | None = None
 
     @property
     def landing(self) -> Path:
@@ -59,4 +64,7 @@ def settings() -> Settings:
     url = os.environ.get("YITU_WAREHOUSE_URL") or f"gpkg:///{home / 'warehouse.gpkg'}"
     scratch = os.environ.get("YITU_SCRATCH")
     return Settings(home=home, warehouse_url=url, pii_key=os.environ.get("YITU_PII_KEY") or None,
-                    scratch_dir=Path(scratch).resolve() if scratch else None)
+                    scratch_dir=Path(scratch).resolve() if scratch else None,
+                    smtp_url=os.environ.get("YITU_SMTP_URL") or None,
+                    alert_from=os.environ.get("YITU_ALERT_FROM") or "yitu@localhost",
+                    alert_webhook=os.environ.get("YITU_ALERT_WEBHOOK") or None)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.alerts import send_alerts
 from pipelines.config import Settings, UsageError
 from pipelines.contracts import DATASETS, all_contracts, all_layers, county_layer
 from pipelines.landing.drops import detect_drops
@@ -38,7 +39,7 @@ __all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "core_vers
            "ingest", "init", "integrate_partition", "plan_run", "publish_is_stale", "publish_run",
            "report", "reprocess", "run_all", "status", "warehouse"]
 log = logging.getLogger(__name__)
-SETUP_FORMAT = "1"  # bump when the setup itself (not a contract) changes what it creates
+SETUP_FORMAT = "2"  # bump when the setup itself (not a contract) changes what it creates
 OnFailure = Callable[[DropRecord, Exception], None]
 
 
@@ -158,9 +159,14 @@ class RunSummary:
 
 def report(settings: Settings, out_dir: Path | None = None,
            wh: Warehouse | None = None) -> ReportPaths:
+    """The quality report, then the alerts it gives rise to (sent once each; a channel that is
+    down delays them and never fails the run): the CLI and the DAGs' report task alike."""
     wh = wh or warehouse(settings)
     with exclusive(settings, "yitu.report"):
-        return write_report(wh, out_dir or settings.reports)
+        try:
+            return write_report(wh, out_dir or settings.reports)
+        finally:  # a report that failed still lets the alerts out
+            send_alerts(settings, wh)
 
 
 def run_all(settings: Settings, dataset: str | None = None, retry: str | None = None,
