@@ -19,7 +19,7 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 INGEST = ["yitu_ingest_admin_divisions", "yitu_ingest_farmland_pbf", "yitu_ingest_farmland_hsf",
           "yitu_ingest_licenses", "yitu_ingest_complaints"]
 LAYERS = {"farmland_base_map", "farmland_conflicts", "licenses_on_farmland",
-          "complaints_enriched", "enterprise_profile", "region_summary"}
+          "complaints_enriched", "enterprise_profile", "region_summary", "county_assessment"}
 
 # dag.test() of several DagRuns in one process (Airflow is imported once); prints, per run,
 # the DagRun state and every task instance's state (mapped ones as task_id[map_index]).
