@@ -156,8 +156,7 @@ def _report(args: argparse.Namespace) -> int:
 
     paths = report(settings(), Path(args.output) if args.output else None)
     print(f"quality report: {paths.index}")
-    if paths.data_docs:
-        print(f"GX Data Docs:   {paths.data_docs}")
+    print(f"pages:          {len(paths.pages)} in {paths.index.parent}")
     return 0
 
 

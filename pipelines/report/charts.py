@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-WIDTH, HEIGHT = 360, 150
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 20, 26  # margins for the axis labels
+WIDTH, HEIGHT = 360, 166
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 20, 42  # margins for the axis labels and the legend
+LINE_COLOUR = "#1f77b4"
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,19 @@ class Stack:
     values: Sequence[int]
 
 
-def _frame(title: str, body: list[str], y_labels: list[tuple[float, str]]) -> str:
+def _legend(entries: Sequence[tuple[str, str]]) -> list[str]:
+    """One swatch and label per series under the x axis: which colour is what."""
+    out, x = ["<g class='legend'>"], float(LEFT)
+    for label, colour in entries:
+        out.append(f"<rect class='legend-swatch' x='{x:.1f}' y='{HEIGHT - 12}' width='10' "
+                   f"height='10' fill='{colour}'/><text class='legend-label' x='{x + 14:.1f}' "
+                   f"y='{HEIGHT - 3}'>{escape(label)}</text>")
+        x += 24 + 11 * len(label)  # CJK glyphs are about as wide as the font is high
+    return out + ["</g>"]
+
+
+def _frame(title: str, body: list[str], y_labels: list[tuple[float, str]],
+           legend: Sequence[tuple[str, str]]) -> str:
     plot_bottom = HEIGHT - BOTTOM
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' width='{WIDTH}' "
              f"height='{HEIGHT}' viewBox='0 0 {WIDTH} {HEIGHT}' role='img' "
@@ -31,7 +44,7 @@ def _frame(title: str, body: list[str], y_labels: list[tuple[float, str]]) -> st
                      "stroke='#eee'/>")
         parts.append(f"<text x='{LEFT - 4}' y='{y + 4:.1f}' text-anchor='end' "
                      f"class='axis'>{escape(text)}</text>")
-    return "".join(parts + body + ["</svg>"])
+    return "".join(parts + body + _legend(legend) + ["</svg>"])
 
 
 def _slots(n: int) -> tuple[float, list[float]]:
@@ -42,7 +55,7 @@ def _slots(n: int) -> tuple[float, list[float]]:
 
 def _x_labels(labels: Sequence[str], lefts: list[float], step: float) -> list[str]:
     every = max(1, len(labels) // 6)  # at most about six labels fit under the axis
-    return [f"<text x='{x + step / 2:.1f}' y='{HEIGHT - 8}' text-anchor='middle' "
+    return [f"<text x='{x + step / 2:.1f}' y='{HEIGHT - BOTTOM + 13}' text-anchor='middle' "
             f"class='axis'>{escape(label)}</text>"
             for i, (x, label) in enumerate(zip(lefts, labels, strict=True)) if i % every == 0]
 
@@ -64,10 +77,12 @@ def stacked_bars(title: str, labels: Sequence[str], stacks: Sequence[Stack]) -> 
                         f"width='{bar:.1f}' height='{h:.1f}' fill='{s.colour}'><title>"
                         f"{escape(labels[i])} {escape(s.label)}: {s.values[i]}</title></rect>")
     body += _x_labels(labels, lefts, step)
-    return _frame(title, body, [(TOP, f"{top:,}"), (TOP + height / 2, f"{top / 2:,.0f}")])
+    return _frame(title, body, [(TOP, f"{top:,}"), (TOP + height / 2, f"{top / 2:,.0f}")],
+                  [(s.label, s.colour) for s in stacks])
 
 
-def line_chart(title: str, labels: Sequence[str], rates: Sequence[float | None]) -> str:
+def line_chart(title: str, labels: Sequence[str], rates: Sequence[float | None],
+               series: str = "合格率") -> str:
     """A rate between 0 and 1 per category as a line with a dot per known value."""
     height = HEIGHT - TOP - BOTTOM
     step, lefts = _slots(len(labels))
@@ -76,10 +91,11 @@ def line_chart(title: str, labels: Sequence[str], rates: Sequence[float | None])
     body: list[str] = []
     if len(points) > 1:
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in points)
-        body.append(f"<polyline class='line' points='{coords}' fill='none' stroke='#1f77b4' "
-                    "stroke-width='2'/>")
+        body.append(f"<polyline class='line' points='{coords}' fill='none' "
+                    f"stroke='{LINE_COLOUR}' stroke-width='2'/>")
     for x, y, label, r in points:
-        body.append(f"<circle class='dot' cx='{x:.1f}' cy='{y:.1f}' r='3.5' fill='#1f77b4'>"
-                    f"<title>{escape(label)}: {r:.2%}</title></circle>")
+        body.append(f"<circle class='dot' cx='{x:.1f}' cy='{y:.1f}' r='3.5' "
+                    f"fill='{LINE_COLOUR}'><title>{escape(label)}: {r:.2%}</title></circle>")
     body += _x_labels(labels, lefts, step)
-    return _frame(title, body, [(TOP, "100%"), (TOP + height / 2, "50%")])
+    return _frame(title, body, [(TOP, "100%"), (TOP + height / 2, "50%")],
+                  [(series, LINE_COLOUR)])

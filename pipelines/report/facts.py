@@ -14,12 +14,13 @@ from pipelines.contracts import Contract, all_contracts, load_region
 from pipelines.report.timeliness import DELIVERY_STATES, Timeliness, judge
 from pipelines.warehouse import Warehouse, ledger
 
-TREND_LENGTH = 12  # deliveries shown in the trend charts
+DETAIL_LENGTH = 12  # the latest deliveries shown rule by rule and column by column
 
 
 @dataclass(frozen=True)
 class RuleRate:
     rule: str
+    field: str  # "" for a rule of the whole row
     severity: str
     checked: int
     failed: int
@@ -41,8 +42,9 @@ class DatasetFacts:
         return self.deliveries[-1] if self.deliveries else None
 
     @property
-    def trend(self) -> list[ledger.DropRecord]:
-        return self.deliveries[-TREND_LENGTH:]
+    def recent(self) -> list[ledger.DropRecord]:
+        """The deliveries shown in detail, newest first (the charts show every delivery)."""
+        return self.deliveries[::-1][:DETAIL_LENGTH]
 
     def latest_rules(self) -> list[RuleRate]:
         return self.rules.get(self.latest.drop_id, []) if self.latest else []
@@ -56,11 +58,11 @@ def validity(drop: ledger.DropRecord) -> float | None:
 
 
 def quality_by_drop(wh: Warehouse) -> pd.DataFrame:
-    """Per drop and rule: rows checked and rows failing (what the monitors trend)."""
+    """Per drop, rule and field: rows checked and rows failing (what the monitors trend)."""
     t = wh.tables.validation_stats
-    sql = (f"SELECT drop_id, dataset, rule, severity, SUM(element_count) AS checked, "
-           f"SUM(unexpected_count) AS failed FROM {t.fullname} GROUP BY drop_id, dataset, rule, "
-           f"severity ORDER BY drop_id, rule")
+    sql = (f"SELECT drop_id, dataset, rule, COALESCE(field, '') AS field, severity, "
+           f"SUM(element_count) AS checked, SUM(unexpected_count) AS failed FROM {t.fullname} "
+           f"GROUP BY drop_id, dataset, rule, field, severity ORDER BY drop_id, rule, field")
     return wh.read_table(sql)
 
 
@@ -68,7 +70,7 @@ def _rules_by_drop(stats: pd.DataFrame) -> dict[str, list[RuleRate]]:
     rules: dict[str, list[RuleRate]] = {}
     for r in stats.itertuples():
         rules.setdefault(str(r.drop_id), []).append(
-            RuleRate(str(r.rule), str(r.severity), int(r.checked), int(r.failed)))
+            RuleRate(str(r.rule), str(r.field), str(r.severity), int(r.checked), int(r.failed)))
     return rules
 
 

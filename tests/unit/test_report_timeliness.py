@@ -54,7 +54,7 @@ def test_duplicates_are_not_deliveries_and_the_scorecard_ranks_departments() -> 
              _drop("complaints", 0, 100, 0, state="duplicate"),
              _drop("licenses", 2, 50, 0)]  # weekly: on time; farmland_hsf never delivered
     stats = pd.DataFrame([{"drop_id": "licenses-2", "dataset": "licenses", "rule": "required",
-                           "severity": "fail", "checked": 200, "failed": 10}])
+                           "field": "ZTMC", "severity": "fail", "checked": 200, "failed": 10}])
     facts = {f.contract.dataset: f for f in dataset_facts(contracts, drops, stats, NOW)}
     assert [facts[d].timeliness.status for d in ("complaints", "licenses", "farmland_hsf")] \
         == ["late", "on time", "missing"]
