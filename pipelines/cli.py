@@ -160,6 +160,31 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _portal(args: argparse.Namespace) -> int:
+    from pipelines.portal.app import serve
+
+    serve(settings(), args.host, args.port)
+    return 0
+
+
+def _accounts(args: argparse.Namespace) -> int:
+    from pipelines import accounts
+    from pipelines.runner import warehouse
+
+    wh = warehouse(settings())
+    if args.action == "disable":
+        accounts.disable_account(wh, args.login)
+        print(f"account {args.login} disabled")
+        return 0
+    if not args.department:
+        raise UsageError("accounts add needs --department")
+    # one line from standard input: never an argument, which `ps` and shell history would show
+    password = sys.stdin.readline().rstrip("\r\n")
+    acct = accounts.add_account(wh, args.login, args.department, args.role, password)
+    print(f"account {acct.login} added: {acct.role} of {acct.department}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="yitu", description="一图: departments' files in, one base "
                                 "map out. YITU_HOME, YITU_WAREHOUSE_URL, YITU_PII_KEY configure it.")
@@ -201,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="the data-quality report")
     s.add_argument("-o", "--output", help="directory (default $YITU_HOME/reports)")
     s.set_defaults(func=_report)
+    s = sub.add_parser("portal", help="the department portal (web)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8765)
+    s.set_defaults(func=_portal)
+    s = sub.add_parser("accounts", help="portal accounts: add (password from stdin), disable")
+    s.add_argument("action", choices=["add", "disable"])
+    s.add_argument("login")
+    s.add_argument("--department", help="as the contracts name it, e.g. 市场监督管理局")
+    s.add_argument("--role", choices=["clerk", "monitor"], default="clerk")
+    s.set_defaults(func=_accounts)
     return p
 
 

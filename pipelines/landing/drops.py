@@ -60,9 +60,10 @@ def safe_name(name: str) -> str:
     return name
 
 
-def drop_file(settings: Settings, source: Path, dataset: str) -> Path:
+def drop_file(settings: Settings, source: Path, dataset: str, *, given: str | None = None) -> Path:
     """Put a file into the landing zone atomically: copy under a hidden name, then rename.
-    The marker, written first, carries the name as the department gave it."""
+    The marker, written first, carries the name as the department gave it (`given`, when the
+    file is stored under another name, as the portal stores an upload)."""
     _check_dataset(dataset)
     if not source.is_file():
         raise UsageError(f"no such file: {source}")
@@ -77,7 +78,7 @@ def drop_file(settings: Settings, source: Path, dataset: str) -> Path:
             out.write(chunk)
         out.flush()
         os.fsync(out.fileno())
-    Path(f"{target}{READY_SUFFIX}").write_text(source.name, encoding="utf-8",
+    Path(f"{target}{READY_SUFFIX}").write_text(given or source.name, encoding="utf-8",
                                                errors="surrogateescape")
     os.replace(tmp, target)
     return target

@@ -25,6 +25,9 @@ class AuditTables:
     validation_stats: Table
     pbf_changes: Table
     meta: Table
+    accounts: Table
+    login_failures: Table
+    portal_uploads: Table
 
 
 def audit_tables(schemas: bool) -> AuditTables:
@@ -99,4 +102,26 @@ def audit_tables(schemas: bool) -> AuditTables:
     # from (`setup`, `published_from`).
     meta = table("audit", "meta", Column("key", Text, primary_key=True),
                  Column("value", Text, nullable=False))
-    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes, meta)
+    # The department portal (pipelines/portal, pipelines/accounts.py): who may sign in, the
+    # failed sign-ins that lock a login or an address (kept here so a restart forgets nothing),
+    # and which upload became which drop.
+    accounts = table("audit", "accounts", Column("login", Text, primary_key=True),
+                     Column("department", Text, nullable=False),
+                     Column("role", Text, nullable=False),
+                     Column("password_hash", Text, nullable=False),  # argon2id, never the password
+                     Column("disabled", Boolean, nullable=False),
+                     Column("created_at", DateTime(timezone=True), nullable=False))
+    login_failures = table("audit", "login_failures",
+                           Column("id", Integer, primary_key=True, autoincrement=True),
+                           Column("subject", Text, nullable=False, index=True),  # login: / addr:
+                           Column("failed_at", DateTime(timezone=True), nullable=False))
+    portal_uploads = table("audit", "portal_uploads", Column("upload_id", Text, primary_key=True),
+                           Column("login", Text, nullable=False),
+                           Column("dataset", Text, nullable=False),
+                           Column("file", Text, nullable=False),  # the name shown, sanitised
+                           Column("landed_as", Text, nullable=False),
+                           Column("sha256", Text, nullable=False),
+                           Column("size_bytes", Integer, nullable=False),
+                           Column("received_at", DateTime(timezone=True), nullable=False))
+    return AuditTables(md, drops, quarantine, validation_stats, pbf_changes, meta, accounts,
+                       login_failures, portal_uploads)
