@@ -95,7 +95,8 @@ def both() -> tuple[dict[str, gpd.GeoDataFrame], dict[str, gpd.GeoDataFrame]]:
     return finish(inputs, parts, AS_OF), integrate_unpartitioned(inputs, AS_OF)
 
 
-@pytest.mark.parametrize("layer", LAYERS)
+# (county_assessment is added at publish, from the warehouse's ledger: tests/unit/test_assessment.py)
+@pytest.mark.parametrize("layer", [name for name in LAYERS if name != "county_assessment"])
 def test_partitioned_equals_unpartitioned(
         both: tuple[dict[str, gpd.GeoDataFrame], dict[str, gpd.GeoDataFrame]],
         layer: str) -> None:
