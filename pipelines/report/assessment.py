@@ -97,9 +97,10 @@ def _missed(rows: pd.DataFrame) -> str:
 def _counties(rows: pd.DataFrame, layer: LayerContract) -> str:
     label = {c.name: c.label for c in layer.columns}
     integers = set(layer.columns_of_type("integer"))
-    shown = ["complaints", "business_entities", "complaints_per_10k", "resolution_rate",
-             "satisfaction_rate", "sla_contact_rate", "sla_proposal_rate", "sla_solved_rate",
-             "pbf_area_mu", "pbf_area_change_mu", "quality_score"]
+    shown = [c for c in ("complaints", "business_entities", "complaints_per_10k",
+                         "resolution_rate", "satisfaction_rate", "sla_contact_rate",
+                         "sla_proposal_rate", "sla_solved_rate", "pbf_area_mu",
+                         "pbf_area_change_mu", "quality_score") if c in rows.columns]
     lower_better = {"complaints", "complaints_per_10k"}
     out: list[list[Cell]] = []
     for _, r in rows.iterrows():
@@ -144,13 +145,14 @@ def assessment_pages(counties: pd.DataFrame, departments: pd.DataFrame | None,
         departments["quarter"] if departments is not None else []))
     pages = []
     for q in quarters:
-        nav = "".join(f"<a href='{quarter_page(x)}'{' class=current' if x == q else ''}>"
+        nav = "".join(f"<a href='{quarter_page(x)}' class='{'current' if x == q else ''}'>"
                       f"{e(x)}</a>" for x in quarters)
         parts = [f"<nav class='quarters'>季度：{nav}</nav>"]
         mine = counties[counties["quarter"] == q]
         if not mine.empty:
-            rows = ranked(counties, "county_code", COUNTY_ORDER, q, [
-                "complaints", "complaints_per_10k", *RATES, "quality_score"])
+            measures = [m for m in ("complaints", "complaints_per_10k", *RATES, "quality_score")
+                        if m in counties.columns]
+            rows = ranked(counties, "county_code", COUNTY_ORDER, q, measures)
             parts += ["<h2 id='counties'>县区排名</h2>", _missed(rows), _counties(rows, layer),
                       "<p class='note'>按满意率、诉求解决率从高到低，万家投诉比从低到高排名；"
                       "括号内为与上一季度相比的变化（比率以百分点计），绿色为改善，红色为变差。"

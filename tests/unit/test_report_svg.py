@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import geopandas as gpd
 import shapely
 
+from pipelines.contracts import load_layer
 from pipelines.report.charts import Stack, line_chart, stacked_bars
 from pipelines.report.maps import MAX_FEATURES, layer_map
 
@@ -36,6 +37,18 @@ def test_line_chart_skips_unknown_rates() -> None:
     single = _parse(line_chart("合格率", ["a"], [0.97]))
     assert len(single.findall(f"{SVG}circle")) == 1
     assert not single.findall(f"{SVG}polyline")
+
+
+def test_every_chart_says_which_colour_is_which_series() -> None:
+    bars = _parse(stacked_bars("每期记录数", ["a", "b"], [Stack("入库", "#0a0", [1, 2]),
+                                                        Stack("隔离", "#a00", [0, 1])]))
+    legend = bars.find(f"{SVG}g[@class='legend']")
+    assert legend is not None
+    assert [t.text for t in legend.findall(f"{SVG}text")] == ["入库", "隔离"]
+    assert [r.get("fill") for r in legend.findall(f"{SVG}rect")] == ["#0a0", "#a00"]
+    line = _parse(line_chart("合格率", ["a", "b"], [0.5, 0.9], series="合格率"))
+    assert [t.text for t in line.iter(f"{SVG}text") if t.get("class") == "legend-label"] \
+        == ["合格率"]
 
 
 def _squares(n: int) -> gpd.GeoDataFrame:
@@ -82,3 +95,35 @@ def test_a_layer_without_geometries_still_renders() -> None:
     m = layer_map("empty", gdf)
     assert (m.drawn, m.total) == (0, 1)
     _parse(m.svg)
+
+
+def _counties() -> gpd.GeoSeries:
+    return gpd.GeoSeries([shapely.box(109.9, 18.9, 110.1, 19.1), shapely.box(110.1, 18.9,
+                                                                            110.3, 19.1)],
+                         crs="EPSG:4490")
+
+
+def test_county_outlines_frame_the_map_and_the_contract_names_the_classes() -> None:
+    layer = load_layer("farmland_base_map")
+    m = layer_map("farmland_base_map", _squares(10), _counties(), layer)
+    root = _parse(m.svg)
+    outlines = root.findall(f"{SVG}path[@class='county']")
+    assert len(outlines) == 2 and {o.get("fill") for o in outlines} == {"none"}
+    # Chinese labels and colours from the layer contract, never the codes
+    assert m.legend == [(c.label, c.colour) for c in layer.classes]
+    fills = {p.get("fill") for p in root.findall(f"{SVG}path[@class='feature']")}
+    assert fills == {layer.classes[1].colour, layer.classes[2].colour}  # pbf_only, hsf_only
+    # the outlines come last, drawn over the features
+    assert root[-1].get("class") == "county"
+
+
+def test_a_layer_without_classes_is_coloured_by_its_flag_in_chinese() -> None:
+    gdf = gpd.GeoDataFrame({"uscc": ["a", "b", "c"], "licenses": [1, 2, 3],
+                            "on_pbf": [True, False, False]},
+                           geometry=[shapely.Point(110, 19), shapely.Point(110.1, 19),
+                                     shapely.Point(110.2, 19)], crs="EPSG:4490")
+    m = layer_map("enterprise_profile", gdf, _counties(), load_layer("enterprise_profile"))
+    assert m.column == "on_pbf"
+    assert [label for label, _ in m.legend] == ["是", "否"]
+    dots = _parse(m.svg).findall(f"{SVG}circle[@class='feature']")
+    assert [d.get("fill") for d in dots].count(m.legend[0][1]) == 1
