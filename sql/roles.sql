@@ -1,6 +1,7 @@
 -- Roles of the warehouse (DESIGN.md): a loader that writes, an analyst that reads only
--- `publish` (and `ogc`, its views for the OGC API), a monitor that reads `dq` and `publish`.
--- NOLOGIN group roles: grant them to real login users. Safe to run again.
+-- `publish`, a monitor that reads `dq` and `publish`, and the OGC API's reader that reads only
+-- `ogc` (its latitude-first views, made for pygeoapi; an analyst's QGIS would open them with
+-- swapped coordinates). NOLOGIN group roles: grant them to real login users. Safe to run again.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'yitu_loader') THEN
@@ -12,11 +13,20 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'yitu_monitor') THEN
     CREATE ROLE yitu_monitor NOLOGIN;
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'yitu_ogc_reader') THEN
+    CREATE ROLE yitu_ogc_reader NOLOGIN;
+  END IF;
 END
 $$;
-GRANT USAGE ON SCHEMA publish, ogc TO yitu_analyst, yitu_monitor;
+GRANT USAGE ON SCHEMA publish TO yitu_analyst, yitu_monitor;
+GRANT USAGE ON SCHEMA ogc TO yitu_ogc_reader;
 GRANT USAGE ON SCHEMA dq TO yitu_monitor;
 GRANT SELECT ON ALL TABLES IN SCHEMA dq TO yitu_monitor;
+-- An earlier version let the analyst and the monitor read `ogc`: taken back.
+REVOKE ALL ON SCHEMA ogc FROM yitu_analyst, yitu_monitor;
+REVOKE ALL ON ALL TABLES IN SCHEMA ogc FROM yitu_analyst, yitu_monitor;
+-- QGIS reads each layer's default style from public.layer_styles (written with every publish).
+GRANT SELECT ON public.layer_styles TO yitu_analyst, yitu_monitor;
 GRANT USAGE, CREATE ON SCHEMA audit, core, dq, publish, publish_staging, ogc TO yitu_loader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audit, core, dq TO yitu_loader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA audit, core, dq TO yitu_loader;

@@ -6,8 +6,13 @@
 # on them and the collections answer as soon as their layer is published.
 set -euo pipefail
 : "${PYGEOAPI_CONFIG:?set PYGEOAPI_CONFIG}" "${PYGEOAPI_OPENAPI:?set PYGEOAPI_OPENAPI}"
+# `cors: true` needs flask-cors, which the geopython/pygeoapi image lacks: installed once into
+# the container (an intranet without PyPI: set PIP_INDEX_URL to its mirror).
+python3 -c 'import flask_cors' 2>/dev/null \
+  || python3 -m pip install --no-cache-dir --quiet "flask-cors==${FLASK_CORS_VERSION:-6.0.5}"
 pygeoapi openapi generate "$PYGEOAPI_CONFIG" --output-file "$PYGEOAPI_OPENAPI" \
   --no-fail-on-invalid-collection
-exec gunicorn --workers "${WSGI_WORKERS:-4}" --worker-class "${WSGI_WORKER_CLASS:-gevent}" \
+# yitu_ogc_app (beside this script): pygeoapi's app with the layers' Chinese property titles
+exec gunicorn --pythonpath "$(dirname "$0")" --workers "${WSGI_WORKERS:-4}" --worker-class "${WSGI_WORKER_CLASS:-gevent}" \
   --timeout "${WSGI_WORKER_TIMEOUT:-120}" --bind "${CONTAINER_HOST:-0.0.0.0}:${CONTAINER_PORT:-80}" \
-  pygeoapi.flask_app:APP
+  yitu_ogc_app:APP

@@ -7,7 +7,10 @@ from typing import Any
 import yaml
 
 from pipelines.contracts import Contract, LayerContract, Region
+from pipelines.publish.styles import FID_LABEL
 
+# A resource key pygeoapi ignores and yitu's app wrapper reads (deploy/pygeoapi/).
+PROPERTY_TITLES = "x-yitu-property-titles"
 PYGEOAPI_RESOURCES = ("resources:  # generated from schemas/layers/ by "
                       "`python -m pipelines.codegen`; do not edit by hand\n")
 
@@ -36,14 +39,28 @@ def layer_table(layers: list[LayerContract]) -> str:
     return "\n".join(rows)
 
 
+def chinese_description(layer: LayerContract) -> str:
+    """What an analyst reads about a collection: its title, its classes, its fields."""
+    classes = "、".join(c.label for c in layer.classes)
+    by = layer.labels().get(layer.class_column or "", "")
+    kinds = f"按{by}分为：{classes}。" if classes else ""
+    return f"{layer.title}。{kinds}字段：{'、'.join(c.label for c in layer.columns)}。"
+
+
 def pygeoapi_resources(layers: list[LayerContract], region: Region) -> str:
-    """pygeoapi's `resources:`, one collection per layer over its OGC view."""
+    """pygeoapi's `resources:`, one collection per layer over its OGC view: title and
+    description in Chinese first (the server's first language), English second; the Chinese
+    titles of its properties under PROPERTY_TITLES (deploy/pygeoapi/yitu_ogc_app.py serves
+    them in /queryables and /schema, where pygeoapi 0.21 puts column names)."""
     e = region.extent
     resources: dict[str, Any] = {}
     for layer in layers:
         resources[layer.layer] = {
-            "type": "collection", "title": layer.title, "description": layer.description,
+            "type": "collection",
+            "title": {"zh-CN": layer.title, "en-US": layer.layer},
+            "description": {"zh-CN": chinese_description(layer), "en-US": layer.description},
             "keywords": list(layer.keywords),
+            PROPERTY_TITLES: {"fid": FID_LABEL, **{c.name: c.label for c in layer.columns}},
             "extents": {"spatial": {"bbox": [e.min_lon, e.min_lat, e.max_lon, e.max_lat],
                                     "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
             "providers": [{

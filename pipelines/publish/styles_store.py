@@ -26,6 +26,8 @@ POSTGIS_STYLES_DDL = (
     "f_geometry_column varchar, styleName text, styleQML xml, styleSLD xml, "
     "useAsDefault boolean, description text, owner varchar(63) DEFAULT CURRENT_USER, "
     "ui xml, update_time timestamp DEFAULT CURRENT_TIMESTAMP, type varchar)")
+# `type` (geometry type) is left NULL: QGIS matches a style with `type = <the type in the
+# layer's URI> OR type IS NULL`, and a URI without a type (typed by hand, a script) has none.
 
 
 def write_gpkg_style(path: Path, layer: str) -> None:
@@ -57,7 +59,7 @@ def write_postgis_styles(conn: Connection, layers: list[str], schema: str = "pub
         conn.execute(text(
             "INSERT INTO public.layer_styles (f_table_catalog, f_table_schema, f_table_name, "
             "f_geometry_column, stylename, styleqml, stylesld, useasdefault, description, "
-            "owner, type) VALUES (current_database(), :s, :t, :g, :n, XMLPARSE(DOCUMENT :q), "
-            "NULL, true, :d, 'yitu', :k)"),
+            "owner) VALUES (current_database(), :s, :t, :g, :n, XMLPARSE(DOCUMENT :q), "
+            "NULL, true, :d, 'yitu')"),
             {**where, "g": GEOMETRY_COLUMN, "n": STYLE_NAME, "q": layer_qml(contract),
-             "d": contract.title, "k": "Point" if contract.geometry == "Point" else "Polygon"})
+             "d": contract.title})

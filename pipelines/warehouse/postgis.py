@@ -19,6 +19,7 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from pipelines.contracts import Contract, all_contracts
+from pipelines.publish.styles_store import POSTGIS_STYLES_DDL, write_postgis_styles
 from pipelines.warehouse.base import Finalize, Warehouse, versioned
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
 from pipelines.warehouse.pgcopy import copy_in, copy_out, geometry_type, pg_type
@@ -77,6 +78,7 @@ class PostgisWarehouse(Warehouse):
                 conn.exec_driver_sql(core_ddl(c))
             self.tables.metadata.create_all(conn)
             conn.exec_driver_sql(STAGING_DDL)  # integration runs' staged frames (staging.py)
+            conn.exec_driver_sql(POSTGIS_STYLES_DDL)  # QGIS's own table, read by roles.sql
             conn.exec_driver_sql((SQL_DIR / "roles.sql").read_text("utf-8"))
 
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
@@ -133,6 +135,7 @@ class PostgisWarehouse(Warehouse):
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
                 conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
                 _create_ogc_view(conn, name, [c for c in gdf.columns if c != gdf.geometry.name])
+            write_postgis_styles(conn, list(layers))
 
     def read_published(self, layer: str) -> gpd.GeoDataFrame:
         return self._read(sql.SQL("SELECT * FROM {}").format(sql.Identifier("publish", layer)))
@@ -214,7 +217,7 @@ def _create_ogc_view(conn: Connection, name: str, attributes: list[str]) -> None
                       f"{OGC_GEOMETRY} AS geom FROM publish.{name}"))
     conn.execute(text(f"COMMENT ON VIEW ogc.{name} IS "
                       f"{_lit(f'publish.{name} for the OGC API: EPSG:4490, latitude first')}"))
-    conn.execute(text(f"GRANT SELECT ON ogc.{name} TO yitu_analyst, yitu_monitor"))
+    conn.execute(text(f"GRANT SELECT ON ogc.{name} TO yitu_ogc_reader"))
 
 
 def _ident(name: str) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +29,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from pipelines.config import settings
+from pipelines.contracts import all_layers
 from pipelines.integrate import LAYERS
-from pipelines.landing.drops import drop_file
 from pipelines.publish.layers import publish_layers
-from pipelines.runner import run_all, warehouse
-from tests.conftest import ROOT, _free_port, fresh_database, set_yitu_env, wait_for
+from pipelines.publish.styles import FID_LABEL
+from pipelines.runner import warehouse
+from tests.conftest import ROOT, _free_port, wait_for
+from tests.integration.sample_run import sample_run_on_postgis
 
 DEPLOY = ROOT / "deploy" / "pygeoapi"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))
 PYGEOAPI_VERSION = COMPOSE["services"]["pygeoapi"]["image"].rsplit(":", 1)[1]
 # What the image brings besides pygeoapi for the PostgreSQL provider and its server.
 TOOL_PACKAGES = [f"pygeoapi=={PYGEOAPI_VERSION}", "psycopg2-binary==2.9.13",
-                 "geoalchemy2==0.20.0", "gunicorn==23.0.0", "gevent==26.9.0"]
+                 "geoalchemy2==0.20.0", "gunicorn==23.0.0", "gevent==26.9.0",
+                 "flask-cors==6.0.5"]
 EPSG_4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 EPSG_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 OGC_LOGIN = "yitu_ogc"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _uv() -> list[str]:
@@ -62,14 +67,8 @@ def published(postgis_server: str, sample_dir: Path,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The sample drops run end to end on PostGIS, then every layer published again, cut in
     half, so the views have been through a swap; the OGC login made by the compose init script."""
-    with ExitStack() as stack:
-        url = stack.enter_context(fresh_database(postgis_server))
-        mp = stack.enter_context(pytest.MonkeyPatch.context())
-        set_yitu_env(mp, tmp_path_factory.mktemp("home"), url)
-        manifest = json.loads((sample_dir / "manifest.json").read_text("utf-8"))
-        for f in manifest["files"]:
-            drop_file(settings(), sample_dir / f["file"], f["dataset"])
-        run_all(settings())
+    with sample_run_on_postgis(postgis_server, sample_dir,
+                               tmp_path_factory.mktemp("home")) as url:
         wh = warehouse(settings())
         first = {name: wh.read_published(name) for name in LAYERS}
         halves = {name: gdf.drop(columns="fid").iloc[: (len(gdf) + 1) // 2]
@@ -92,12 +91,8 @@ def test_views_follow_the_swap_and_flip_axes_for_the_read_only_login(
         published: dict[str, Any]) -> None:
     assert all(published["first"][n] > published["counts"][n] for n in LAYERS
                if published["first"][n] > 1)  # the second publish really changed the layers
-    engine = create_engine(published["login_url"])
-    with engine.connect() as conn:
-        views = set(conn.execute(text(
-            "SELECT table_name FROM information_schema.views WHERE table_schema = 'ogc'"))
-            .scalars())
-        assert views == set(LAYERS)
+    owner = create_engine(published["url"])
+    with owner.connect() as conn:
         for name in LAYERS:
             row = conn.execute(text(
                 f"SELECT count(*) AS n, count(v.geom) AS located,"
@@ -110,17 +105,46 @@ def test_views_follow_the_swap_and_flip_axes_for_the_read_only_login(
             assert row.n == published["counts"][name], name
             assert row.located > 0, name
             assert row.in_4490 == row.same_place == row.to_4326 == row.located, name
+    owner.dispose()
+    engine = create_engine(published["login_url"])
+    with engine.connect() as conn:
+        views = set(conn.execute(text(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = 'ogc'"))
+            .scalars())
+        assert views == set(LAYERS)
+        for name in LAYERS:
+            assert conn.execute(text(f"SELECT count(*) FROM ogc.{name}")).scalar_one() == \
+                published["counts"][name]
             # latitude first: Hainan's latitudes (18-20) come before its longitudes (108-111)
             y_min, x_min = conn.execute(text(
                 f"SELECT min(ST_YMin(geom)), min(ST_XMin(geom)) FROM ogc.{name}")).one()
             assert 108 < y_min < 112 and 17 < x_min < 21, name
-        # read-only, and nothing outside publish and ogc
+        # its own role: the ogc views, read-only, and nothing else (not even publish)
         for sql in ("SELECT count(*) FROM core.admin_divisions",
+                    f"SELECT count(*) FROM publish.{LAYERS[0]}",
                     f"DELETE FROM publish.{LAYERS[0]}",
                     "CREATE VIEW ogc.mine AS SELECT 1 AS one"):
             with pytest.raises(ProgrammingError, match="permission denied"), \
                     conn.begin_nested():
                 conn.execute(text(sql))
+        assert not conn.execute(text(
+            "SELECT pg_has_role('yitu_analyst', 'MEMBER')")).scalar_one()
+    engine.dispose()
+
+
+def test_the_analyst_and_the_monitor_cannot_read_the_ogc_views(
+        published: dict[str, Any]) -> None:
+    """The views are latitude first: an analyst's QGIS would draw them swapped."""
+    engine = create_engine(published["url"])
+    for role in ("yitu_analyst", "yitu_monitor"):
+        with engine.connect() as conn:
+            conn.execute(text(f"SET ROLE {role}"))
+            assert not conn.execute(text(
+                "SELECT has_schema_privilege('ogc', 'USAGE')")).scalar_one()
+            assert conn.execute(text(f"SELECT count(*) FROM publish.{LAYERS[0]}")).scalar_one() \
+                == published["counts"][LAYERS[0]]
+            with pytest.raises(ProgrammingError, match="permission denied"):
+                conn.execute(text(f"SELECT count(*) FROM ogc.{LAYERS[0]}"))
     engine.dispose()
 
 
@@ -198,7 +222,7 @@ def test_pygeoapi_lists_exactly_the_published_layers_in_cgcs2000(pygeoapi: str) 
 
 def _postgis_4326(published: dict[str, Any], name: str, fids: list[int]
                   ) -> dict[int, shapely.Geometry]:
-    engine = create_engine(published["login_url"])
+    engine = create_engine(published["url"])
     with engine.connect() as conn:
         rows = conn.execute(text(f"SELECT fid, ST_AsBinary(ST_Transform(geom, 4326)) AS g "
                                  f"FROM publish.{name} WHERE fid = ANY(:f)"), {"f": fids}).all()
@@ -233,7 +257,7 @@ def test_pygeoapi_items_match_postgis_in_each_crs(pygeoapi: str, published: dict
 def test_pygeoapi_bbox_filter_finds_a_feature_where_it_is(pygeoapi: str,
                                                           published: dict[str, Any]) -> None:
     name = "complaints_enriched"
-    engine = create_engine(published["login_url"])
+    engine = create_engine(published["url"])
     with engine.connect() as conn:
         fid, x, y = conn.execute(text(f"SELECT fid, ST_X(geom), ST_Y(geom) FROM publish.{name} "
                                       "WHERE geom IS NOT NULL ORDER BY fid LIMIT 1")).one()
@@ -263,3 +287,30 @@ def test_pygeoapi_serves_a_publish_made_while_it_runs(pygeoapi: str,
     finally:
         publish_layers(wh, halves)  # as the other tests expect it
     assert _get(items)[0]["numberMatched"] == len(halves[name])
+
+
+def test_owslib_reads_chinese_titles_of_collections_and_properties(pygeoapi: str) -> None:
+    """What a client shows an analyst: every collection and every property titled as its
+    layer contract says, in Chinese (the server's first language)."""
+    from owslib.ogcapi.features import Features
+
+    api = Features(pygeoapi)
+    collections = {c["id"]: c for c in api.collections()["collections"]}
+    for layer in all_layers():
+        shown = collections[layer.layer]
+        assert shown["title"] == layer.title
+        assert CJK.search(shown["description"]), layer.layer
+        expected = {"fid": FID_LABEL, **{c.name: c.label for c in layer.columns}}
+        queryables = api.collection_queryables(layer.layer)["properties"]
+        titles = {k: v["title"] for k, v in queryables.items() if k in expected}
+        assert titles == expected, layer.layer
+        schema = api.collection_schema(layer.layer)["properties"]
+        assert {k: schema[k].get("title") for k in expected} == expected, layer.layer
+
+
+def test_pygeoapi_answers_cross_origin_requests(pygeoapi: str) -> None:
+    """`cors: true` with flask-cors present: a web map on another intranet host may read it."""
+    request = urllib.request.Request(f"{pygeoapi}/collections?f=json",
+                                     headers={"Origin": "http://gis.example.internal"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        assert r.headers["Access-Control-Allow-Origin"] in ("*", "http://gis.example.internal")

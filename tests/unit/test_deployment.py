@@ -151,7 +151,7 @@ def test_pygeoapi_publishes_exactly_the_layers_over_the_ogc_views_in_cgcs2000() 
     assert list(resources) == list(LAYERS)
     assert "ogc" in SCHEMAS
     for name, res in resources.items():
-        assert res["title"] == LABELS[name][""]
+        assert res["title"]["zh-CN"] == LABELS[name][""]  # the server's first language
         bbox = res["extents"]["spatial"]["bbox"]
         assert bbox == [region["min_lon"], region["min_lat"], region["max_lon"], region["max_lat"]]
         (provider,) = res["providers"]
