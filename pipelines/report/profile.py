@@ -99,12 +99,17 @@ def profile_frame(contract: Contract, drop_id: str, frame: pd.DataFrame) -> Prof
     return Profile(drop_id, len(frame), columns)
 
 
-def _cached(path: Path) -> Profile | None:
+def _answered(drop: DropRecord) -> str:
+    """When the drop was answered: a retried drop is loaded again and profiled again."""
+    return drop.processed_at.isoformat() if drop.processed_at else ""
+
+
+def _cached(path: Path, drop: DropRecord) -> Profile | None:
     try:
         raw = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if raw.get("version") != VERSION:
+    if raw.get("version") != VERSION or raw.get("answered") != _answered(drop):
         return None
     cols = [ColumnProfile(**{**c, "top": [tuple(t) for t in c["top"]]}) for c in raw["columns"]]
     return Profile(raw["drop_id"], raw["rows"], cols)
@@ -116,7 +121,7 @@ def delivery_profile(wh: Warehouse, contract: Contract, drop: DropRecord, folder
     if drop.state != "loaded" or not drop.rows_loaded:
         return None
     path = folder / contract.dataset / f"{drop.drop_id}.json"
-    found = _cached(path)
+    found = _cached(path, drop)
     if found is not None:
         return found
     wanted = [name for name, *_ in _profiled_columns(contract)]
@@ -124,8 +129,8 @@ def delivery_profile(wh: Warehouse, contract: Contract, drop: DropRecord, folder
     rows = pd.DataFrame(versions[versions["_drop_id"] == drop.drop_id].drop(columns="geom"))
     made = profile_frame(contract, drop.drop_id, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": VERSION, **asdict(made)}, ensure_ascii=False),
-                    encoding="utf-8")
+    path.write_text(json.dumps({"version": VERSION, "answered": _answered(drop), **asdict(made)},
+                               ensure_ascii=False), encoding="utf-8")
     return made
 
 

@@ -36,6 +36,7 @@ class Site:
     pages: list[Path]
     samples: Path
     shots: Path
+    first_profiles: dict[Path, int]  # profile file -> mtime (ns) after the first run
 
 
 class _Dom(HTMLParser):
@@ -120,13 +121,16 @@ def site(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
         for f in manifest["files"]:
             drop_file(settings(), sample_dir / f["file"], f["dataset"])
         assert run_all(settings()).report is not None
+        profiles = {p: p.stat().st_mtime_ns
+                    for p in (settings().reports / "profiles").rglob("*.json")}
         resend = home / "licenses-resend.xlsx"
         _resend_licences(sample_dir, resend)
         drop_file(settings(), resend, "licenses")
         summary = run_all(settings(), dataset="licenses")
         assert summary.report is not None
         shots = tmp_path_factory.mktemp("screenshots")
-        return Site(summary.report.index.parent, summary.report.pages, sample_dir, shots)
+        return Site(summary.report.index.parent, summary.report.pages, sample_dir, shots,
+                    profiles)
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +245,15 @@ def test_the_profile_flags_the_sudden_change_of_the_second_delivery(site: Site) 
     row = moved[moved.index("<td>djjg</td>"):].split("</tr>")[0]
     assert "空值率" in row and "100.0%" in row and "突变" in row
     assert "处突变" in latest  # the delivery's summary line says so without opening it
+
+
+def test_a_delivery_is_profiled_once(site: Site) -> None:
+    """The report runs after every run: the deliveries profiled before are not read again."""
+    assert len(site.first_profiles) == 5  # the five sample files, each loaded
+    for path, mtime in site.first_profiles.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path.name} profiled again"
+    licences = sorted((site.folder / "profiles" / "licenses").glob("*.json"))
+    assert len(licences) == 2
 
 
 def _clear_personal_values(samples: Path) -> set[str]:
