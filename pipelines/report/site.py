@@ -13,7 +13,7 @@ STYLESHEET = "report.css"
 CSS = """body{font-family:"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;margin:2em;
 color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:4px 8px;vertical-align:top}th{background:#f2f2f2}.late,.bad{color:#b00}.ok{color:#070}
-nav.site a,nav.quarters a{margin-right:1em}nav.quarters a.current{font-weight:bold}
+nav a{margin-right:1em}nav{margin:.3em 0}nav.quarters a.current{font-weight:bold}
 .charts{display:flex;flex-wrap:wrap;gap:1em}.chart .chart-title{font-size:12px;
 font-weight:bold}.chart .axis,.chart .legend-label{font-size:10px;fill:#555}
 .maps{display:flex;flex-wrap:wrap;gap:1.5em}figure.layer{margin:0}
