@@ -18,6 +18,7 @@ from pipelines import runner
 from pipelines.alerts import ledger_rows
 from pipelines.config import settings
 from pipelines.contracts import all_contracts, load_contract, load_region
+from pipelines.integrate.assessment_departments import department_quarters
 from pipelines.landing.drops import drop_file
 from tests.integration.alert_servers import MailServer, WebhookServer
 
@@ -71,6 +72,21 @@ def test_each_person_gets_one_message_per_event_once(home: Path, tmp_path: Path,
     rows = ledger_rows(runner.warehouse(settings()))
     assert len(rows) == sum(len(v) for v in expected.values()) + len(expected)
     assert {r["state"] for r in rows} == {"sent"} and {r["attempts"] for r in rows} == {1}
+
+    # the departments' quarter: the hotline delivered once (on time) and every row of its
+    # file was refused; the others were expected once and sent nothing
+    quarters = department_quarters(runner.warehouse(settings())).set_index("department")
+    hotline = quarters.loc[load_contract("complaints").department]
+    assert quarters["quarter"].nunique() == 1
+    assert (hotline["deliveries_on_time"], hotline["deliveries_missing"]) == (1, 0)
+    assert (hotline["rows_received"], hotline["rows_rejected"], hotline["validity"]) == (10, 10, 0)
+    others = quarters.drop(index=hotline.name)
+    assert set(others.index) == {c.department for c in all_contracts()} - {hotline.name}
+    assert (others["deliveries_missing"] == others["datasets"]).all()
+    assert (others["deliveries_on_time"] == 0).all() and (others["score"] == 0).all()
+    # the report's scorecard per quarter: completeness (required values), validity, timeliness
+    parts = [v for v in (hotline["completeness"], 0.0, 1.0) if not pd.isna(v)]
+    assert hotline["score"] == pytest.approx(100 * sum(parts) / len(parts), abs=0.01)
 
 
 def test_rejected_message_names_the_file_and_what_to_do(
