@@ -56,6 +56,10 @@ def load(dataset: str, drop_id: str | None = None) -> list[dict[str, Any]]:
         answered = runner.answer_pending(s, wh, [dataset], on_failure=_fail)
     for rec in answered:
         log.info(drop_line(rec))
+    if any(rec.state in ("rejected", "failed") for rec in answered):
+        from pipelines.alerts import send_alerts
+
+        send_alerts(s, wh)  # the department hears of its refused file now, not at the next publish
     if not any(rec.state == "loaded" for rec in answered):
         # No asset event: an integration run per ingest that changed nothing would be waste.
         # (Layers left stale by a crash after a load are published by the next integration
@@ -157,13 +161,18 @@ def deliveries_due(dataset: str, now: datetime | None = None) -> dict[str, Any]:
     from pipelines.orchestration.deliveries import timeliness
     from pipelines.report.timeliness import CADENCE_LABELS
 
-    t = timeliness(runner.warehouse(settings()), dataset, now)
+    s = settings()
+    wh = runner.warehouse(s)
+    t = timeliness(wh, dataset, now)
     line = (f"{dataset}: {t.status} ({t.label}); cadence {t.cadence} "
             f"({CADENCE_LABELS[t.cadence]}), last delivery "
             f"{t.last_delivery.isoformat() if t.last_delivery else 'never'}, next due "
             f"{t.expected_next.date().isoformat() if t.expected_next else 'now'}")
     if t.status != "on time":
         log.error(line)
+        from pipelines.alerts import send_alerts
+
+        send_alerts(s, wh)  # the clerks and monitors are told (once), not only Airflow's log
         raise AirflowFailException(line)
     log.info(line)
     return {"dataset": dataset, "status": t.status, "cadence": t.cadence}

@@ -177,3 +177,24 @@ def test_a_mail_server_down_delays_alerts_not_the_pipeline(
         [evaluated["county_code"], evaluated["quarter"]]).mean().round(4)
     assert (assessed["satisfaction_rate"].reindex(satisfied.index) == satisfied).all()
     assert (assessed.xs("2026Q4", level="quarter")["pbf_area_change_mu"].dropna() == 0).all()
+
+
+def test_the_airflow_tasks_send_the_same_alerts(yitu_env: Path, tmp_path: Path,
+                                                servers: tuple[MailServer, WebhookServer]) -> None:
+    """The deliveries DAG's check and an ingest that refused a file alert at once, through the
+    same ledger (not only at the next integration's report)."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from pipelines.orchestration import tasks
+
+    mail, hook = servers
+    with pytest.raises(AirflowFailException):
+        tasks.deliveries_due("complaints")  # never delivered
+    got = MailServer.per_event(mail.take())
+    assert got["missing:complaints"] == Counter({e: 1 for e in _clerks("complaints") | MONITORS})
+    drop_file(settings(), _refused_orders(tmp_path), "complaints")
+    tasks.detect("complaints")
+    with pytest.raises(AirflowSkipException):  # refused: nothing loaded
+        tasks.load("complaints")
+    [key] = MailServer.per_event(mail.take())
+    assert key.startswith("rejected:") and [p["key"] for p in hook.take()][-1] == key
