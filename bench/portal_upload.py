@@ -43,7 +43,7 @@ def write_csv(path: Path, mib: int) -> str:
     row = "G{:09d},2026-11-02 09:00:00,投诉,460105,噪音扰民，夜间施工未停止\n"
     h = hashlib.sha256()
     with path.open("wb") as out:
-        head = "GDBH,SLSJ,GDLX,XZQDM,NRMS\n".encode()
+        head = b"GDBH,SLSJ,GDLX,XZQDM,NRMS\n"
         out.write(head)
         h.update(head)
         i = 0

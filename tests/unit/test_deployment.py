@@ -33,7 +33,8 @@ AIRFLOW_SERVICES = {"airflow-init", "airflow-apiserver", "airflow-scheduler",
 
 
 def test_services_are_postgis_redis_and_airflow() -> None:
-    assert set(COMPOSE["services"]) == {"postgis", "redis", "pygeoapi"} | AIRFLOW_SERVICES
+    assert set(COMPOSE["services"]) == {"postgis", "redis", "pygeoapi",
+                                        "portal"} | AIRFLOW_SERVICES
     assert COMPOSE["services"]["postgis"]["image"].startswith("postgis/postgis:")
 
 
