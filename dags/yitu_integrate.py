@@ -18,6 +18,7 @@ from functools import reduce
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from pipelines.contracts import DATASETS, core_asset_uri  # light: no geo stack at parse time
+from pipelines.orchestration.docs import DATA_TEAM, dag_doc, description, task_doc
 from pipelines.orchestration.policy import task_defaults
 
 CORE = [Asset(core_asset_uri(name), group="yitu") for name in DATASETS]
@@ -40,12 +41,15 @@ def _run_key() -> str:
             "full": Param(False, type="boolean",
                           description="rebuild every partition, even those whose inputs did "
                                       "not change since the published run")},
-    default_args=task_defaults(),
+    description=description(__doc__),
+    doc_md=dag_doc(__doc__),
+    default_args={**task_defaults(), "owner": DATA_TEAM},
 )
 def yitu_integrate() -> None:
     @task
     def plan(params: dict | None = None) -> list[dict]:
-        # The run's state (as_of, partitions) is made here once: one job per partition.
+        """The run's state, made once: as_of, and one job per county partition whose inputs
+        changed since the published run (param county: that one; param full: all)."""
         from pipelines.orchestration import tasks
 
         return tasks.plan(_run_key(), (params or {}).get("county"),
@@ -53,24 +57,31 @@ def yitu_integrate() -> None:
 
     @task(map_index_template="{{ task.op_kwargs['job']['county'] }}")
     def integrate_county(job: dict) -> str:
+        """One county's partition of every layer: the farmland overlay, conflicts, licences and
+        work orders placed and joined; staged for publish. Safe to run twice at once."""
         from pipelines.orchestration import tasks
 
         return tasks.integrate_county(job)
 
     @task(outlets=[PUBLISHED])
     def publish(jobs: list[dict]) -> dict[str, int]:
+        """Merge the staged partitions with the counties already published and swap every
+        layer in together (never half-built); the rows per layer."""
         from pipelines.orchestration import tasks
 
         return tasks.publish(jobs)
 
     @task
     def report() -> str:
+        """The data-quality report (per department, per delivery, over time)."""
         from pipelines.orchestration import tasks
 
         return tasks.report()
 
     jobs = plan()
-    integrate_county.expand(job=jobs) >> publish(jobs) >> report()
+    # A mapped task does not take its docstring as doc_md by itself.
+    counties = integrate_county.override(doc_md=task_doc(integrate_county.function.__doc__))
+    counties.expand(job=jobs) >> publish(jobs) >> report()
 
 
 yitu_integrate()
