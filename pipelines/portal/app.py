@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pipelines.config import Settings
+from pipelines.contracts import load_contract
 from pipelines.portal.session import Sessions, portal_key
 from pipelines.read.limits import MAX_FILE_BYTES
 from pipelines.warehouse import Warehouse
@@ -120,6 +121,7 @@ def build_app(settings: Settings, wh: Warehouse, *, max_upload_bytes: int = MAX_
     pages = Environment(loader=FileSystemLoader(HERE / "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True))
     pages.filters.update(local=_local, localdate=_local_date)
+    pages.globals["title_of"] = lambda dataset: load_contract(dataset).title
     app = Starlette(routes=[
         Route("/login", auth.login_page, methods=["GET"]),
         Route("/login", auth.login, methods=["POST"]),

@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,23 @@ def test_add_disable_and_lockout(home: Path, monkeypatch: pytest.MonkeyPatch,
     assert accounts.get_account(wh, "m1") is None
     assert accounts.sign_in(wh, "m1", PASSWORD, "10.0.0.2") is None
     assert _accounts(monkeypatch, "disable", "nobody") == 2
+
+
+def test_an_upload_is_found_by_its_department_only(home: Path) -> None:
+    from pipelines.portal import answers
+
+    wh = warehouse(settings())
+    up = answers.Upload("u1", "clerk1", "licenses", "证照.xlsx", "portal-u1.xlsx",
+                        datetime.now(UTC))
+    answers.record_upload(wh, up, "0" * 64, 10)
+    amr = accounts.Account("clerk1", "市场监督管理局", "clerk", False)
+    found = answers.visible_upload(wh, amr, "u1")
+    assert (found.dataset, found.file, found.landed_as) == ("licenses", "证照.xlsx",
+                                                             "portal-u1.xlsx")
+    agri = accounts.Account("clerk2", "农业农村局", "clerk", False)
+    with pytest.raises(answers.NotFound):
+        answers.visible_upload(wh, agri, "u1")
+    assert answers.upload_drop(wh, found) is None  # not detected yet: "received"
 
 
 def test_the_password_is_read_from_standard_input(yitu_env: Path) -> None:
