@@ -178,6 +178,16 @@ def test_a_mail_server_down_delays_alerts_not_the_pipeline(
     assert (assessed["satisfaction_rate"].reindex(satisfied.index) == satisfied).all()
     assert (assessed.xs("2026Q4", level="quarter")["pbf_area_change_mu"].dropna() == 0).all()
 
+    # a refused file changes no core data, yet the assessment's delivery quality moves with it
+    before = assessed.loc[("460105", slice(None)), ["rows_delivered", "rows_rejected"]].sum()
+    drop_file(s, _refused_orders(tmp_path), "complaints")
+    summary = runner.run_all(s)
+    assert [d.state for d in summary.drops] == ["rejected"] and summary.published
+    after = pd.DataFrame(wh.read_published("county_assessment")).set_index(
+        ["county_code", "quarter"]).loc[("460105", slice(None)),
+                                        ["rows_delivered", "rows_rejected"]].sum()
+    assert (after - before).tolist() == [3, 3]  # its three bad rows state 460105
+
 
 def test_the_airflow_tasks_send_the_same_alerts(yitu_env: Path, tmp_path: Path,
                                                 servers: tuple[MailServer, WebhookServer]) -> None:
