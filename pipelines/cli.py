@@ -178,8 +178,14 @@ def _accounts(args: argparse.Namespace) -> int:
         return 0
     if not args.department:
         raise UsageError("accounts add needs --department")
-    # one line from standard input: never an argument, which `ps` and shell history would show
-    password = sys.stdin.readline().rstrip("\r\n")
+    # one line from standard input: never an argument, which `ps` and shell history would show;
+    # typed at a terminal, not echoed
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
     acct = accounts.add_account(wh, args.login, args.department, args.role, password)
     print(f"account {acct.login} added: {acct.role} of {acct.department}")
     return 0

@@ -38,7 +38,10 @@ async def small_form(request: Request) -> dict[str, str]:
         body += chunk
         if len(body) > SMALL_FORM_BYTES:
             raise HTTPException(413)
-    parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    try:
+        parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError:  # more fields than any of these forms has
+        raise HTTPException(400) from None
     return {k: v[0] for k, v in parsed.items()}
 
 

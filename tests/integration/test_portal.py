@@ -189,6 +189,10 @@ def test_every_form_needs_its_csrf_token(portal: Portal, sample_dir: Path) -> No
                  files={"file": ("l.xlsx", (sample_dir / "licenses.xlsx").read_bytes())})
     assert r.status_code == 403 and sorted(portal.settings.landing.rglob("*")) == before
     assert amr.post("/logout", data={}, follow_redirects=False).status_code == 403
+    stuffed = {f"f{i}": "x" for i in range(50)}
+    assert amr.post("/logout", data=stuffed, follow_redirects=False).status_code == 400
+    assert amr.post("/login", content=b"a=" + b"x" * 20_000,
+                    headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 413
     assert amr.get("/", follow_redirects=False).status_code == 200  # still signed in
 
 
