@@ -57,6 +57,8 @@ class Email:
             smtp = (smtplib.SMTP_SSL if self.ssl else smtplib.SMTP)(
                 self.host, self.port, timeout=TIMEOUT_S)
             if self.login:
+                if not self.ssl and smtp.has_extn("starttls"):
+                    smtp.starttls()  # never a password in clear where the server can encrypt
                 smtp.login(*self.login)
             self._smtp = smtp
         return self._smtp
