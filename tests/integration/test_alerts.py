@@ -19,6 +19,7 @@ from pipelines.alerts import ledger_rows
 from pipelines.config import settings
 from pipelines.contracts import all_contracts, load_contract, load_region
 from pipelines.integrate.assessment_departments import department_quarters
+from pipelines.integrate.assessment_sources import delivery_rows
 from pipelines.landing.drops import drop_file
 from tests.integration.alert_servers import MailServer, WebhookServer
 
@@ -72,6 +73,11 @@ def test_each_person_gets_one_message_per_event_once(home: Path, tmp_path: Path,
     rows = ledger_rows(runner.warehouse(settings()))
     assert len(rows) == sum(len(v) for v in expected.values()) + len(expected)
     assert {r["state"] for r in rows} == {"sent"} and {r["attempts"] for r in rows} == {1}
+
+    # the assessment's delivery quality: the three bad rows, by the county they state
+    refused = delivery_rows(runner.warehouse(settings()))
+    assert refused[["drop_id", "county_code", "rows", "rejected"]].values.tolist() == [
+        [rec.drop_id, "460105", 3, 3]]
 
     # the departments' quarter: the hotline delivered once (on time) and every row of its
     # file was refused; the others were expected once and sent nothing
