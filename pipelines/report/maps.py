@@ -69,8 +69,10 @@ def _colours(values: pd.Series, contract: LayerContract | None
         edges = np.unique(np.quantile(known, np.linspace(0, 1, len(RAMP) + 1)))
         bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(RAMP) - 1)
         colours = [NO_VALUE if pd.isna(v) else RAMP[b] for v, b in zip(values, bins, strict=True)]
+        if len(edges) == 1:  # every feature has the same value: one class, named by it
+            return colours, [(f"{edges[0]:,.1f}", RAMP[0])]
         legend = [(f"{edges[i]:,.1f} – {edges[i + 1]:,.1f}", RAMP[i])
-                  for i in range(max(len(edges) - 1, 1))]
+                  for i in range(len(edges) - 1)]
         return colours, legend
     classes = sorted(str(v) for v in values.dropna().unique())
     by_class = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}

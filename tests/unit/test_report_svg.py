@@ -90,6 +90,14 @@ def test_numeric_values_are_coloured_on_a_ramp() -> None:
     _parse(m.svg)
 
 
+def test_one_value_everywhere_is_one_legend_entry() -> None:
+    # a county summary before any farmland arrives: every area is 0, the ramp has one edge
+    gdf = _squares(4).drop(columns="class").assign(area_m2=0.0)
+    m = layer_map("region_summary", gdf)
+    assert m.column == "area_m2" and [label for label, _ in m.legend] == ["0.0"]
+    _parse(m.svg)
+
+
 def test_a_layer_without_geometries_still_renders() -> None:
     gdf = gpd.GeoDataFrame({"a": ["x"]}, geometry=[None], crs="EPSG:4490")
     m = layer_map("empty", gdf)
