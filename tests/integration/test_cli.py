@@ -14,7 +14,8 @@ import pandas as pd
 import pyogrio
 import pytest
 
-COMMANDS = ["sample", "drop", "run", "status", "export", "report", "template", "init"]
+COMMANDS = ["sample", "drop", "run", "status", "export", "report", "template", "init", "portal",
+            "accounts"]
 
 
 def yitu(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -6,31 +6,18 @@ cannot see 农业农村局's drop. Screenshots of each step are kept (the test's
 
 from __future__ import annotations
 
-import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from pipelines.config import settings
 from pipelines.landing.drops import detect_drops, drop_file
 from pipelines.portal.app import build_app
 from pipelines.runner import ingest, warehouse
 from tests.integration.portal_helpers import PASSWORD, add_accounts, served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.fail("Chromium is not installed; `bash .ci/install` installs Debian's chromium")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _shot(page: Page, folder: Path, name: str) -> None:

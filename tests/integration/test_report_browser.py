@@ -6,10 +6,8 @@ the answer workbook, profiles flag a sudden change, and no personal value appear
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import openpyxl
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from pipelines.config import settings
 from pipelines.contracts import load_contract
@@ -131,17 +129,6 @@ def site(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
         shots = tmp_path_factory.mktemp("screenshots")
         return Site(summary.report.index.parent, summary.report.pages, sample_dir, shots,
                     profiles)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not chromium:
-        pytest.fail("Chromium is not installed; `bash .ci/install` installs Debian's chromium")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @dataclass
