@@ -10,6 +10,17 @@ set -euo pipefail
 # the container (an intranet without PyPI: set PIP_INDEX_URL to its mirror).
 python3 -c 'import flask_cors' 2>/dev/null \
   || python3 -m pip install --no-cache-dir --quiet "flask-cors==${FLASK_CORS_VERSION:-6.0.5}"
+# The pages' templates and static files: yitu's (offline map) over pygeoapi's own, which
+# yitu's templates extend as pygeoapi/<name>; pygeoapi takes one folder of each.
+here="$(cd "$(dirname "$0")" && pwd)"
+runtime="${PYGEOAPI_RUNTIME_DIR:-/tmp/yitu-pygeoapi}"
+package="$(python3 -c 'import os, pygeoapi; print(os.path.dirname(pygeoapi.__file__))')"
+mkdir -p "$runtime/templates" "$runtime/static"
+ln -sfn "$package/templates" "$runtime/templates/pygeoapi"
+ln -sfn "$here/templates/collections" "$runtime/templates/collections"
+ln -sfn "$here/templates/yitu" "$runtime/templates/yitu"
+for d in css img; do ln -sfn "$package/static/$d" "$runtime/static/$d"; done
+for d in vendor yitu; do ln -sfn "$here/static/$d" "$runtime/static/$d"; done
 pygeoapi openapi generate "$PYGEOAPI_CONFIG" --output-file "$PYGEOAPI_OPENAPI" \
   --no-fail-on-invalid-collection
 # yitu_ogc_app (beside this script): pygeoapi's app with the layers' Chinese property titles

@@ -314,3 +314,41 @@ def test_pygeoapi_answers_cross_origin_requests(pygeoapi: str) -> None:
                                      headers={"Origin": "http://gis.example.internal"})
     with urllib.request.urlopen(request, timeout=30) as r:
         assert r.headers["Access-Control-Allow-Origin"] in ("*", "http://gis.example.internal")
+
+
+def test_the_html_map_works_without_the_internet(pygeoapi: str, published: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    """Chromium on a network with no way out: the items page draws the county outlines and
+    the features from this server alone (Leaflet vendored, no tiles configured)."""
+    from playwright.sync_api import Route, sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is not installed; `bash .ci/install` installs Debian's chromium"
+    outside: list[str] = []
+
+    def local_only(route: Route) -> None:
+        if route.request.url.startswith(pygeoapi):
+            route.continue_()
+        else:  # the intranet: nothing beyond the server answers
+            outside.append(route.request.url)
+            route.abort()
+
+    name = "complaints_enriched"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.route("**/*", local_only)
+            page.goto(f"{pygeoapi}/collections/{name}/items?f=html&limit=50")
+            counties = page.locator("#items-map .leaflet-overlay-pane path")
+            page.wait_for_function(
+                "n => document.querySelectorAll('#items-map .leaflet-overlay-pane path')"
+                ".length >= n", arg=published["counts"]["region_summary"], timeout=30000)
+            features = page.locator("#items-map .leaflet-marker-icon")
+            assert features.count() > 0
+            assert counties.count() >= published["counts"]["region_summary"]
+            page.screenshot(path=str(tmp_path / "ogc-items-map.png"))
+        finally:
+            browser.close()
+    # what pygeoapi's own pages still fetch from the internet is only their style sheets
+    assert not [u for u in outside if "leaflet" in u or u.endswith(".js")], outside

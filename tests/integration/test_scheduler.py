@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.airflow_services import INGEST, Airflow, airflow_services, all_finished
+from tests.integration.test_dag_docs import assert_documented_through_the_api
 
 DEADLINE = 900.0  # seconds for the whole flow (a busy 2-core machine) before the test gives up
 
@@ -40,6 +41,7 @@ def test_drops_trigger_ingest_and_integration_by_themselves(
     af = airflow
     af.login()
     af.dags_parsed(INGEST)
+    assert_documented_through_the_api(af)  # doc_md, description, owners of every DAG and task
     # Dropped now, the files are announced when each watcher starts in the triggerer.
 
     from pipelines.config import Settings
