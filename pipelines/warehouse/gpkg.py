@@ -232,4 +232,5 @@ class GeoPackageWarehouse(Warehouse):
     def published_layers(self) -> list[str]:
         if not self.publish_path.exists():
             return []
-        return [name for name, _ in pyogrio.list_layers(self.publish_path)]
+        # the layers, not the attribute tables beside them (QGIS's layer_styles)
+        return [name for name, geometry in pyogrio.list_layers(self.publish_path) if geometry]
