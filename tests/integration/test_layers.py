@@ -247,7 +247,11 @@ def test_geopackages_carry_chinese_aliases_and_booleans(published: Path, tmp_pat
     out = tmp_path / "analyst.gpkg"  # all six into one file, one exported twice
     for layer in (*LABELS, "complaints_enriched"):
         export_layer(wh, layer, out)
-    assert sorted(name for name, _ in pyogrio.list_layers(out)) == sorted(LABELS)
+    listed = dict(pyogrio.list_layers(out))
+    assert sorted(name for name, geometry in listed.items() if geometry) == sorted(LABELS)
+    # each layer's QGIS style beside it, once (the layer exported twice replaced its own)
+    styles = pyogrio.read_dataframe(out, layer="layer_styles", read_geometry=False)
+    assert sorted(styles["f_table_name"]) == sorted(LABELS)
     for layer in LABELS:
         _check_analyst_gpkg(out, layer)
     # an SLA not yet due stays NULL in the file, not false and not 0.0
