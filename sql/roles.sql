@@ -25,6 +25,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA dq TO yitu_monitor;
 -- An earlier version let the analyst and the monitor read `ogc`: taken back.
 REVOKE ALL ON SCHEMA ogc FROM yitu_analyst, yitu_monitor;
 REVOKE ALL ON ALL TABLES IN SCHEMA ogc FROM yitu_analyst, yitu_monitor;
+-- `public` holds PostGIS's catalogs and QGIS's styles: nobody but the owner creates there
+-- (PostgreSQL 15's default; older servers let every role do so).
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 -- QGIS reads each layer's default style from public.layer_styles (written with every publish).
 GRANT SELECT ON public.layer_styles TO yitu_analyst, yitu_monitor;
 GRANT USAGE, CREATE ON SCHEMA audit, core, dq, publish, publish_staging, ogc TO yitu_loader;

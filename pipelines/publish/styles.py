@@ -19,6 +19,7 @@ FID_LABEL = "要素编号"
 PLAIN_FILL, PLAIN_OUTLINE, PLAIN_POINT = "#b0bec5", "#37474f", "#1565c0"
 OUTLINE = "#424242"
 FILL_OPACITY = "180"  # of 255: the layers under a class layer stay visible
+PLAIN_FILL_OPACITY = "50"  # county-wide layers lie under everything else: mostly outline
 
 
 def rgba(colour: str, alpha: str = "255") -> str:
@@ -39,7 +40,8 @@ def _options(parent: ET.Element, props: dict[str, str]) -> None:
         ET.SubElement(parent, "prop", k=k, v=v)
 
 
-def _symbol(parent: ET.Element, name: str, geometry: str, colour: str, outline: str) -> None:
+def _symbol(parent: ET.Element, name: str, geometry: str, colour: str, outline: str,
+            opacity: str = FILL_OPACITY) -> None:
     if geometry == "Point":
         symbol = ET.SubElement(parent, "symbol", type="marker", name=name, alpha="1",
                                clip_to_extent="1", force_rhr="0")
@@ -54,7 +56,7 @@ def _symbol(parent: ET.Element, name: str, geometry: str, colour: str, outline: 
                                clip_to_extent="1", force_rhr="0")
         layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "enabled": "1",
                                                "locked": "0", "pass": "0"})
-        _options(layer, {"color": rgba(colour, FILL_OPACITY), "style": "solid",
+        _options(layer, {"color": rgba(colour, opacity), "style": "solid",
                          "outline_color": rgba(outline), "outline_style": "solid",
                          "outline_width": "0.3", "outline_width_unit": "MM",
                          "joinstyle": "bevel"})
@@ -76,7 +78,7 @@ def _renderer(root: ET.Element, layer: LayerContract) -> None:
                              forceraster="0", enableorderby="0")
     symbols = ET.SubElement(renderer, "symbols")
     colour = PLAIN_POINT if layer.geometry == "Point" else PLAIN_FILL
-    _symbol(symbols, "0", layer.geometry, colour, PLAIN_OUTLINE)
+    _symbol(symbols, "0", layer.geometry, colour, PLAIN_OUTLINE, PLAIN_FILL_OPACITY)
 
 
 def _labeling(root: ET.Element, field: str) -> None:

@@ -111,6 +111,7 @@ def test_qgis_renders_the_styled_map(opened: dict[str, Any]) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the classes' colours, outlines and labels: far from a blank or one-colour picture
     assert opened["colours"] > 20, f"{png} is (nearly) blank"
+    print(f"\nQGIS 3.22's map of the published layers: {png}")
 
 
 def test_the_analyst_lists_only_published_layers(opened: dict[str, Any]) -> None:
