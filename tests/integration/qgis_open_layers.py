@@ -13,12 +13,15 @@ default style (`layer_styles`); the first group's layers are rendered together t
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from qgis.core import (
+    QgsAbstractDatabaseProviderConnection,
     QgsApplication,
     QgsMapRendererSequentialJob,
     QgsMapSettings,
+    QgsProviderRegistry,
     QgsRectangle,
     QgsVectorLayer,
 )
@@ -78,7 +81,18 @@ def main(png: str, specs: list[str]) -> dict[str, object]:
     group = specs[0].split("/", 1)[0]  # keys are GROUP/LAYER: the first group is drawn
     drawn = [layer for key, layer in opened.items()
              if key.startswith(f"{group}/") and layer.isValid()]
-    return {"layers": layers, "colours": render(drawn, png) if drawn else 0}
+    return {"layers": layers, "colours": render(drawn, png) if drawn else 0,
+            "listed": listed(os.environ.get("QGIS_LIST_CONNINFO", ""))}
+
+
+def listed(conninfo: str) -> list[str]:
+    """The spatial tables QGIS's browser offers on a PostGIS connection, with its defaults."""
+    if not conninfo:
+        return []
+    metadata = QgsProviderRegistry.instance().providerMetadata("postgres")
+    connection = metadata.createConnection(conninfo, {})
+    flags = QgsAbstractDatabaseProviderConnection.TableFlag.Vector
+    return sorted(f"{t.schema()}.{t.tableName()}" for t in connection.tables("", flags))
 
 
 if __name__ == "__main__":

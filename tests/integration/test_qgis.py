@@ -34,11 +34,12 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 EXPORTED = "farmland_conflicts"
 
 
-def _qgis(png: Path, specs: list[str]) -> dict[str, Any]:
+def _qgis(png: Path, specs: list[str], conninfo: str) -> dict[str, Any]:
     proc = subprocess.run([QGIS_PYTHON, str(SCRIPT), str(png), *specs], capture_output=True,
                           text=True, timeout=300, cwd=ROOT,
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
-                               "XDG_RUNTIME_DIR": str(png.parent)})
+                               "XDG_RUNTIME_DIR": str(png.parent),
+                               "QGIS_LIST_CONNINFO": conninfo})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -70,7 +71,7 @@ def opened(postgis_server: str, sample_dir: Path,
                   f"table=\"publish\".\"{c.layer}\" (geom)" for c in all_layers()]
         specs.append(f"export/{EXPORTED}=ogr:{exported}|layername={EXPORTED}")
         png = out / "publish-map.png"
-        result = _qgis(png, specs)
+        result = _qgis(png, specs, conninfo)
         yield {**result, "png": png, "pg": f"PG:{conninfo}",
                "counts": {name: len(gdf) for name, gdf in layers.items()}}
 
@@ -115,11 +116,14 @@ def test_qgis_renders_the_styled_map(opened: dict[str, Any]) -> None:
 
 
 def test_the_analyst_lists_only_published_layers(opened: dict[str, Any]) -> None:
-    """GDAL listing from PostGIS's geometry_columns, which shows a role only what it may read:
-    not ogc's latitude-first views (the OGC reader's), not core, dq or audit. (GDAL's faster
-    default reads pg_class, which PostgreSQL shows every role whole; README says so.)"""
+    """GDAL listing from PostGIS's geometry_columns, which shows a role only what it may read,
+    and QGIS's browser: not ogc's latitude-first views (the OGC reader's), not core, dq or
+    audit. (GDAL's faster default reads pg_class, which PostgreSQL shows every role whole;
+    README says so.)"""
     proc = subprocess.run(["ogrinfo", "-ro", "-q", "--config", "PG_USE_POSTGIS2_OPTIM", "NO",
                            opened["pg"]], capture_output=True, text=True, timeout=120,
                           check=True)
     listed = re.findall(r"^\d+: (\S+)", proc.stdout, flags=re.M)
     assert sorted(listed) == sorted(f"publish.{c.layer}" for c in all_layers())
+    # QGIS's own browser, with its default settings: the same
+    assert opened["listed"] == sorted(f"publish.{c.layer}" for c in all_layers())
