@@ -20,6 +20,11 @@ ln -sfn "$package/templates" "$runtime/templates/pygeoapi"
 ln -sfn "$here/templates/collections" "$runtime/templates/collections"
 ln -sfn "$here/templates/yitu" "$runtime/templates/yitu"
 for d in css img; do ln -sfn "$package/static/$d" "$runtime/static/$d"; done
+# pygeoapi's base page, with its Bootstrap style sheet served from here instead of unpkg.com
+# (vendored from npm, static/vendor/bootstrap/); written from the package's own page at each
+# start so it follows the pinned pygeoapi. The test fails if the page still reaches out.
+sed "s#https://unpkg.com/bootstrap@5.1.3/dist/css/bootstrap.min.css#{{ config['server']['url'] }}/static/vendor/bootstrap/bootstrap.min.css#" \
+  "$package/templates/_base.html" > "$runtime/templates/_base.html"
 for d in vendor yitu; do ln -sfn "$here/static/$d" "$runtime/static/$d"; done
 pygeoapi openapi generate "$PYGEOAPI_CONFIG" --output-file "$PYGEOAPI_OPENAPI" \
   --no-fail-on-invalid-collection
