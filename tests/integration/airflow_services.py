@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ INGEST = ["yitu_ingest_admin_divisions", "yitu_ingest_farmland_pbf", "yitu_inges
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 FINISHED = {"success", "failed"}
 WORKER_ENV = "YITU_TEST_WORKER"  # the name `worker_hostname` gives a worker's task instances
+WORKERS = ("worker1", "worker2")
 
 
 def shared_settings() -> dict[str, str]:
@@ -123,6 +125,17 @@ class Airflow:
             return value
         self.token = self.wait("the api-server", token, 120)
 
+    def integrate_once(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        """Unpause yitu_integrate (paused while the drops load: no asset event queued), start
+        one run of it and wait for its end; its id and the run."""
+        self.call("PATCH", "/api/v2/dags/yitu_integrate", {"is_paused": False})
+        run_id: str = self.call("POST", "/api/v2/dags/yitu_integrate/dagRuns",
+                                {"logical_date": None})["dag_run_id"]
+        run = self.wait("the integration run", lambda: next(
+            (r for r in self.runs("yitu_integrate")
+             if r["dag_run_id"] == run_id and r["state"] in FINISHED), None), timeout)
+        return run_id, run
+
     def dags_parsed(self, dag_ids: list[str]) -> None:
         self.wait("the DAG files to be parsed", lambda: {
             d["dag_id"] for d in self.get("/api/v2/dags?limit=100")["dags"]} >= set(dag_ids), 120)
@@ -130,11 +143,12 @@ class Airflow:
 
 @contextlib.contextmanager
 def airflow_services(postgis_server: str, warehouse_url: str, tmp_path: Path,
-                     request: pytest.FixtureRequest,
+                     request: pytest.FixtureRequest | None,
                      settings: dict[str, str]) -> Iterator[Airflow]:
     """api-server, scheduler, dag-processor and triggerer on a fresh metadata database of the
     test cluster, with deploy/airflow.env, then `settings` (the executor's, for one), over
-    it. Yields before they are ready: `Airflow.login` waits for the api-server."""
+    it. Yields before they are ready: `Airflow.login` waits for the api-server. (request:
+    the test's, to print the services' last words when it failed; None from a bench.)"""
     home = tmp_path / "airflow"
     logs = tmp_path / "service-logs"
     logs.mkdir()
@@ -180,9 +194,9 @@ def airflow_services(postgis_server: str, warehouse_url: str, tmp_path: Path,
             for name in SERVICES[1:]:
                 local = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
                 af.start(name, [name, *local])
-            failed = request.session.testsfailed
+            failed = request.session.testsfailed if request else 0
             yield af
-            if request.session.testsfailed > failed:
+            if request and request.session.testsfailed > failed:
                 print(af.tails())  # what each service said last, next to the failure
         finally:
             af.stop()
@@ -198,3 +212,70 @@ def all_finished(af: Airflow, dag_ids: list[str]) -> dict[str, list[dict[str, An
     if any(af.get(f"/api/v2/dags/{d}/assets/queuedEvents")["total_entries"] for d in runs):
         return None
     return runs
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def redis_broker(folder: Path) -> Iterator[str]:
+    """A redis-server of our own on a free 127.0.0.1 port, nothing written to disk; its URL.
+    (The Celery test's broker, and bench/province.py's for its scheduler mode.)"""
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(server).exists():
+        pytest.fail("redis-server is not installed: run `source .ci/install`")
+    port = _free_port()
+    with open(folder / "redis.log", "wb") as log:
+        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _redis_ping(port):
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (folder / "redis.log").read_text("utf-8", errors="replace")
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def celery_settings(broker: str) -> dict[str, str]:
+    """What the Celery runs set over deploy/airflow.env: the executor, the broker, and task
+    slots for two cores (two task processes per worker)."""
+    return {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CORE__PARALLELISM": "4"}
+
+
+def start_celery_workers(af: Airflow, folder: Path, names: tuple[str, ...] = WORKERS) -> None:
+    """`airflow celery worker` per name, each with a scratch folder of its own (YITU_SCRATCH,
+    its task logs there too: what would be another host's disk), its task instances told
+    apart by hostname. No log server (it would listen on every interface)."""
+    for name in names:
+        scratch = folder / name
+        env = {**af.env,
+               "YITU_SCRATCH": str(scratch),  # this worker's own disk
+               "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(scratch / "logs"),
+               WORKER_ENV: name,
+               "AIRFLOW__CORE__HOSTNAME_CALLABLE":
+                   "tests.integration.airflow_services.worker_hostname",
+               "PYTHONPATH": os.pathsep.join(
+                   [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        af.start(name, ["celery", "worker", "--celery-hostname", f"{name}@%h",
+                        "--concurrency", "2", "--skip-serve-logs"], env)
+
+
+def workers_ready(af: Airflow, names: tuple[str, ...] = WORKERS) -> bool:
+    return all("ready." in (af.logs / f"{w}.log").read_text("utf-8", errors="replace")
+               for w in names)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,78 +23,35 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from pipelines.integrate import FAMILIES
-from tests.conftest import ROOT, _free_port, fresh_database
+from tests.conftest import ROOT, fresh_database
 from tests.integration.airflow_services import (
     INGEST,
-    WORKER_ENV,
+    WORKERS,
     Airflow,
     airflow_services,
     all_finished,
+    celery_settings,
+    redis_broker,
+    start_celery_workers,
+    workers_ready,
 )
 from tests.integration.test_faults import checksums
 
-WORKERS = ("worker1", "worker2")
 DEADLINE = 600.0  # seconds for ingest, then for the integration run, before the test gives up
-
-
-def _redis_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[str]:
-    """A redis-server of this test's own on a free 127.0.0.1 port, nothing written to disk."""
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(server).exists():
-        pytest.fail("redis-server is not installed: run `source .ci/install`")
-    port = _free_port()
-    with open(tmp_path / "redis.log", "wb") as log:
-        proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not _redis_ping(port):
-            assert proc.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "redis.log").read_text("utf-8", errors="replace")
-            time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with redis_broker(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
 def celery(postgis_server: str, postgis_url: str, tmp_path: Path, broker: str,
            request: pytest.FixtureRequest) -> Iterator[Airflow]:
-    with airflow_services(postgis_server, postgis_url, tmp_path, request, {
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CELERY__BROKER_URL": broker,
-        "AIRFLOW__CORE__PARALLELISM": "4",  # two cores: two task processes per worker
-    }) as af:
-        for name in WORKERS:
-            scratch = tmp_path / name
-            env = {**af.env,
-                   "YITU_SCRATCH": str(scratch),  # this worker's own disk
-                   "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(scratch / "logs"),
-                   # Task instances say which worker ran them (hostname, in the REST API).
-                   WORKER_ENV: name,
-                   "AIRFLOW__CORE__HOSTNAME_CALLABLE":
-                       "tests.integration.airflow_services.worker_hostname",
-                   "PYTHONPATH": os.pathsep.join(
-                       [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-            # No log server (it would listen on every interface): the logs are on this disk.
-            af.start(name, ["celery", "worker", "--celery-hostname", f"{name}@%h",
-                            "--concurrency", "2", "--skip-serve-logs"], env)
+    with airflow_services(postgis_server, postgis_url, tmp_path, request,
+                          celery_settings(broker)) as af:
+        start_celery_workers(af, tmp_path)
         yield af
 
 
@@ -146,9 +101,10 @@ def test_two_workers_share_only_warehouse_broker_and_landing(
         af.dags_parsed([*INGEST, "yitu_integrate"])
         # Ingest first, then one integration run by hand: paused, it queues no asset event.
         af.call("PATCH", "/api/v2/dags/yitu_integrate", {"is_paused": True})
-        af.wait("both workers", lambda: all(
-            "ready." in (af.logs / f"{w}.log").read_text("utf-8", errors="replace")
-            for w in WORKERS), 120)
+        af.wait("both workers", lambda: workers_ready(af), 120)
+        for w in WORKERS:  # deploy/airflow.env's preload: yitu imported before the pool forked
+            assert "pipeline preloaded in the worker" in (af.logs / f"{w}.log").read_text(
+                "utf-8", errors="replace"), w
 
         from pipelines.config import Settings
         from pipelines.landing.drops import drop_file
@@ -162,13 +118,7 @@ def test_two_workers_share_only_warehouse_broker_and_landing(
                 and all_finished(af, INGEST), DEADLINE)
         ingested = time.monotonic()
 
-        af.call("PATCH", "/api/v2/dags/yitu_integrate", {"is_paused": False})
-        run_id = af.call("POST", "/api/v2/dags/yitu_integrate/dagRuns",
-                         {"logical_date": None})["dag_run_id"]
-        run = af.wait("the integration run", lambda: next(
-            (r for r in af.runs("yitu_integrate")
-             if r["dag_run_id"] == run_id and r["state"] in ("success", "failed")), None),
-            DEADLINE)
+        run_id, run = af.integrate_once(DEADLINE)
         integrated = time.monotonic()
         tis = af.task_instances("yitu_integrate", run_id)
         assert run["state"] == "success", [(t["task_id"], t["map_index"], t["state"])
