@@ -13,8 +13,10 @@ database on the server of --warehouse-url), every measurement in a process of it
 
   (a) cli        the first full load: `yitu drop` of every file (the command's main, once per
                  file, in one process), then `yitu run`
-  (b) scheduler  the same through the real scheduler with two Celery workers: NOT BUILT HERE
-                 (the Celery path is being built separately); `MODES["scheduler"]` is the hook
+  (b) scheduler  the same through the real scheduler with two Celery workers, on a database
+                 of its own: bench/province_celery.py (what it measures and how); its published
+                 layers compared with (a)'s by digest. `scheduler-no-preload`: the same with
+                 Airflow's own Celery settings (every task imports yitu itself)
   (c) daily      a daily delivery of 10,000 new work orders on top of (a): drop + run
   (d) resend     one county's PBF snapshot sent again, slightly changed: drop + run
   reference      on the same files in the same run: pyogrio/pandas read of every file;
@@ -167,13 +169,29 @@ def _drop_and_run(ctx: Context, files: list[tuple[str, Path]]) -> Result:
     """`yitu drop` each file, then `yitu run`; the drops' stages from the ledger and the
     integration's from audit.meta."""
     server = ctx.server_cpu()
-    # `yitu drop` once per file, in one process: the command's main, without paying its
-    # imports (seconds, whatever the file) once per file
-    drop = run_measured([sys.executable, __file__, "--drops",
-                         json.dumps([[d, str(p)] for d, p in files])], ctx.env())
+    drop = drop_files(ctx, files)
     run = ctx.yitu("run")
     time.sleep(0.3)  # the postmaster reaps the backends that served the run
     server = ctx.server_cpu() - server
+    answers = ledger_stages(ctx)
+    return {"seconds": drop["seconds"] + run["seconds"],
+            "cpu_s": drop["cpu_s"] + run["cpu_s"] + server, "client_cpu_s":
+            drop["cpu_s"] + run["cpu_s"], "server_cpu_s": server,
+            "peak_rss_mib": max(drop["peak_rss_mib"], run["peak_rss_mib"]),
+            "tree_rss_mib": run["tree_rss_mib"], "drop": drop, "run": {k: run[k] for k in ("seconds", "cpu_s", "peak_rss_mib")},
+            **answers}
+
+
+def drop_files(ctx: Context, files: list[tuple[str, Path]]) -> Result:
+    """`yitu drop` of each file, in one process: the command's main, without paying its
+    imports (seconds, whatever the file) once per file."""
+    return run_measured([sys.executable, __file__, "--drops",
+                         json.dumps([[d, str(p)] for d, p in files])], ctx.env())
+
+
+def ledger_stages(ctx: Context) -> Result:
+    """What yitu recorded of the drops answered since the last step: per stage (summed over
+    the drops; the integration's from audit.meta), the drops' states, the rows."""
     status = [d for d in json.loads(ctx.yitu("status", "--json")["stdout"])
               if d["drop_id"] not in ctx.answered]
     ctx.answered |= {d["drop_id"] for d in status}
@@ -194,12 +212,7 @@ def _drop_and_run(ctx: Context, files: list[tuple[str, Path]]) -> Result:
     states: dict[str, int] = {}
     for d in status:
         states[f"{d['dataset']}:{d['state']}"] = states.get(f"{d['dataset']}:{d['state']}", 0) + 1
-    return {"seconds": drop["seconds"] + run["seconds"],
-            "cpu_s": drop["cpu_s"] + run["cpu_s"] + server, "client_cpu_s":
-            drop["cpu_s"] + run["cpu_s"], "server_cpu_s": server,
-            "peak_rss_mib": max(drop["peak_rss_mib"], run["peak_rss_mib"]),
-            "tree_rss_mib": run["tree_rss_mib"], "drop": drop, "run": {k: run[k] for k in ("seconds", "cpu_s", "peak_rss_mib")},
-            "stages": stages, "states": states,
+    return {"stages": stages, "states": states,
             "rows_read": sum(d.get("rows_read") or 0 for d in status),
             "rows_loaded": sum(d.get("rows_loaded") or 0 for d in status)}
 
@@ -214,13 +227,25 @@ def mode_cli(ctx: Context) -> Result:
     return _drop_and_run(ctx, delivered(ctx))
 
 
+def mode_scheduler(ctx: Context) -> Result:
+    """(b) the same load through the real scheduler with two Celery workers
+    (bench/province_celery.py), on a database of its own."""
+    from bench.province_celery import through_scheduler
+
+    return through_scheduler(ctx)
+
+
+def mode_scheduler_no_preload(ctx: Context) -> Result:
+    """(b) again with Airflow's own Celery settings: every task imports yitu itself."""
+    from bench.province_celery import through_scheduler
+
+    return through_scheduler(ctx, preload=False)
+
+
 MODES: dict[str, Callable[[Context], Result] | None] = {
     "cli": mode_cli,
-    # (b) the same load through the real scheduler with two Celery workers. Hook: a function
-    # taking the Context (files, YITU_HOME, warehouse URL, env()) that drops every file of
-    # delivered(ctx), waits until yitu_integrate has published, and returns what
-    # _drop_and_run returns (seconds, cpu_s, peak_rss_mib, stages, states). Not built here.
-    "scheduler": None,
+    "scheduler": mode_scheduler,
+    "scheduler-no-preload": mode_scheduler_no_preload,
 }
 
 
@@ -525,19 +550,24 @@ def report(results: list[Result], command: str, png: Path | None, profile: str |
     for r in results:
         for key, label in (("cli", "(a) first full load: yitu drop + yitu run"),
                            ("scheduler", "(b) the same through the scheduler, 2 Celery workers"),
+                           ("scheduler-no-preload", "(b) without the workers' preload "
+                            "(Airflow's own Celery settings)"),
                            ("daily", f"(c) daily delivery of {DAILY_ORDERS:,} work orders"),
                            ("resend", "(d) one county's PBF resend")):
             m = r.get(key)
-            if m is None or m.get("not_built"):
+            if m is None:
                 if key == "scheduler":
-                    out.append(f"| {r['fraction']:g}x | {r['rows']:,} | {label} | not built "
-                               "(hook: `MODES[\"scheduler\"]`) | | | |")
+                    out.append(f"| {r['fraction']:g}x | {r['rows']:,} | {label} | not run "
+                               "(`--modes cli,scheduler`) | | | |")
                 continue
             states = ", ".join(f"{k} {v}" for k, v in sorted(m["states"].items()))
             extra = f" ({m['county']})" if key == "resend" else ""
             out.append(f"| {r['fraction']:g}x | {r['rows']:,} | {label}{extra} | "
                        f"{_f(m['seconds'])} | {_f(m['cpu_s'])} | {_f(m['peak_rss_mib'], 0)} | "
                        f"{states} |")
+    from bench.province_celery import report_lines
+
+    out += report_lines(results)
     out += ["", "Files written by `yitu sample --province F`: " + "; ".join(
         f"{r['fraction']:g}x {r['files']} files in {_f(r['generate']['seconds'], 0)} s "
         f"({_f(r['generate']['cpu_s'], 0)} CPU s, peak {_f(r['generate']['peak_rss_mib'], 0)} MiB)"
@@ -658,6 +688,10 @@ def report(results: list[Result], command: str, png: Path | None, profile: str |
                + (("yes" if peak <= TARGETS["peak_mib"] else "**no**") if measured_1x else
                   ("yes (extrapolated)" if peak_1x <= TARGETS["peak_mib"]
                    else "**no** (extrapolated)")) + " |")
+    if largest.get("scheduler"):
+        ratio = largest["scheduler"]["cpu_s"] / largest["cli"]["cpu_s"]
+        out.append(f"| Airflow route (b) <= 1.25x the CLI's CPU s | {ratio:.2f}x at {at} | "
+                   + ("yes" if ratio <= 1.25 else "**no**") + " |")
     if profile:
         out += ["", f"## cProfile of a daily delivery's `yitu run` at {largest['fraction']:g}x",
                 "", "```", profile, "```"]
@@ -675,8 +709,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0.1,0.3",
                         help="fractions of a province, comma-separated (1 takes long)")
-    parser.add_argument("--modes", default="cli", help="load modes for the first full load: "
-                        "cli, scheduler (not built yet)")
+    parser.add_argument("--modes", default="cli", help="load modes for the first full load, "
+                        "comma-separated: cli, scheduler (two Celery workers; compared with cli "
+                        "when both run), scheduler-no-preload (the same without the workers' "
+                        "preload)")
     parser.add_argument("--warehouse-url", help="a PostgreSQL server to create the databases "
                         "on (default: a throwaway cluster of our own)")
     parser.add_argument("--work", type=Path, help="folder for files and homes (default: temp)")
