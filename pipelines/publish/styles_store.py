@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from pipelines.contracts import load_layer
+from pipelines.contracts.layers import LAYER_ORDER
 from pipelines.publish.styles import STYLE_NAME, layer_qml
 
 GEOMETRY_COLUMN = "geom"  # both warehouses name the published geometry so
@@ -33,6 +34,8 @@ POSTGIS_STYLES_DDL = (
 def write_gpkg_style(path: Path, layer: str) -> None:
     """The layer's style as its default in the GeoPackage at `path` (registered in
     gpkg_contents, or GDAL, and so QGIS, would not see the table)."""
+    if layer not in LAYER_ORDER:  # a table without a layer contract has no style to give
+        return
     contract = load_layer(layer)
     with sqlite3.connect(path) as conn:
         conn.execute(GPKG_STYLES_DDL)
@@ -50,7 +53,7 @@ def write_gpkg_style(path: Path, layer: str) -> None:
 def write_postgis_styles(conn: Connection, layers: list[str], schema: str = "publish") -> None:
     """The layers' styles as their defaults in public.layer_styles, in the caller's
     transaction (the publish swap: a layer and its style change together)."""
-    for name in layers:
+    for name in (n for n in layers if n in LAYER_ORDER):  # only layers with a contract
         contract = load_layer(name)
         where = {"s": schema, "t": name}
         conn.execute(text("DELETE FROM public.layer_styles WHERE f_table_catalog = "
