@@ -235,6 +235,13 @@ def mode_scheduler(ctx: Context) -> Result:
     return through_scheduler(ctx)
 
 
+def mode_scheduler_test_pace(ctx: Context) -> Result:
+    """(b) with the Celery test's 1-second heartbeats and landing poll."""
+    from bench.province_celery import through_scheduler
+
+    return through_scheduler(ctx, test_pace=True)
+
+
 def mode_scheduler_no_preload(ctx: Context) -> Result:
     """(b) again with Airflow's own Celery settings: every task imports yitu itself."""
     from bench.province_celery import through_scheduler
@@ -246,6 +253,7 @@ MODES: dict[str, Callable[[Context], Result] | None] = {
     "cli": mode_cli,
     "scheduler": mode_scheduler,
     "scheduler-no-preload": mode_scheduler_no_preload,
+    "scheduler-test-pace": mode_scheduler_test_pace,
 }
 
 
@@ -552,6 +560,8 @@ def report(results: list[Result], command: str, png: Path | None, profile: str |
                            ("scheduler", "(b) the same through the scheduler, 2 Celery workers"),
                            ("scheduler-no-preload", "(b) without the workers' preload "
                             "(Airflow's own Celery settings)"),
+                           ("scheduler-test-pace", "(b) at the Celery test's pace (1 s "
+                            "heartbeats)"),
                            ("daily", f"(c) daily delivery of {DAILY_ORDERS:,} work orders"),
                            ("resend", "(d) one county's PBF resend")):
             m = r.get(key)
@@ -712,7 +722,7 @@ def main() -> int:
     parser.add_argument("--modes", default="cli", help="load modes for the first full load, "
                         "comma-separated: cli, scheduler (two Celery workers; compared with cli "
                         "when both run), scheduler-no-preload (the same without the workers' "
-                        "preload)")
+                        "preload), scheduler-test-pace (with the Celery test's 1 s heartbeats)")
     parser.add_argument("--warehouse-url", help="a PostgreSQL server to create the databases "
                         "on (default: a throwaway cluster of our own)")
     parser.add_argument("--work", type=Path, help="folder for files and homes (default: temp)")
