@@ -4,6 +4,8 @@ so another department's anything is a 404."""
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 import tempfile
 import uuid
@@ -23,12 +25,13 @@ from pipelines.portal import answers
 from pipelines.portal.auth import signed_in
 from pipelines.portal.session import CSRF_FIELD, csrf_ok
 from pipelines.portal.sniff import NotAccepted, label, sniff
-from pipelines.portal.upload import BadUpload, UploadTooLarge, receive_upload
+from pipelines.portal.upload import BadUpload, Received, UploadTooLarge, receive_upload
 from pipelines.read.limits import size_zh
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MEDIA = {"answer.xlsx": XLSX, "rejections.csv": "text/csv; charset=utf-8",
          "rejections.json": "application/json"}
+log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5  # pages of a drop still on its way reload themselves (no script needed)
 
 
@@ -87,7 +90,9 @@ async def upload(request: Request) -> Response:
             raise HTTPException(403)
         try:
             ext = await run_in_threadpool(sniff, got.path)
-        except NotAccepted as exc:  # said on the page the clerk uploaded from
+        except NotAccepted as exc:  # said on the page the clerk uploaded from, and kept
+            await run_in_threadpool(_keep_refused, portal.settings.raw, got, contract.dataset,
+                                    account.login, str(exc))
             return _dataset_page(request, contract, error=str(exc), status=415)
         upload_id = uuid.uuid4().hex
         stored = got.path.with_name(f"portal-{upload_id}{ext}")  # generated: never the given name
@@ -103,6 +108,23 @@ async def upload(request: Request) -> Response:
             if leftover is not None:
                 leftover.unlink(missing_ok=True)
     return RedirectResponse(f"/uploads/{upload_id}", status_code=303)
+
+
+def _keep_refused(raw: Path, got: Received, dataset: str, login: str, reason: str) -> None:
+    """A file refused for its format is still a file received: archived beside the drops
+    (raw/portal-refused/<dataset>/<day>/), under a generated name with a note of who sent it
+    and why it was refused, so nothing a department sent is lost."""
+    now = datetime.now(UTC)
+    folder = raw / "portal-refused" / dataset / f"{now:%Y-%m-%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = folder / f"{uuid.uuid4().hex}.bin"
+    got.path.rename(kept)
+    kept.with_suffix(".json").write_text(json.dumps(
+        {"login": login, "dataset": dataset, "file": label(got.filename, ""),
+         "sha256": got.sha256, "size_bytes": got.size, "received_at": now.isoformat(),
+         "reason": reason}, ensure_ascii=False, indent=2), "utf-8")
+    log.warning("portal: %s's upload for %s refused for its format, kept as %s (%s)",
+                login, dataset, kept, reason)
 
 
 def upload_status(request: Request) -> Response:

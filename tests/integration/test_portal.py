@@ -4,6 +4,7 @@ checked so that breaking it fails a test."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterator
@@ -292,6 +293,7 @@ def test_the_file_name_is_never_a_path_and_content_decides_the_format(
 
     before = sorted(portal.settings.landing.rglob("*"))
     token = csrf_of(amr.get("/datasets/licenses").text)
+    refused: list[bytes] = []
     for name, body, why in [
             ("licenses.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "旧版 Excel"),
             ("licenses.xlsx", bytes(range(256)) * 8, "无法识别的文件格式"),
@@ -300,7 +302,15 @@ def test_the_file_name_is_never_a_path_and_content_decides_the_format(
         r = amr.post("/datasets/licenses/upload", data={"csrf": token},
                      files={"file": (name, body, XLSX_TYPE)})
         assert r.status_code == 415 and why in r.text, (name, r.text[:300])
+        refused.append(body)
     assert sorted(portal.settings.landing.rglob("*")) == before and not _leftovers(portal)
+    # nothing a department sent is lost: each refused file archived whole, with who and why
+    kept = sorted((portal.settings.raw / "portal-refused" / "licenses").rglob("*.bin"),
+                  key=lambda p: p.stat().st_mtime_ns)
+    assert [p.read_bytes() for p in kept] == refused
+    notes = [json.loads(p.with_suffix(".json").read_text("utf-8")) for p in kept]
+    assert [n["login"] for n in notes] == ["amr"] * 4, notes
+    assert "旧版 Excel" in notes[0]["reason"] and notes[3]["file"] == "x"
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
