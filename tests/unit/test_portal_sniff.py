@@ -51,6 +51,26 @@ def test_what_the_pipeline_cannot_read_is_refused_in_chinese(tmp_path: Path, con
         sniff(path)
 
 
+def test_a_zip_bomb_is_refused_from_its_declared_sizes(tmp_path: Path) -> None:
+    # 64 MiB of zeros in a 64 KiB upload: refused by the reader's bomb limits before anything
+    # is unpacked (the portal sniffs with the pipeline's own safety.open_zip)
+    path = tmp_path / "licenses.xlsx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", b"<Types/>")
+        zf.writestr("xl/worksheets/sheet1.xml", bytes(64 * 1024**2))
+    assert path.stat().st_size < 1024**2
+    with pytest.raises(NotAccepted, match="压缩炸弹"):
+        sniff(path)
+
+
+def test_text_with_binary_after_the_sniffed_head_goes_to_the_csv_reader(tmp_path: Path) -> None:
+    # the oddest file accepted: 64 KiB of text, then anything. Sniffing reads the head only
+    # (HEAD_BYTES); the rest is the CSV reader's to refuse, under its own limits
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"a,b\n" * (64 * 1024 // 4) + bytes(range(256)) * 64)
+    assert sniff(path) == ".csv"
+
+
 @pytest.mark.parametrize(("given", "shown"), [
     ("../../etc/passwd", "passwd.csv"),
     ("C:\\Users\\张三\\Desktop\\证照 11月.xls", "证照 11月.csv"),
