@@ -8,6 +8,8 @@ from datetime import datetime
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.contracts import load_region
 from pipelines.integrate.inputs import COUNTY, geoms_of
@@ -49,31 +51,58 @@ def normalise_name(name: object) -> str | None:
     return "".join(folded.split()) or None
 
 
+def _strings(values: pd.Series) -> pa.Array:
+    """A text column as one Arrow array (null where missing or not text), without a Python
+    object per row for the Arrow-backed strings the warehouse reads."""
+    if values.dtype == object:  # hand-made frames: anything that is not text is no name
+        values = values.where(values.map(lambda v: isinstance(v, str)), None)
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
+
+
+def normalised_names(values: pd.Series) -> pa.Array:
+    """`normalise_name` of each value, called once per distinct value (a province's orders
+    repeat the same businesses' names)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    folded = pa.array([normalise_name(u) for u in uniques], type=pa.large_string())
+    return folded.take(pa.array(codes, mask=codes < 0))
+
+
 @dataclass(frozen=True)
 class Registers:
     """The licence register as work orders are matched against it: made once per run's
-    inputs, not once per partition (a province's million licence names, normalised)."""
+    inputs, not once per partition (a province's million licence names, normalised). Arrow
+    arrays, so that matching a million orders is a hash lookup in C, not a Python list."""
 
-    codes: pd.Index  # every credit code
-    by_name: pd.Series  # normalised name -> the one credit code it names
+    codes: pa.Array  # every credit code, once
+    names: pa.Array  # each normalised name that names one credit code ...
+    named: pa.Array  # ... and that code
 
     @classmethod
     def of(cls, licenses: pd.DataFrame) -> Registers:
-        codes = pd.Index(licenses["tyshxydm"].dropna().unique())
-        names = licenses.assign(_n=licenses["ztmc"].map(normalise_name)).dropna(subset=["_n"])
+        code = _strings(licenses["tyshxydm"])
+        table = pa.table({"name": normalised_names(licenses["ztmc"]), "code": code})
+        table = table.filter(pc.is_valid(table["name"]))
         # a name shared by several credit codes is ambiguous: it names no one
-        per_name = names.groupby("_n")["tyshxydm"].agg(["nunique", "first"])
-        return cls(codes, per_name.loc[per_name["nunique"] == 1, "first"])
+        per_name = table.group_by("name", use_threads=False).aggregate(
+            [("code", "count_distinct"), ("code", "first")])
+        one = per_name.filter(pc.equal(per_name["code_count_distinct"], 1))
+        return cls(pc.unique(code.drop_null()), one["name"].combine_chunks(),
+                   one["code_first"].combine_chunks())
 
 
 def match_uscc(complaints: pd.DataFrame, licenses: pd.DataFrame,
                registers: Registers | None = None) -> pd.Series:
     """The business a work order names: by credit code, else by exact normalised name."""
     reg = registers or Registers.of(licenses)
-    # isin against an Index: a Python set would be turned into a list on every call
-    by_code = complaints["sjqyxydm"].where(complaints["sjqyxydm"].isin(reg.codes))
-    by_name = complaints["sjqymc"].map(normalise_name).map(reg.by_name)
-    return by_code.fillna(by_name)
+    code = _strings(complaints["sjqyxydm"])
+    by_code = pc.if_else(pc.is_in(code, value_set=reg.codes), code, None)
+    by_name = reg.named.take(pc.index_in(normalised_names(complaints["sjqymc"]),
+                                         value_set=reg.names))
+    return pd.Series(pd.array(pc.coalesce(by_code, by_name), dtype="str"),
+                     index=complaints.index)
 
 
 def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame,

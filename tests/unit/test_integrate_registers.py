@@ -99,6 +99,27 @@ def test_business_named_in_work_order(case: str) -> None:
     assert (None if pd.isna(got) else got) == expected
 
 
+def test_many_orders_matched_at_once() -> None:
+    # one frame, as a partition matches it: repeated names are folded once, and full-width
+    # letters, ASCII brackets, spaces of any width, missing and non-text values all handled
+    register = licences([Point(110.005, 19.505)] * 5,
+                        codes=["C1", "C2", "C3", "C3", None],
+                        names=["ＡＢＣ食品（海口）有限公司", "重名店", "重名店", "两证公司", "无码公司"])
+    cases = [("C2", "重名店", "C2"), ("C9", "ABC食品(海口)有限公司", "C1"),
+             (None, " ＡＢＣ食品 （海口）\u3000有限公司 ", "C1"), (None, "重名店", None),
+             (None, "两证公司", "C3"), (None, "无码公司", None), (None, None, None),
+             (None, "", None), (None, 12, None), ("C3", None, "C3"), (None, "abc食品(海口)有限公司",
+                                                                     None)]
+    frame = pd.DataFrame({"sjqyxydm": [c[0] for c in cases] * 3,
+                          "sjqymc": [c[1] for c in cases] * 3}, index=range(100, 133))
+    got = match_uscc(frame, register)
+    assert list(got.index) == list(frame.index)
+    assert [None if pd.isna(v) else v for v in got] == [c[2] for c in cases] * 3
+    texts = frame.astype({"sjqyxydm": "str"}).assign(sjqymc=frame["sjqymc"].map(
+        lambda v: v if isinstance(v, str) else None).astype("str"))
+    assert got.equals(match_uscc(texts, register))  # Arrow-backed text as read: same answer
+
+
 def orders(rows: list[dict[str, object]]) -> gpd.GeoDataFrame:
     base = {"gdbh": None, "slsj": T(2026, 9, 30, 15), "gdlx": "投诉", "zbdw": "农业农村局",
             "pdsj": T(2026, 9, 30, 16), "sclxsj": None, "blyjsj": None, "bjsj": None,
