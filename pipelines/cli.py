@@ -83,6 +83,8 @@ def _status(args: argparse.Namespace) -> int:
     from pipelines.runner import status
 
     s = settings()
+    if args.runs:
+        return _runs(s, args.last, args.json)
     drops = status(s)
     if args.json:
         json.dump([d.as_status() for d in drops], sys.stdout, ensure_ascii=False, indent=2,
@@ -96,6 +98,25 @@ def _status(args: argparse.Namespace) -> int:
         changes = change_line(d.notes) if d.state == "loaded" else None
         for line in ([changes] if changes else []) + shrink_warnings(d.notes) + _answer(s, d):
             print(f"    {line}")
+    return _runs(s, 1, False, heading="\nlast integration run (yitu status --runs: more):")
+
+
+def _runs(s: Settings, last: int, as_json: bool, heading: str = "") -> int:
+    """The last integration runs with what each of their stages cost (audit.integration_runs
+    and audit.integration_stages)."""
+    from pipelines.runner import runlog, warehouse
+
+    runs = runlog.list_runs(warehouse(s), last)
+    if as_json:
+        json.dump(runs, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        print()
+        return 0
+    if runs and heading:
+        print(heading)
+    for run in runs:
+        print("\n".join(runlog.run_lines(run)))
+    if not runs and not heading:
+        print("no integration run yet")
     return 0
 
 
@@ -215,8 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild every partition (not only those whose inputs changed) and "
                         "publish, even if the layers show the current data")
     s.set_defaults(func=_run)
-    s = sub.add_parser("status", help="every drop and its outcome")
-    s.add_argument("--json", action="store_true", help="a JSON array, one object per drop")
+    s = sub.add_parser("status", help="every drop and its outcome; --runs: what each "
+                       "integration run and each of its stages cost")
+    s.add_argument("--json", action="store_true", help="a JSON array, one object per drop "
+                   "(with --runs: per integration run)")
+    s.add_argument("--runs", action="store_true", help="the integration runs instead: what "
+                   "each stage (plan, each county, publish, report) cost")
+    s.add_argument("--last", type=int, default=10, metavar="N",
+                   help="with --runs: the last N runs (default 10)")
     s.set_defaults(func=_status)
     s = sub.add_parser("template", help="the department's Excel template, from the contract")
     s.add_argument("dataset", choices=DATASETS)

@@ -23,6 +23,7 @@ from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessment, ledger_version
 from pipelines.integrate.inputs import INPUT_ROLES
 from pipelines.publish.layers import publish_layers
+from pipelines.runner import runlog
 from pipelines.runner.metrics import Stages
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.staging import Frames, StagingStore, staging_store
@@ -32,6 +33,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's timestamps are local wall-
 PUBLISHED_FROM = "published_from"  # audit.meta: the core version the published layers show
 NOTHING_LOADED = "0:-"
 LAST_RUN_COST = "last_integration_cost"  # audit.meta: per-stage cost of the last integration
+CLI_STAGES = {"integrate.read": "plan"}  # in the runs' ledger: the CLI plans as it reads
 
 
 def core_version(wh: Warehouse) -> str:
@@ -174,9 +176,10 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
     """Rebuild the partitions whose inputs changed since the published run (every one when
     `full`), take the others from it, and swap the merged layers in: the same steps as the
     Airflow DAG, in one process, with the inputs read once and kept in memory."""
-    cost = Stages("integration")
     staged = store(settings, wh)
     run_id = "cli-" + datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
+    # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
+    cost = Stages("integration", sink=runlog.recorder(wh, run_id, rename=CLI_STAGES))
     with cost.stage("integrate.read") as read:
         run, inputs = _plan(wh, run_id, None, when, staged, full, keep_inputs=False)
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
@@ -191,7 +194,8 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
         counts = publish_run(settings, wh, run, inputs)
         published["rows"] = sum(counts.values())
     cost.record["integrate"]["partitions"] = list(run.build)  # what the run built
-    wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))
+    wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))  # bench/province.py reads it
+    runlog.describe(wh, run, staged, full)
     return counts
 
 
@@ -209,7 +213,7 @@ def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
                         county: str) -> str:
     """One county's partitions that the run builds into its staging store (a mapped Airflow
     task); where they went."""
-    cost = Stages(f"integration {run.run_id} partition {county}")
+    cost = runlog.stages(wh, run.run_id, county)  # the task's rows in the runs' ledger
     staged = store(settings, wh)
     with cost.stage("integrate.read"):
         inputs = _run_inputs(staged, wh, run)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,24 +33,53 @@ def peak_rss_mb() -> float:
     return round(max(own / 1024, children / 1024, isolate.CHILDREN["peak_mb"]), 1)
 
 
-class Stages:
-    """Stage name -> {seconds, cpu_seconds, rows, peak_rss_mb}, in the order run."""
+# Told of every stage as it ends: its name, what it cost, and the exception it ended with.
+StageSink = Callable[[str, dict[str, Any], BaseException | None], None]
 
-    def __init__(self, subject: str) -> None:
+
+class Stages:
+    """Stage name -> {seconds, cpu_seconds, rows, peak_rss_mb}, in the order run; each stage
+    is also handed to `sink` as it ends (the integration runs' ledger, `runlog`)."""
+
+    def __init__(self, subject: str, sink: StageSink | None = None) -> None:
         self.subject = subject
         self.record: dict[str, dict[str, Any]] = {}
+        self.sink = sink
 
     @contextmanager
     def stage(self, name: str, rows: int | None = None) -> Iterator[dict[str, Any]]:
         """Time the block; the block may set `rows` on what it is given."""
         wall, cpu = time.perf_counter(), _cpu()
         entry: dict[str, Any] = {"rows": rows}
+        error: BaseException | None = None
         try:
             yield entry
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             entry.update(seconds=round(time.perf_counter() - wall, 3),
                          cpu_seconds=round(_cpu() - cpu, 3), peak_rss_mb=peak_rss_mb())
             self.record[name] = entry
-            log.info("%s: %s took %.2f s (%.2f CPU s), %s rows, peak %.0f MiB", self.subject,
+            log.info("%s: %s took %.2f s (%.2f CPU s), %s rows, peak %.0f MiB%s", self.subject,
                      name, entry["seconds"], entry["cpu_seconds"], entry["rows"],
-                     entry["peak_rss_mb"])
+                     entry["peak_rss_mb"], f", failed: {type(error).__name__}" if error else "")
+            if self.sink is not None:
+                self.sink(name, entry, error)
+
+
+def stage_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Stages as a table a person reads (the task logs, `yitu status`): one line each, with
+    seconds, CPU seconds, rows, peak memory and which task, host and pid ran it."""
+    lines = [f"  {'stage':15} {'county':9} {'seconds':>8} {'CPU s':>8} {'rows':>9} "
+             f"{'peak MiB':>8}  task @ host/pid"]
+    for r in rows:
+        n = "" if r.get("rows") is None else str(r["rows"])
+        lines.append(f"  {r['stage']:15} {r.get('county') or '':9} {r['seconds']:8.2f} "
+                     f"{r['cpu_seconds']:8.2f} {n:>9} {r['peak_rss_mib']:8.0f}  "
+                     f"{r.get('task') or ''} @ {r.get('host') or ''}/{r.get('pid') or ''}"
+                     + (f"  FAILED: {r['error']}" if r.get("error") else ""))
+    if len(rows) > 1:
+        lines.append(f"  {'sum':15} {'':9} {sum(r['seconds'] for r in rows):8.2f} "
+                     f"{sum(r['cpu_seconds'] for r in rows):8.2f}")
+    return lines

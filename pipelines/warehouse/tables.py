@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -28,16 +31,18 @@ class AuditTables:
     accounts: Table
     login_failures: Table
     portal_uploads: Table
+    integration_runs: Table
+    integration_stages: Table
 
 
 def audit_tables(schemas: bool) -> AuditTables:
     """PostGIS keeps them in schemas `audit` and `dq`; a GeoPackage has no schemas, so prefixes."""
     md = MetaData()
 
-    def table(schema: str, tbl: str, *cols: Column[Any]) -> Table:
+    def table(schema: str, tbl: str, *cols: Column[Any], **kw: Any) -> Table:
         if schemas:
-            return Table(tbl, md, *cols, schema=schema)
-        return Table(f"{schema}__{tbl}", md, *cols)
+            return Table(tbl, md, *cols, schema=schema, **kw)
+        return Table(f"{schema}__{tbl}", md, *cols, **kw)
 
     drops = table(
         "audit", "drops",
@@ -123,5 +128,53 @@ def audit_tables(schemas: bool) -> AuditTables:
                            Column("sha256", Text, nullable=False),
                            Column("size_bytes", Integer, nullable=False),
                            Column("received_at", DateTime(timezone=True), nullable=False))
+    runs, stages = _integration_tables(table)
     return AuditTables(md, drops, quarantine, validation_stats, pbf_changes, meta, accounts,
-                       login_failures, portal_uploads)
+                       login_failures, portal_uploads, runs, stages)
+
+
+def _integration_tables(table: Callable[..., Table]) -> tuple[Table, Table]:
+    """What each integration run cost (pipelines/runner/runlog.py): one row per run, and one
+    per stage of it (per county for the county tasks), each written by the task that ran it,
+    so concurrent tasks never update one another's rows and a retried task replaces its own."""
+    runs = table(
+        "audit", "integration_runs",
+        Column("run_id", Text, primary_key=True, comment="cli-<time>, or the Airflow run key"),
+        Column("route", Text, nullable=False, comment="cli | airflow"),
+        Column("dag_run_id", Text, comment="the Airflow DagRun (route airflow)"),
+        Column("state", Text, nullable=False, comment="planned | built | published | failed"),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("finished_at", DateTime(timezone=True), comment="published, or failed, at"),
+        Column("as_of", DateTime, comment="the moment deadlines are judged at (local time)"),
+        Column("core_version", Text, comment="what core held when the run was planned"),
+        Column("county", Text, comment="a run for this county only"),
+        Column("full_rebuild", Boolean, comment="every partition rebuilt (--full)"),
+        Column("counties", Integer, comment="county tasks planned"),
+        Column("partitions_built", Integer),
+        Column("partitions_taken", Integer, comment="taken over from the published run"),
+        Column("rows_published", Integer),
+        Column("error", Text, comment="the first stage that failed and why"),
+        Column("built", Text, comment="JSON list of the partitions built"),
+        comment="integration runs: one row per run (yitu run, or a yitu_integrate DagRun)",
+    )
+    Index(f"{runs.name}_started", runs.c.started_at)
+    stages = table(
+        "audit", "integration_stages",
+        Column("run_id", Text, ForeignKey(runs.c.run_id, ondelete="CASCADE"), primary_key=True),
+        Column("stage", Text, primary_key=True,
+               comment="plan | integrate.read | integrate | publish | report"),
+        Column("county", Text, primary_key=True, comment="'' for a stage of the whole run"),
+        Column("task", Text, nullable=False, comment="the Airflow task, or yitu run"),
+        Column("try_number", Integer),
+        Column("host", Text, nullable=False),
+        Column("pid", Integer, nullable=False),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("seconds", Float, nullable=False),
+        Column("cpu_seconds", Float, nullable=False),
+        Column("rows", Integer),
+        Column("peak_rss_mib", Float, nullable=False,
+               comment="peak resident memory of the task's process so far"),
+        Column("error", Text, comment="why the stage failed; null when it succeeded"),
+        comment="integration runs: what each stage cost, per county for the county tasks",
+    )
+    return runs, stages
