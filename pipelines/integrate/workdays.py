@@ -38,7 +38,8 @@ from pipelines.integrate.calendar import (
 
 _DAY = np.timedelta64(1, "D")
 __all__ = ["SLA_COLUMNS", "CalendarYearUnknown", "ResponseRule", "WorkCalendar",
-           "add_working_days", "evaluate_response_frame", "solved_deadlines"]
+           "add_working_days", "evaluate_response_frame", "judged_alike", "response_changes",
+           "solved_deadlines"]
 
 # --- a frame of work orders ---------------------------------------------------------------
 
@@ -171,6 +172,52 @@ def solved_deadlines(pdsj: pd.Series, rule: ResponseRule, cal: WorkCalendar) -> 
     return pd.Series(deadline, index=pdsj.index, dtype="datetime64[us]")
 
 
+def _clocks(
+    df: pd.DataFrame, rule: ResponseRule, cal: WorkCalendar
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """(pdsj, [(event, deadline, bound) of each clock in SLA_COLUMNS order])."""
+    pdsj = _to_local_us(df["pdsj"])
+    events = {c: _to_local_us(df[c]) for c in ("sclxsj", "blyjsj", "bjsj")}
+    no_bound = np.full(len(pdsj), np.datetime64("NaT"), dtype="datetime64[us]")
+    contact_limit = np.timedelta64(int(round(rule.contact_hours * 3_600_000_000)), "us")
+    clocks = [(events["sclxsj"], pdsj + contact_limit, no_bound)]
+    for column, n in (("blyjsj", rule.proposal_working_days), ("bjsj", rule.solved_working_days)):
+        deadline, bound = _working_day_deadlines(pdsj, n, rule, cal)
+        clocks.append((events[column], deadline, bound))
+    return pdsj, clocks
+
+
+def response_changes(
+    df: pd.DataFrame, rule: ResponseRule, cal: WorkCalendar
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row position, moment) of every moment at which a row's results change as `now`
+    passes it: in `_judge_arrays` `now` only enters as `now > deadline` for an event not yet
+    happened (due -> missed) and `now > bound` where the calendar is unknown (-> blocked).
+    So the results of every row are the same for any two `now`s with no such moment in
+    between (see `judged_alike`). Some moments change nothing (a second bound once the
+    first has set `sla_calendar_unknown`): an interval may be shorter than it could be,
+    never longer."""
+    pdsj, clocks = _clocks(df, rule, cal)
+    rows, moments = [], []
+    for event, deadline, bound in clocks:
+        open_ = np.isnat(event) & ~np.isnat(pdsj)
+        at = np.where(np.isnat(deadline), bound, deadline)
+        picked = np.flatnonzero(open_ & ~np.isnat(at))
+        rows.append(picked)
+        moments.append(at[picked])
+    return np.concatenate(rows), np.concatenate(moments).astype("datetime64[us]")
+
+
+def judged_alike(
+    moments: np.ndarray, now: dt.datetime
+) -> tuple[np.datetime64 | None, np.datetime64 | None]:
+    """(after, until): results judged at `now` are the same at any `t` with
+    after < t <= until (None: unbounded), given the `response_changes` moments."""
+    now64 = np.datetime64(local_naive(now), "us")
+    before, since = moments[moments < now64], moments[moments >= now64]
+    return (before.max() if len(before) else None, since.min() if len(since) else None)
+
+
 def evaluate_response_frame(
     df: pd.DataFrame, now: dt.datetime, rule: ResponseRule, cal: WorkCalendar
 ) -> pd.DataFrame:
@@ -180,17 +227,11 @@ def evaluate_response_frame(
     ones are converted), NaT = not happened. `sla_calendar_unknown` is True where a result
     is None only because the calendar lacks a year; adding that year would settle it.
     """
-    pdsj = _to_local_us(df["pdsj"])
-    events = {c: _to_local_us(df[c]) for c in ("sclxsj", "blyjsj", "bjsj")}
+    pdsj, clocks = _clocks(df, rule, cal)
     now64 = np.datetime64(local_naive(now), "us")
     pdsj_ok = ~np.isnat(pdsj)
-    no_bound = np.full(len(pdsj), np.datetime64("NaT"), dtype="datetime64[us]")
-
-    contact_limit = np.timedelta64(int(round(rule.contact_hours * 3_600_000_000)), "us")
-    results = [_judge_arrays(events["sclxsj"], pdsj + contact_limit, no_bound, pdsj_ok, now64)]
-    for column, n in (("blyjsj", rule.proposal_working_days), ("bjsj", rule.solved_working_days)):
-        deadline, bound = _working_day_deadlines(pdsj, n, rule, cal)
-        results.append(_judge_arrays(events[column], deadline, bound, pdsj_ok, now64))
+    results = [_judge_arrays(event, deadline, bound, pdsj_ok, now64)
+               for event, deadline, bound in clocks]
 
     out = pd.DataFrame(index=df.index)
     for name, (value, is_null, _) in zip(SLA_COLUMNS, results, strict=True):

@@ -15,6 +15,7 @@ import datetime as dt
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -26,6 +27,8 @@ from pipelines.integrate.workdays import (
     WorkCalendar,
     add_working_days,
     evaluate_response_frame,
+    judged_alike,
+    response_changes,
 )
 from tests.unit.workdays_reference import evaluate_response, working_day_deadline
 
@@ -249,3 +252,49 @@ def test_frame_agrees_with_single_order(cal: WorkCalendar, rule: ResponseRule) -
         expected = evaluate_response(row[0], row[1], row[2], row[3], now, rule, cal)
         got = results(out, i)
         assert got == expected, (row, got, expected)
+
+
+def _moments(df: pd.DataFrame, cal: WorkCalendar) -> object:
+    return response_changes(df, RULE, cal)[1]
+
+
+def test_results_alike_between_an_open_orders_deadlines(cal: WorkCalendar) -> None:
+    # dispatched Wed 30 Sep 16:00, nothing happened: contact due 18:00, proposal Thu 8 Oct
+    # 16:00, solution Tue 27 Oct 16:00; an order with every event done changes never
+    df = pd.DataFrame({"pdsj": [T(2026, 9, 30, 16), T(2026, 9, 30, 16), pd.NaT],
+                       "sclxsj": [pd.NaT, T(2026, 9, 30, 17), pd.NaT],
+                       "blyjsj": [pd.NaT, T(2026, 10, 8, 9), pd.NaT],
+                       "bjsj": [pd.NaT, T(2026, 10, 9, 9), pd.NaT]}).astype("datetime64[us]")
+    rows, moments = response_changes(df, RULE, cal)
+    assert sorted(rows.tolist()) == [0, 0, 0]
+    after, until = judged_alike(moments, T(2026, 10, 9, 12))
+    assert (after, until) == (np.datetime64(T(2026, 10, 8, 16)), np.datetime64(T(2026, 10, 27, 16)))
+    assert judged_alike(moments, T(2026, 9, 30, 18)) == (None, np.datetime64(T(2026, 9, 30, 18)))
+    assert judged_alike(moments, T(2026, 11, 1)) == (np.datetime64(T(2026, 10, 27, 16)), None)
+    assert judged_alike(_moments(df.iloc[1:], cal), T(2026, 10, 9)) == (None, None)
+
+
+def test_results_alike_within_the_interval_and_not_beyond(cal: WorkCalendar) -> None:
+    # random orders around holidays and into unknown 2027: judged at any moment of the
+    # interval the results equal those at `now`; in the known calendar (every moment a
+    # deadline), just outside either end some differ
+    rng = random.Random(11)
+    rows = []
+    for _ in range(300):
+        pdsj = T(2026, 9, 1) + dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 150))
+        rows.append([pdsj, *(None if rng.random() < 0.6 else
+                             pdsj + dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 20))
+                             for _ in range(3))])
+    df = pd.DataFrame(rows, columns=["pdsj", "sclxsj", "blyjsj", "bjsj"]).astype("datetime64[us]")
+    moments = _moments(df, cal)
+    tick = dt.timedelta(microseconds=1)
+    for now in (T(2026, 10, 9, 12), T(2026, 12, 31, 23), T(2027, 1, 15), T(2027, 3, 1)):
+        at_now = evaluate_response_frame(df, now, RULE, cal)
+        after, until = judged_alike(moments, now)
+        assert after is not None
+        lo = after.astype(dt.datetime)
+        hi = now + dt.timedelta(days=400) if until is None else until.astype(dt.datetime)
+        for t in (lo + tick, hi, lo + (hi - lo) / 3):
+            assert evaluate_response_frame(df, t, RULE, cal).equals(at_now), (now, t)
+        for t in (lo, hi + tick) if now.year == 2026 and hi.year == 2026 else ():
+            assert not evaluate_response_frame(df, t, RULE, cal).equals(at_now), (now, t)
