@@ -1,0 +1,64 @@
+"""One `yitu run` on several cores (`--jobs N`, `YITU_JOBS`): the drops of different datasets
+answered side by side, and the counties of an integration run built side by side.
+
+The workers are forked from the run's process, so they inherit what it holds: the imports (the
+geo stack, the pipeline, Great Expectations: seconds of CPU each, paid once) and, for the
+integration, the run's inputs, read once by the parent and never pickled. Each worker opens its
+own warehouse connection (a connection is never shared across a fork) and, when it reads a
+file, starts its own reading forkserver: the parent starts none when it hands drops to workers,
+because a forkserver belongs to the process that started it.
+
+What may run side by side is decided by the same rules as one process: the counties' drops
+first (the other datasets are placed on them), then each dataset's drops in the order received,
+under the dataset's lock, one dataset per worker at a time; partitions of a run are independent
+by construction (each writes its own staged part). The Airflow route gets the same from its
+workers; this is the command line's way to use the machine it runs on.
+
+concurrent.futures' process pool rather than multiprocessing.Pool: the latter's workers are
+daemonic, and a daemonic process may not start the reading child that keeps a hostile file
+away from the run (`pipelines.read.isolate` would parse in-process).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+log = logging.getLogger(__name__)
+
+
+def default_jobs() -> int:
+    """`YITU_JOBS`, else 1: one process, as before (a deployment opts in)."""
+    raw = os.environ.get("YITU_JOBS", "").strip()
+    if not raw:
+        return 1
+    if raw == "auto":
+        return os.cpu_count() or 1
+    return max(1, int(raw))
+
+
+def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """`fn(item)` for each item, in up to `jobs` processes forked from this one, taken as
+    workers come free (give the largest items first); results in the order of `items`. One
+    job: here, in this process; more: always in workers, even for one item (the caller may
+    rely on this process not starting what a worker starts). An exception in a worker is
+    raised here."""
+    if jobs <= 1 or not items:
+        return [fn(item) for item in items]
+    workers = min(jobs, len(items))
+    log.info("%d forked worker(s) for %d item(s)", workers, len(items))
+    # Out of the collector's sight while the workers run, as the Celery workers' preload does:
+    # a collection in a worker would otherwise walk (and so copy) every inherited object.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(fn, items))
+    finally:
+        gc.unfreeze()
