@@ -6,6 +6,8 @@ The DAG files call these and nothing else; the order rules and locks are the run
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -110,11 +112,16 @@ def plan(run_key: str, county: str | None = None, full: bool = False) -> list[di
     """The integration run's state, made once: one job per county with partitions to build,
     each carrying it (one job building nothing when every partition is taken over)."""
     from pipelines import runner
+    from pipelines.runner import runlog
     from pipelines.runner.integration import store
 
     s = settings()
     wh = runner.warehouse(s)
-    run = runner.plan_run(wh, run_key, county or None, staging=store(s, wh), full=full)
+    with _recorded("plan"):
+        staged = store(s, wh)
+        with runlog.stages(wh, run_key).stage("plan"):
+            run = runner.plan_run(wh, run_key, county or None, staging=staged, full=full)
+        runlog.describe(wh, run, staged, full)
     shown = ", ".join(run.build[:12]) + (" …" if len(run.build) > 12 else "")
     log.info("integration run %s: as of %s, %d partition(s) of %d county(ies) to build: %s",
              run.run_id, run.as_of.isoformat(), len(run.build), len(run.partitions),
@@ -131,7 +138,7 @@ def integrate_county(job: dict[str, Any]) -> str:
     if not county:
         log.info("integration run %s: every partition taken from the published run", run.run_id)
         return "nothing to build"
-    with exclusive(s, f"yitu.integrate.{county}"):
+    with _recorded("integrate_county"), exclusive(s, f"yitu.integrate.{county}"):
         return str(runner.integrate_partition(s, runner.warehouse(s), run, county))
 
 
@@ -141,18 +148,59 @@ def publish(jobs: list[dict[str, Any]]) -> dict[str, int]:
 
     if not jobs:
         raise AirflowSkipException("no county partition to integrate: nothing to publish")
+    from pipelines.runner import runlog
+
     s = settings()
-    with exclusive(s, "yitu.publish"):
-        counts = runner.publish_run(s, runner.warehouse(s),
-                                    runner.IntegrationRun.from_xcom(jobs[0]["run"]))
+    wh = runner.warehouse(s)
+    run = runner.IntegrationRun.from_xcom(jobs[0]["run"])
+    with (_recorded("publish"), exclusive(s, "yitu.publish"),
+          runlog.stages(wh, run.run_id).stage("publish") as published):
+        counts = runner.publish_run(s, wh, run)
+        published["rows"] = sum(counts.values())
     log.info("published %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
 
 def report() -> str:
+    """The quality report; in an integration DagRun, recorded as its run's last stage."""
     from pipelines import runner
+    from pipelines.runner import runlog
 
-    return str(runner.report(settings()).index)
+    s = settings()
+    wh = runner.warehouse(s)
+    dag_run_id = _airflow_task().get("dag_run_id")
+    run_id = runlog.run_of(wh, str(dag_run_id)) if dag_run_id else None
+    if run_id is None:
+        return str(runner.report(s, wh=wh).index)
+    with _recorded("report"), runlog.stages(wh, run_id).stage("report"):
+        paths = runner.report(s, wh=wh)
+    return str(paths.index)
+
+
+def _airflow_task() -> dict[str, Any]:
+    """The running task's DagRun, task id and try, as Airflow knows them ({} outside a task:
+    a test or a tool calling these functions directly)."""
+    from airflow.sdk import get_current_context
+
+    try:
+        ctx = get_current_context()
+    except RuntimeError:
+        return {}
+    ti = ctx.get("ti")
+    return {"dag_run_id": ctx.get("run_id"), "task_id": getattr(ti, "task_id", None),
+            "try_number": getattr(ti, "try_number", None)}
+
+
+@contextmanager
+def _recorded(name: str) -> Iterator[None]:
+    """The task's stages in the integration runs' ledger under its Airflow task id and try,
+    and its log ending with them as one table."""
+    from pipelines.runner import runlog
+
+    found = _airflow_task()
+    with runlog.task("airflow", str(found.get("task_id") or name), found.get("dag_run_id"),
+                     found.get("try_number")):
+        yield
 
 
 def deliveries_due(dataset: str, now: datetime | None = None) -> dict[str, Any]:
