@@ -20,24 +20,28 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.contracts import LAYER_ORDER, all_layers
+from pipelines.contracts import LAYER_ORDER, all_layers, load_region
+from pipelines.integrate.calendar import local_naive
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
 from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, geoms_of, load_inputs
 from pipelines.integrate.planar import interior_overlaps
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
 from pipelines.integrate.summary import enterprise_profile, region_summary
+from pipelines.integrate.workdays import ResponseRule, WorkCalendar, response_changes
+from pipelines.integrate.workdays import judged_alike as judged_between
 
 LAYERS = LAYER_ORDER
 PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
 __all__ = ["FAMILIES", "LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "part_key",
-           "part_keys", "split_key", "fingerprints", "integrate_part", "integrate_county",
-           "integrate_unpartitioned", "finish"]
+           "part_keys", "split_key", "fingerprints", "judged_alike", "still_alike",
+           "integrate_part", "integrate_county", "integrate_unpartitioned", "finish"]
 
 # The partitioned layers in families built together, each with what it reads: the farmland
 # overlay reads the zone's parcels and projects; licences on farmland the county's licences
-# and every parcel; enriched work orders the county's orders, every licence and parcel, and
-# the moment deadlines are judged at. A change rebuilds only the families that read it.
+# and the parcels they may lie on; enriched work orders the county's orders, every licence,
+# the parcels they may lie on, and the moment deadlines are judged at (see `fingerprints`,
+# `judged_alike`). A change rebuilds only the families that read it.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "farmland": ("farmland_base_map", "farmland_conflicts"),
     "licences": ("licenses_on_farmland",),
@@ -144,11 +148,18 @@ def _digest(*parts: bytes | str | npt.NDArray[np.uint64]) -> str:
     return h.hexdigest()
 
 
-def fingerprints(inputs: Inputs, codes: Iterable[str], as_of: datetime,
-                 tag: str = "") -> dict[str, str]:
+def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[str, str]:
     """Partition key -> digest of everything its build reads (see `_family`), and `tag`
-    (what the warehouse is set up for: its contracts): equal digests, equal parts. Costs one
-    hash per input row and one spatial query per county."""
+    (what the warehouse is set up for: its contracts): equal digests, equal parts, judged at
+    any moment the part's `judged_alike` interval holds. Costs one hash per input row and
+    one spatial query per county.
+
+    Licences and work orders are looked up among every parcel (`registers.pbf_hits`), but a
+    point can only touch parcels of its own zone (`Zone.rows`: the parcels intersecting its
+    county's polygon, or reaching outside every county), unless it lies off that land
+    (`Zone.holds`): placed by the county it states, or on a county line. Those few are
+    looked up among all parcels here too. So one county's parcels sent again rebuild the
+    points of the counties those parcels reach, not every county's."""
     names = ("farmland_pbf", "farmland_hsf", "licenses", "complaints")
     rows = {name: _row_hashes(getattr(inputs, name)) for name in names}
     # each dataset's rows by county, in one pass (not one comparison of every row per county)
@@ -157,31 +168,79 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], as_of: datetime,
     by_county = {name: pd.Series(np.arange(len(c))).groupby(c).indices if len(c) else {}
                  for name, c in located.items()}
     counties = _digest(tag, _row_hashes(inputs.counties))
-    every = {name: _digest(h) for name, h in rows.items()}
+    every_licence = _digest(rows["licenses"])
+    pbf = inputs.farmland_pbf
     none = np.zeros(0, dtype=np.intp)
     out: dict[str, str] = {}
     for code in codes:
         zone = inputs.zone([code])
 
-        def own(name: str, code: str = code) -> npt.NDArray[np.uint64]:
-            picked: npt.NDArray[np.uint64] = rows[name][by_county[name].get(code, none)]
-            return picked
+        def own(name: str, code: str = code) -> npt.NDArray[np.intp]:
+            return np.asarray(by_county[name].get(code, none), dtype=np.intp)
 
-        def in_zone(name: str, zone: Zone = zone) -> npt.NDArray[np.uint64]:
+        def in_zone(name: str, zone: Zone = zone) -> npt.NDArray[np.intp]:
             frame = getattr(inputs, name)
-            picked: npt.NDArray[np.uint64] = rows[name][
-                frame.index.get_indexer(zone.rows(frame).index)]
+            return np.asarray(frame.index.get_indexer(zone.rows(frame).index), dtype=np.intp)
+
+        zone_pbf = in_zone("farmland_pbf")
+
+        def parcels_hit(name: str, zone: Zone = zone,
+                        zone_pbf: npt.NDArray[np.intp] = zone_pbf) -> npt.NDArray[np.uint64]:
+            """Hashes of the parcels the partition's own `name` points may lie on."""
+            geoms = geoms_of(getattr(inputs, name))[own(name)]
+            off = geoms[pd.notna(geoms) & ~zone.holds(geoms)]
+            stray = pbf.sindex.query(off, predicate="intersects")[1] if len(off) and len(
+                pbf) else none
+            picked: npt.NDArray[np.uint64] = rows["farmland_pbf"][np.union1d(zone_pbf, stray)]
             return picked
 
         out[part_key(code, "farmland")] = _digest(
-            "farmland", counties, in_zone("farmland_pbf"), in_zone("farmland_hsf"),
-            own("farmland_pbf"), own("farmland_hsf"))
+            "farmland", counties, rows["farmland_pbf"][zone_pbf],
+            rows["farmland_hsf"][in_zone("farmland_hsf")],
+            rows["farmland_pbf"][own("farmland_pbf")], rows["farmland_hsf"][own("farmland_hsf")])
         out[part_key(code, "licences")] = _digest(
-            "licences", counties, own("licenses"), every["farmland_pbf"])
+            "licences", counties, rows["licenses"][own("licenses")], parcels_hit("licenses"))
         out[part_key(code, "complaints")] = _digest(
-            "complaints", counties, own("complaints"), every["licenses"],
-            every["farmland_pbf"], as_of.isoformat())
+            "complaints", counties, rows["complaints"][own("complaints")], every_licence,
+            parcels_hit("complaints"))
     return out
+
+
+def judged_alike(inputs: Inputs, codes: Iterable[str],
+                 as_of: datetime) -> dict[str, tuple[str, str]]:
+    """Complaints partition key -> (after, until): its response-time results judged at
+    `as_of` are the same judged at any moment t with after < t <= until ("" unbounded; ISO,
+    local time, as `as_of`). A part built within its interval is kept when the next run's
+    `as_of` is still in it, though "now" moved: only a deadline passing (or a bound of an
+    unknown calendar year) of an order still open changes a result.
+
+    (Re-judging every order's SLA columns at publish time instead would be exact too, but
+    would change `complaints_enriched` on nearly every run and so swap all of it in again.)"""
+    rule = ResponseRule.from_region(load_region().response_rule)
+    frame = inputs.complaints
+    at, moments = response_changes(frame[["pdsj", "sclxsj", "blyjsj", "bjsj"]], rule,
+                                   WorkCalendar())
+    located = frame[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)[at]
+    by_county = pd.Series(moments).groupby(located).indices if len(at) else {}
+    none = np.zeros(0, dtype=moments.dtype)
+
+    def iso(t: np.datetime64 | None) -> str:
+        return "" if t is None else pd.Timestamp(t).isoformat()
+
+    out: dict[str, tuple[str, str]] = {}
+    for code in codes:
+        picked = moments[by_county[code]] if code in by_county else none
+        after, until = judged_between(picked, as_of)
+        out[part_key(code, "complaints")] = (iso(after), iso(until))
+    return out
+
+
+def still_alike(interval: tuple[str, str], as_of: datetime) -> bool:
+    """Whether results judged within `interval` (see `judged_alike`) hold at `as_of`."""
+    after, until = interval
+    now = local_naive(as_of)
+    return ((not after or datetime.fromisoformat(after) < now)
+            and (not until or now <= datetime.fromisoformat(until)))
 
 
 def integrate_unpartitioned(inputs: Inputs, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:

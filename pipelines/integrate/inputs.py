@@ -80,6 +80,18 @@ class Zone:
         kept = pd.notna(parts)
         return src[kept].astype(np.intp), parts[kept], codes[kept]
 
+    def holds(self, geoms: GeomArray) -> npt.NDArray[np.bool_]:
+        """Whether each geometry lies on this zone's land: covered by one of its counties
+        (edge included), or, when `outside`, clear of every county. A parcel that touches
+        a point held by the zone is one of the zone's `rows`."""
+        held = np.zeros(len(geoms), dtype=bool)
+        for county in geoms_of(self._own):
+            shapely.prepare(county)
+            held |= shapely.covers(county, geoms)
+        if self.outside:
+            held |= pd.notna(geoms) & ~shapely.intersects(self._region, geoms)
+        return held
+
     def owner(self, geoms: GeomArray) -> tuple[npt.NDArray[np.bool_], Codes]:
         """(in this zone, county) of each geometry by a point on it: among all counties the
         lowest code that covers the point, so a point on a county line has one owner."""

@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
@@ -124,7 +124,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
         return run, inputs
     # the contracts too: a changed contract changes what every partition holds
-    now = integrate.fingerprints(inputs, codes, when, tag=wh.meta("setup") or "")
+    now = integrate.fingerprints(inputs, codes, tag=wh.meta("setup") or "")
+    judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
     published = staging.published()
     before = {} if full or published is None or published == run_id else \
         _built_from(staging, published)
@@ -132,7 +133,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         build = integrate.part_keys([county])
         keep = [k for k in now if k not in build]
     else:
-        build = [k for k in now if before.get(k) != now[k]]
+        build = [k for k in now if k not in before or before[k].fingerprint != now[k]
+                 or not integrate.still_alike(before[k].judged, when)]
         keep = [k for k in now if k not in build]
     if keep and published is not None and published != run_id:
         staging.adopt(run_id, published, keep)
@@ -142,7 +144,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
     keep = [k for k in keep if k in have]  # (a county run missing some cannot publish)
     # What each partition was built from, for the next run to compare with: its own inputs,
     # or for one taken over, what the published run recorded for it.
-    built_from = {**{k: before.get(k, "") for k in keep}, **{k: now[k] for k in build}}
+    built_from = {**{k: before.get(k, Built()) for k in keep},
+                  **{k: Built(now[k], judged.get(k, ("", ""))) for k in build}}
     staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
     if keep_inputs:
         staging.save_inputs(run_id, _frames(inputs))
@@ -158,17 +161,33 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
 BUILT_FROM = ".built_from"  # the run's record of what each of its partitions was built from
 
 
-def _fingerprint_frame(prints: dict[str, str]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"part": list(prints), "fingerprint": list(prints.values())},
+class Built(NamedTuple):
+    """What a partition was built from (`integrate.fingerprints`), and for work orders the
+    interval of `as_of` its response times hold for (`integrate.judged_alike`)."""
+
+    fingerprint: str = ""
+    judged: tuple[str, str] = ("", "")
+
+
+def _fingerprint_frame(prints: dict[str, Built]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"part": list(prints),
+                             "fingerprint": [b.fingerprint for b in prints.values()],
+                             "judged_after": [b.judged[0] for b in prints.values()],
+                             "judged_until": [b.judged[1] for b in prints.values()]},
                             geometry=[None] * len(prints), crs=4490)
 
 
-def _built_from(staging: StagingStore, run_id: str) -> dict[str, str]:
+def _built_from(staging: StagingStore, run_id: str) -> dict[str, Built]:
     found = staging.read(run_id, BUILT_FROM)
     if not found or BUILT_FROM not in found:
         return {}  # a run staged before partitions were recorded: everything is built
     frame = found[BUILT_FROM]
-    return dict(zip(frame["part"].astype(str), frame["fingerprint"].astype(str), strict=True))
+    if "judged_until" not in frame.columns:  # recorded before intervals: built again
+        return {}
+    text = frame.astype({c: str for c in ("part", "fingerprint", "judged_after",
+                                          "judged_until")}).replace({"None": "", "nan": ""})
+    return {row.part: Built(row.fingerprint, (row.judged_after, row.judged_until))
+            for row in text.itertuples()}
 
 
 def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | None = None,

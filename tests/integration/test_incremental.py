@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +18,8 @@ from pipelines.config import Settings, settings
 from pipelines.integrate import FAMILIES
 from pipelines.landing.drops import drop_file
 from tests.digests import published_digest
+
+AS_OF = "2026-11-16T12:00:00"  # the tests' YITU_AS_OF (tests/conftest.py)
 
 
 def _complaints(sample: Path, out: Path) -> tuple[str, Path]:
@@ -76,6 +79,11 @@ def _families(built: list[str]) -> set[str]:
     return {k.rpartition("/")[2] for k in built}
 
 
+def _codes(built: list[str], family: str | None = None) -> set[str]:
+    """The counties (partitions) of `built`, of one family or any."""
+    return {k.rpartition("/")[0] for k in built if family in (None, k.rpartition("/")[2])}
+
+
 # kind -> (delivery, what the run may rebuild: given the partitions built and all of them)
 KINDS: dict[str, tuple[Callable[[Path, Path], tuple[str, Path]],
                        Callable[[list[str], list[str]], bool]]] = {
@@ -83,9 +91,10 @@ KINDS: dict[str, tuple[Callable[[Path, Path], tuple[str, Path]],
                    and len(built) <= 3),
     "licences": (_licences, lambda built, every: _families(built) == {"licences", "complaints"}
                  and not [k for k in every if k.endswith("/complaints") and k not in built]),
-    "one county's PBF": (_pbf, lambda built, every: {"farmland", "licences"} <= _families(built)
-                         and 0 < sum(k.endswith("/farmland") for k in built)
-                         < sum(k.endswith("/farmland") for k in every) / 3),
+    "one county's PBF": (_pbf, lambda built, every: _families(built) == set(FAMILIES)
+                         and _codes(built, "farmland") <= _codes(built, "licences")
+                         and _codes(built, "farmland") <= _codes(built, "complaints")
+                         and 0 < len(_codes(built)) < len(_codes(every)) / 3),
     "one county's HSF": (_hsf, lambda built, every: _families(built) == {"farmland"}
                          and len(built) < sum(k.endswith("/farmland") for k in every) / 3),
     "admin divisions": (_admin, lambda built, every: sorted(built) == sorted(every)),
@@ -154,3 +163,53 @@ def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir:
         assert incremental != first, f"{kind}: the delivery changed nothing published"
         assert expected(built, every), f"{kind}: rebuilt {sorted(built)}"
         first = rebuilt
+    _later_moments()  # (the last run was a full one: every partition judged at AS_OF)
+
+
+
+def _integrate(when: datetime, full: bool = False) -> tuple[dict[str, tuple[int, str]],
+                                                           list[str]]:
+    """An integration run judging response times at `when`, with no new drop."""
+    from pipelines import runner
+    from pipelines.runner.integration import LAST_RUN_COST, integrate_and_publish
+
+    s = settings()
+    wh = runner.warehouse(s)
+    integrate_and_publish(s, wh, when, full=full)
+    built = json.loads(wh.meta(LAST_RUN_COST) or "{}")["integrate"]["partitions"]
+    digest = published_digest(wh)
+    wh.engine.dispose()
+    return digest, built
+
+
+def _later_moments() -> None:
+    """Response times are judged at the run's moment, but a work-order partition is built
+    again only when that moment passes a deadline of one of its open orders (or goes back
+    before one, in a replay): until then the published partition is what a build gives.
+    After a full run at the tests' AS_OF."""
+    from pipelines import integrate, runner
+
+    wh = runner.warehouse(settings())
+    inputs = integrate.load_inputs(wh)
+    wh.engine.dispose()
+    now = datetime.fromisoformat(AS_OF)
+    judged = integrate.judged_alike(inputs, integrate.partitions(inputs), now)
+    untils = {k: datetime.fromisoformat(u) for k, (_, u) in judged.items() if u}
+    assert untils, "the sample has no order still open past the tests' as_of"
+    first = min(untils.values())  # the next moment some result changes
+
+    _, built = _integrate(first)  # later, but no deadline passed yet
+    assert built == []
+    later = first + timedelta(microseconds=1)
+    incremental, built = _integrate(later)
+    assert sorted(built) == sorted(k for k, u in untils.items() if u < later)
+    assert incremental == _integrate(later, full=True)[0]
+
+    # a replay at an earlier moment, after a full run at `later` (every partition judged
+    # there): the partitions with an order whose result changes between the two moments
+    at_later = integrate.judged_alike(inputs, integrate.partitions(inputs), later)
+    afters = {k: datetime.fromisoformat(a) for k, (a, _) in at_later.items() if a}
+    earlier = min(afters.values())
+    incremental, built = _integrate(earlier)
+    assert sorted(built) == sorted(k for k, a in afters.items() if a >= earlier)
+    assert incremental == _integrate(earlier, full=True)[0]

@@ -7,6 +7,7 @@ Counties: A = 110.0-110.1E, B = 110.1-110.2E (19.4-19.6N); nothing east of 110.2
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import geopandas as gpd
@@ -21,8 +22,10 @@ from pipelines.integrate import (
     LAYERS,
     UNLOCATED,
     Inputs,
+    fingerprints,
     finish,
     integrate_county,
+    integrate_part,
     integrate_unpartitioned,
     partitions,
 )
@@ -165,3 +168,29 @@ def test_one_partition_alone_sees_its_neighbours_parcels() -> None:
                     AS_OF)
     assert merged["farmland_base_map"]["area_m2"].sum() == pytest.approx(
         integrate_unpartitioned(inputs, AS_OF)["farmland_base_map"]["area_m2"].sum(), abs=1e-6)
+
+
+def test_points_are_fingerprinted_with_the_parcels_they_may_lie_on() -> None:
+    inputs = make_inputs()
+    # a licence out of every county that states A, on P4 (a parcel of B's zone, not A's)
+    stray = _frame({"tyshxydm": ["W"], "ztmc": ["丁公司"], "zzlx": ["食品经营"], "zzbh": ["L4"],
+                    "yxqz": ["2030-01-01"], "xzqdm": [A]}, [Point(110.2025, 19.5015)])
+    base = replace(inputs, licenses=pd.concat([inputs.licenses, stray], ignore_index=True))
+    codes = partitions(base)
+    before = fingerprints(base, codes)
+
+    def rebuilt(without: str) -> set[str]:
+        pbf = base.farmland_pbf[base.farmland_pbf["yjjbnttbbh"] != without]
+        after = fingerprints(replace(base, farmland_pbf=pbf), codes)
+        return {k for k in before if before[k] != after[k] and not k.endswith("/farmland")}
+
+    # P5 lies in B only: A's points cannot be on it, whatever county it states
+    assert rebuilt("P5") == {f"{B}/licences", f"{B}/complaints"}
+    # P3 lies in A: B's and the unlocated points cannot be on it
+    assert rebuilt("P3") == {f"{A}/licences", f"{A}/complaints"}
+    # P4 reaches into B and out of every county, and A's stray licence lies on it
+    assert rebuilt("P4") == {f"{A}/licences", f"{B}/licences", f"{B}/complaints",
+                             f"{UNLOCATED}/licences", f"{UNLOCATED}/complaints"}
+    without_p4 = replace(base, farmland_pbf=base.farmland_pbf.iloc[[0, 1, 2, 4]])
+    assert len(integrate_part(base, f"{A}/licences", AS_OF)["licenses_on_farmland"]) == 2
+    assert len(integrate_part(without_p4, f"{A}/licences", AS_OF)["licenses_on_farmland"]) == 1
