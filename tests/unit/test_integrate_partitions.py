@@ -27,7 +27,9 @@ from pipelines.integrate import (
     integrate_county,
     integrate_part,
     integrate_unpartitioned,
+    judged_alike,
     partitions,
+    still_alike,
 )
 from pipelines.integrate.inputs import COUNTY, locate
 
@@ -194,3 +196,21 @@ def test_points_are_fingerprinted_with_the_parcels_they_may_lie_on() -> None:
     without_p4 = replace(base, farmland_pbf=base.farmland_pbf.iloc[[0, 1, 2, 4]])
     assert len(integrate_part(base, f"{A}/licences", AS_OF)["licenses_on_farmland"]) == 2
     assert len(integrate_part(without_p4, f"{A}/licences", AS_OF)["licenses_on_farmland"]) == 1
+
+
+def test_work_orders_judged_alike_until_an_open_order_falls_due() -> None:
+    # every order dispatched Wed 30 Sep 16:00 and still open but for G1's contact: the
+    # proposal fell due Thu 8 Oct 16:00, the solution falls due Tue 27 Oct 16:00
+    inputs = make_inputs()
+    judged = judged_alike(inputs, partitions(inputs), AS_OF)
+    due = ("2026-10-08T16:00:00", "2026-10-27T16:00:00")
+    assert judged == {f"{A}/complaints": ("", ""), f"{B}/complaints": due,
+                      f"{UNLOCATED}/complaints": due}
+    assert still_alike(due, datetime(2026, 10, 27, 16)) and still_alike(("", ""), AS_OF)
+    assert not still_alike(due, datetime(2026, 10, 27, 16, 0, 0, 1))
+    assert not still_alike(due, datetime(2026, 10, 8, 16))  # a replay at the deadline
+    later = finish(inputs, [integrate_county(inputs, c, datetime(2026, 10, 27, 16))
+                            for c in partitions(inputs)], AS_OF)["complaints_enriched"]
+    now = finish(inputs, [integrate_county(inputs, c, AS_OF) for c in partitions(inputs)],
+                 AS_OF)["complaints_enriched"]
+    assert canonical(later).equals(canonical(now))
