@@ -123,6 +123,12 @@ class Inputs:
 
         return Registers.of(self.licenses)
 
+    def with_registers(self, registers: Registers) -> Inputs:
+        """These inputs matching work orders against `registers`: the run's whole register,
+        when these are one partition's share of the run's inputs (`shares`)."""
+        self.__dict__["registers"] = registers  # where `registers` keeps what it made
+        return self
+
     def county(self, code: str) -> Inputs:
         """The rows of one partition: located there (or, unlocated, stated there)."""
         parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "counties"}
@@ -179,3 +185,80 @@ def load_inputs(wh: Warehouse) -> Inputs:
         gdf[COUNTY] = locate(gdf, counties, stated=contract.county_column)
         frames[name] = gdf
     return Inputs(counties=counties, **frames)
+
+
+Picks = dict[str, list[npt.NDArray[np.intp]]]  # partition -> positions of the rows it reads
+
+
+def shares(inputs: Inputs, codes: Iterable[str]) -> dict[str, Inputs]:
+    """Each partition's share of the inputs: what `integrate_part` reads for it, so that with
+    only its share (and the run's `registers`, see `Inputs.with_registers`) a partition is
+    built as from the whole inputs. A county's (or UNLOCATED's) share holds its own rows of
+    every dataset; the parcels and projects of its zone (they reach into it: the farmland
+    overlay reads the zone); the parcels its licences and work orders may lie on; and every
+    county (the owner of a piece of land is decided among all of them).
+
+    Points and parcels (`registers.pbf_hits` looks each point up among every parcel): a point
+    located in a county by where it lies is within the county's polygon (`locate`), so each
+    parcel it touches intersects the polygon and is one of the zone's. Only a point placed by
+    the county it states (it lies outside that county: on a county line, or outside every
+    county) or one of UNLOCATED's (outside every county, or without a geometry) may touch a
+    parcel elsewhere: those few are looked up among all parcels, as `pbf_hits` does.
+
+    One spatial query per dataset against all county polygons, not one per county."""
+    wanted = list(dict.fromkeys(codes))
+    counties = inputs.counties
+    county_codes = counties[COUNTY].to_numpy(dtype=object)
+    county_geoms = geoms_of(counties)
+    shapely.prepare(county_geoms)
+    none = np.zeros(0, dtype=np.intp)
+
+    def grouped(rows: npt.NDArray[np.intp], keys: Codes, into: Picks) -> None:
+        if len(rows):
+            for code, at in pd.Series(rows).groupby(keys).indices.items():
+                into.setdefault(str(code), []).append(rows[at])
+
+    def own(frame: gpd.GeoDataFrame) -> Picks:
+        out: Picks = {}
+        located = frame[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
+        grouped(np.arange(len(frame), dtype=np.intp), located, out)
+        return out
+
+    outside = inputs.zone([UNLOCATED])
+
+    def zone_rows(frame: gpd.GeoDataFrame) -> Picks:
+        """Zone.rows of every partition at once."""
+        out = own(frame)
+        if len(frame) and len(counties):
+            c, rows = frame.sindex.query(county_geoms, predicate="intersects")
+            grouped(rows.astype(np.intp), county_codes[c], out)
+        out.setdefault(UNLOCATED, []).append(
+            frame.index.get_indexer(outside.rows(frame).index).astype(np.intp))
+        return out
+
+    pbf = zone_rows(inputs.farmland_pbf)
+    hsf = zone_rows(inputs.farmland_hsf)
+    where = {code: i for i, code in reversed(list(enumerate(county_codes)))}
+    for frame in (inputs.licenses, inputs.complaints):
+        located = frame[COUNTY].to_numpy(dtype=object)
+        geoms = geoms_of(frame)
+        polygon = pd.Series(located).map(where).fillna(-1).to_numpy(dtype=np.intp)
+        within = polygon >= 0
+        within[within] = shapely.covers(county_geoms[polygon[within]], geoms[within])
+        elsewhere = np.flatnonzero(pd.notna(geoms) & ~within)
+        if len(elsewhere) and len(inputs.farmland_pbf):
+            point, parcel = inputs.farmland_pbf.sindex.query(geoms[elsewhere],
+                                                             predicate="intersects")
+            codes_of = pd.Series(located[elsewhere[point]]).fillna(UNLOCATED)
+            grouped(parcel.astype(np.intp), codes_of.to_numpy(dtype=object), pbf)
+    lic, comp = own(inputs.licenses), own(inputs.complaints)
+
+    def take(frame: gpd.GeoDataFrame, picks: Picks, code: str) -> gpd.GeoDataFrame:
+        rows = np.unique(np.concatenate([none, *picks.get(code, [])]))
+        return frame.iloc[rows]
+
+    return {code: Inputs(counties=counties,
+                         farmland_pbf=take(inputs.farmland_pbf, pbf, code),
+                         farmland_hsf=take(inputs.farmland_hsf, hsf, code),
+                         licenses=take(inputs.licenses, lic, code),
+                         complaints=take(inputs.complaints, comp, code)) for code in wanted}

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+import pickle
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -22,11 +23,19 @@ from pipelines.integrate import FAMILIES
 from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessment, ledger_version
 from pipelines.integrate.inputs import INPUT_ROLES
+from pipelines.integrate.inputs import shares as inputs_shares
 from pipelines.publish.layers import publish_layers
 from pipelines.runner import runlog
 from pipelines.runner.metrics import Stages
 from pipelines.warehouse import Warehouse, ledger
-from pipelines.warehouse.staging import Frames, StagingStore, staging_store
+from pipelines.warehouse.staging import (
+    INPUTS,
+    REGISTERS,
+    Frames,
+    StagingStore,
+    share_part,
+    staging_store,
+)
 
 log = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # the hotline's timestamps are local wall-clock times
@@ -148,7 +157,7 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
                   **{k: Built(now[k], judged.get(k, ("", ""))) for k in build}}
     staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
     if keep_inputs:
-        staging.save_inputs(run_id, _frames(inputs))
+        staging.write_parts(run_id, _frames(inputs, build))
     wanted = set(build)
     build = [k for k in now if k in wanted]  # in partition order
     counties = tuple(dict.fromkeys(integrate.split_key(k)[0] for k in build))
@@ -234,8 +243,9 @@ def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
     task); where they went."""
     cost = runlog.stages(wh, run.run_id, county)  # the task's rows in the runs' ledger
     staged = store(settings, wh)
-    with cost.stage("integrate.read"):
-        inputs = _run_inputs(staged, wh, run)
+    with cost.stage("integrate.read") as read:
+        inputs = _run_inputs(staged, wh, run, county)
+        read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)  # its share's
     with cost.stage("integrate") as built:
         built["rows"] = _build(staged, run, county, inputs)
     return f"{run.run_id}: {', '.join(run.parts_of(county))}"
@@ -270,14 +280,48 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     return {name: len(gdf) for name, gdf in layers.items()}
 
 
-def _frames(inputs: integrate.Inputs) -> Frames:
-    return {f.name: getattr(inputs, f.name) for f in fields(inputs)}
+def _frames(inputs: integrate.Inputs, build: list[str]) -> dict[str, Frames]:
+    """The run's inputs as its tasks read them, by staged part: for each county it builds, the
+    county's share (`inputs.shares`: no task reads the whole province); the licence register,
+    once, when work orders are matched against it; and for publish (`finish`,
+    `build_assessment`) the counties, licences and work orders, with only UNLOCATED's share
+    of the farmland: from that, `integrate.partitions` still tells whether some farmland lies
+    in no county, as from the whole."""
+    codes = list(dict.fromkeys(integrate.split_key(k)[0] for k in build))
+    shares = inputs_shares(inputs, [*codes, integrate.UNLOCATED])
+
+    def frames(of: integrate.Inputs) -> Frames:
+        return {f.name: getattr(of, f.name) for f in fields(of)}
+
+    nowhere = shares[integrate.UNLOCATED]
+    parts = {share_part(code): frames(shares[code]) for code in codes}
+    parts[INPUTS] = frames(replace(inputs, farmland_pbf=nowhere.farmland_pbf,
+                                   farmland_hsf=nowhere.farmland_hsf))
+    if any(integrate.split_key(k)[1] == "complaints" for k in build):
+        # Pickled: the register is whatever `Registers` holds (Arrow arrays or pandas), and
+        # the staging store is the loader's own (no other role may read or write it).
+        parts[REGISTERS] = {"registers": gpd.GeoDataFrame(
+            {"pickled": [pickle.dumps(inputs.registers, protocol=5)]},
+            geometry=[None], crs=4490)}
+    return parts
 
 
-def _run_inputs(staged: StagingStore, wh: Warehouse, run: IntegrationRun) -> integrate.Inputs:
-    """The inputs the run planned with, or (planned without staging) read now."""
-    frames = staged.read_inputs(run.run_id)
-    return integrate.Inputs(**frames) if frames is not None else integrate.load_inputs(wh)
+def _run_inputs(staged: StagingStore, wh: Warehouse, run: IntegrationRun,
+                county: str | None = None) -> integrate.Inputs:
+    """The inputs the run planned with: for publish, the frames it reads; for `county`'s
+    task, the county's share and (when it builds enriched work orders) the run's licence
+    register, one snapshot. Planned without staging: read now."""
+    if county is None:
+        frames = staged.read_inputs(run.run_id)
+        return integrate.Inputs(**frames) if frames is not None else integrate.load_inputs(wh)
+    register = any(integrate.split_key(k)[1] == "complaints" for k in run.parts_of(county))
+    found = staged.read_parts(run.run_id, [share_part(county), *[REGISTERS] * register])
+    if share_part(county) not in found:
+        return integrate.load_inputs(wh)
+    inputs = integrate.Inputs(**found[share_part(county)])
+    if REGISTERS in found:
+        inputs.with_registers(pickle.loads(found[REGISTERS]["registers"]["pickled"].iloc[0]))
+    return inputs
 
 
 def _complete_partitions(staged: StagingStore, run_id: str, keys: list[str]) -> None:

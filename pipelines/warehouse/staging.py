@@ -1,6 +1,8 @@
 """Where the tasks of an integration run hand each other frames: the run's inputs (read from
-the warehouse and located once, by the task that plans the run) and each partition's layers
-(written by the task that built them, read by publish), wherever those tasks run.
+the warehouse and located once, by the task that plans the run: each county's share of them,
+`.inputs/<county>`, the licence register, `.registers`, and what publish reads, `.inputs`) and
+each partition's layers (written by the task that built them, read by publish), wherever
+those tasks run.
 
 The store follows the warehouse, so the same task code runs on both:
 
@@ -39,11 +41,17 @@ from pipelines.warehouse.ddl import STAGING_DDL
 
 Frames = dict[str, gpd.GeoDataFrame]
 INPUTS = ".inputs"  # the part holding the run's inputs; never a partition key
+REGISTERS = ".registers"  # the part holding the run's licence register, as matched against
 # A part whose key starts with a dot is the run's own record (its inputs, what its partitions
 # were built from), never one of its partitions.
 PUBLISHED_RUN = "published.run"  # folder store: names the run the published layers came from
 PUBLISHED_RUN_META = "published_run"  # PostGIS store: the same, in audit.meta
 PIECE_BYTES = 64 << 20  # a frame's GeoParquet is stored in pieces of at most this many bytes
+
+
+def share_part(code: str) -> str:
+    """The part holding one partition's share of the run's inputs (`.inputs/<county>`)."""
+    return f"{INPUTS}/{code}"
 
 
 def encode(frame: gpd.GeoDataFrame) -> bytes:
@@ -91,6 +99,16 @@ class StagingStore(ABC):
 
     def read_inputs(self, run_id: str) -> Frames | None:
         return self.read(run_id, INPUTS)
+
+    def write_parts(self, run_id: str, parts: dict[str, Frames]) -> None:
+        """Replace each of `parts` (each whole, as `write` does)."""
+        for part, frames in parts.items():
+            self.write(run_id, part, frames)
+
+    def read_parts(self, run_id: str, parts: list[str]) -> dict[str, Frames]:
+        """The frames of those of `parts` the run has, by part."""
+        found = {part: self.read(run_id, part) for part in parts}
+        return {part: frames for part, frames in found.items() if frames is not None}
 
     def write_partition(self, run_id: str, key: str, layers: Frames) -> str:
         if not key or key.startswith("."):
@@ -273,6 +291,9 @@ class PostgisStaging(StagingStore):
 
     def read(self, run_id: str, part: str) -> Frames | None:
         return self._read_parts(run_id, [part]).get(part)
+
+    def read_parts(self, run_id: str, parts: list[str]) -> dict[str, Frames]:
+        return self._read_parts(run_id, parts)  # one query, one snapshot
 
     def read_partitions(self, run_id: str) -> list[Frames]:
         return list(self._read_parts(run_id, None).values())
