@@ -101,6 +101,12 @@ def _status(args: argparse.Namespace) -> int:
     return _runs(s, 1, False, heading="\nlast integration run (yitu status --runs: more):")
 
 
+def _how_many(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"not a number of runs: {value!r}")
+    return int(value)
+
+
 def _runs(s: Settings, last: int, as_json: bool, heading: str = "") -> int:
     """The last integration runs with what each of their stages cost (audit.integration_runs
     and audit.integration_stages)."""
@@ -242,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(with --runs: per integration run)")
     s.add_argument("--runs", action="store_true", help="the integration runs instead: what "
                    "each stage (plan, each county, publish, report) cost")
-    s.add_argument("--last", type=int, default=10, metavar="N",
+    s.add_argument("--last", type=_how_many, default=10, metavar="N",
                    help="with --runs: the last N runs (default 10)")
     s.set_defaults(func=_status)
     s = sub.add_parser("template", help="the department's Excel template, from the contract")
