@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
 from pipelines.runner.metrics import Stages, StageSink, stage_table
 from pipelines.warehouse import Warehouse
@@ -184,14 +185,19 @@ def _ready(wh: Warehouse) -> tuple[Table, Table]:
     runs, stages_t = wh.tables.integration_runs, wh.tables.integration_stages
     if _present(wh):
         return runs, stages_t
-    with wh.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # two tasks creating them at once
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.ensure_ready'))"))
-        wh.tables.metadata.create_all(conn, tables=[runs, stages_t], checkfirst=True)
-        if conn.dialect.name == "sqlite":  # listed by QGIS and ogrinfo like the other tables
-            for t in (runs, stages_t):
-                conn.execute(text("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, "
-                                  "identifier) VALUES (:t, 'attributes', :t)"), {"t": t.name})
+    try:
+        with wh.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # two tasks creating them at once
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.ensure_ready'))"))
+            wh.tables.metadata.create_all(conn, tables=[runs, stages_t], checkfirst=True)
+            if conn.dialect.name == "sqlite":  # listed by QGIS and ogrinfo like the others
+                for t in (runs, stages_t):
+                    conn.execute(text("INSERT OR IGNORE INTO gpkg_contents (table_name, "
+                                      "data_type, identifier) VALUES (:t, 'attributes', :t)"),
+                                 {"t": t.name})
+    except OperationalError:
+        if not _present(wh):  # else another process created them between check and create
+            raise
     return runs, stages_t
 
 
