@@ -59,6 +59,7 @@ from bench.warehouse_io import Cluster  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "province.md"
 SEED = 42
 DAILY_ORDERS = 10_000  # --daily-orders
+JOBS = 1  # --jobs: processes of each `yitu run`
 PII_KEY = "bench-key-0123456789abcdef"
 AS_OF = "2026-11-16T12:00:00"
 Result = dict[str, Any]
@@ -141,7 +142,7 @@ class Context:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("YITU_")}
         env.update(YITU_HOME=str(self.home), YITU_WAREHOUSE_URL=self.url, YITU_PII_KEY=PII_KEY,
-                   YITU_AS_OF=AS_OF)
+                   YITU_AS_OF=AS_OF, YITU_JOBS=str(JOBS))  # `yitu run --jobs` (--jobs here)
         return env
 
     def yitu(self, *args: str) -> Result:
@@ -715,7 +716,7 @@ def save(results: list[Result], path: Path) -> None:
 
 
 def main() -> int:
-    global DAILY_ORDERS
+    global DAILY_ORDERS, JOBS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0.1,0.3",
                         help="fractions of a province, comma-separated (1 takes long)")
@@ -729,12 +730,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--daily-orders", type=int, default=DAILY_ORDERS,
                         help="work orders in the daily delivery (c)")
+    parser.add_argument("--jobs", type=int, default=JOBS,
+                        help="processes of each `yitu run` (its --jobs): 2 uses both cores")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile one more daily delivery at the largest size")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--drops", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    DAILY_ORDERS = args.daily_orders
+    DAILY_ORDERS, JOBS = args.daily_orders, args.jobs
     if args.drops:
         from pipelines.cli import main as yitu
 

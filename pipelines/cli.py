@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -50,13 +51,27 @@ def _drop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(value: str) -> int:
+    if value == "auto":
+        return os.cpu_count() or 1
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError("at least 1 process")
+    return jobs
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipelines.load.changes import shrink_warnings
     from pipelines.reasons import Reason, file_reasons
     from pipelines.runner import run_all
 
     s = settings()
-    summary = run_all(s, args.dataset, args.retry, args.full)
+    from pipelines.runner.parallel import default_jobs
+
+    summary = run_all(s, args.dataset, args.retry, args.full, jobs=args.jobs or default_jobs())
     for d in summary.drops:
         print(f"{d.state:9} {d.dataset:16} {printable(d.file)}: read {d.rows_read or 0}, "
               f"loaded {d.rows_loaded or 0}, quarantined {d.rows_quarantined or 0}, "
@@ -241,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--full", action="store_true",
                    help="rebuild every partition (not only those whose inputs changed) and "
                         "publish, even if the layers show the current data")
+    s.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="processes to use: datasets answered and counties built side by side "
+                        "(PostGIS; the GeoPackage answers one drop at a time); 'auto' = the "
+                        "machine's cores; default YITU_JOBS, else 1")
     s.set_defaults(func=_run)
     s = sub.add_parser("status", help="every drop and its outcome; --runs: what each "
                        "integration run and each of its stages cost")

@@ -32,6 +32,7 @@ from pipelines.runner.integration import (
     publish_run,
 )
 from pipelines.runner.locks import exclusive
+from pipelines.runner.parallel import forked_map
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
 from pipelines.warehouse.ledger import DropRecord
 
@@ -83,19 +84,56 @@ def detect(settings: Settings, wh: Warehouse, datasets: list[str]) -> list[DropR
 
 
 def answer_pending(settings: Settings, wh: Warehouse, datasets: list[str],
-                   on_failure: OnFailure | None = None) -> list[DropRecord]:
+                   on_failure: OnFailure | None = None, jobs: int = 1) -> list[DropRecord]:
     """Answer the pending drops of `datasets`: the counties' first when the others are placed
     on them (their files still in landing are taken too), then the rest in the order
     received. A drop is answered under its dataset's lock, so two runs answer it once.
-    `on_failure` hears of a drop that crashed before the exception goes on."""
+    `on_failure` hears of a drop that crashed before the exception goes on. With `jobs` > 1
+    the datasets are answered side by side in forked workers (`pipelines.runner.parallel`),
+    each dataset's drops still in the order received."""
     order = answer_order(datasets)
-    prestart()  # the reader's child process starts while the ledger is read
+    if jobs <= 1:
+        prestart()  # the reader's child process starts while the ledger is read
     detect(settings, wh, [d for d in order if d not in datasets])
     base = county_layer()
     todo = sorted((rec for ds in order for rec in pending(wh, ds)),
                   key=lambda r: (base is None or r.dataset != base.dataset, r.received_at,
                                  r.drop_id))
+    if jobs > 1 and on_failure is None:
+        return _answer_side_by_side(settings, todo, base.dataset if base else None, jobs)
     return [_answer(settings, wh, rec, on_failure) for rec in todo]
+
+
+def _answer_side_by_side(settings: Settings, todo: list[DropRecord], base: str | None,
+                         jobs: int) -> list[DropRecord]:
+    """The counties' drops (in one worker: the others are placed on them), then the other
+    datasets, one per worker at a time, the largest delivery first so that the last to finish
+    is a small one."""
+    by_dataset: dict[str, list[DropRecord]] = {}
+    for rec in todo:
+        by_dataset.setdefault(rec.dataset, []).append(rec)
+    first = [by_dataset.pop(base)] if base in by_dataset else []
+    rest = sorted(by_dataset.values(), key=lambda recs: -sum(r.size_bytes for r in recs))
+    from pipelines.validate import run as validation
+
+    validation._batch_definition()  # GX imported and its context made once, for every worker
+    answered: dict[str, DropRecord] = {}
+    for batch in (first, rest):  # the first, too, in a worker: this process starts no reader
+        work = [(settings, [r.drop_id for r in recs]) for recs in batch]
+        for records in forked_map(_answer_in_worker, work, jobs):
+            answered.update((r.drop_id, r) for r in records)
+    return [answered[r.drop_id] for r in todo]
+
+
+def _answer_in_worker(work: tuple[Settings, list[str]]) -> list[DropRecord]:
+    """One dataset's drops, in order, in a forked worker with a warehouse connection of its
+    own (the parent's is never used across the fork)."""
+    settings, drop_ids = work
+    wh = open_warehouse(settings.warehouse_url)
+    try:
+        return [_answer(settings, wh, ledger.get_drop(wh, d), None) for d in drop_ids]
+    finally:
+        wh.engine.dispose()
 
 
 def _answer(settings: Settings, wh: Warehouse, rec: DropRecord,
@@ -114,11 +152,16 @@ def _answer(settings: Settings, wh: Warehouse, rec: DropRecord,
 
 
 def ingest(settings: Settings, dataset: str | None = None,
-           wh: Warehouse | None = None) -> list[DropRecord]:
+           wh: Warehouse | None = None, jobs: int = 1) -> list[DropRecord]:
     wh = wh or warehouse(settings)
     datasets = [dataset] if dataset else list(DATASETS)
     detect(settings, wh, datasets)
-    answered = answer_pending(settings, wh, datasets)
+    if settings.embedded and jobs > 1:
+        # one GeoPackage file takes one writer at a time: loads side by side would only wait
+        # for each other's locks (or time out on them)
+        log.info("the embedded warehouse answers drops one at a time (--jobs %d ignored)", jobs)
+        jobs = 1
+    answered = answer_pending(settings, wh, datasets, jobs=jobs)
     complete_loaded(wh)
     return answered
 
@@ -170,18 +213,20 @@ def report(settings: Settings, out_dir: Path | None = None,
 
 
 def run_all(settings: Settings, dataset: str | None = None, retry: str | None = None,
-            full: bool = False) -> RunSummary:
+            full: bool = False, jobs: int = 1) -> RunSummary:
     """Answer what is pending (and `retry` first), then publish when the published layers are
     older than the core data, whatever this run loaded: a run that died between its load and
     its publish is completed by the next one. `full` rebuilds and publishes every layer even
-    when they are current (after a change to the integration itself)."""
+    when they are current (after a change to the integration itself). `jobs` > 1 answers the
+    datasets and builds the counties side by side in that many forked workers."""
     wh = warehouse(settings)  # opened (and set up if new) once for the whole run
     summary = RunSummary(drops=[reprocess(settings, retry, wh)] if retry else [])
-    summary.drops += ingest(settings, dataset, wh)
+    summary.drops += ingest(settings, dataset, wh, jobs=jobs)
     with exclusive(settings, "yitu.publish"):
         version = core_version(wh)
         if full or publish_is_stale(wh, version):
-            summary.published = integrate_and_publish(settings, wh, as_of(), full=full)
+            summary.published = integrate_and_publish(settings, wh, as_of(), full=full,
+                                                      jobs=jobs)
             if summary.published:
                 wh.set_meta(PUBLISHED_FROM, version)
     summary.report = report(settings, wh=wh)

@@ -16,18 +16,20 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
+import pandas as pd
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
 from pipelines.integrate import FAMILIES
 from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessment, ledger_version
-from pipelines.integrate.inputs import INPUT_ROLES
+from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED
 from pipelines.integrate.inputs import shares as inputs_shares
 from pipelines.publish.layers import publish_layers
 from pipelines.runner import runlog
 from pipelines.runner.metrics import Stages
-from pipelines.warehouse import Warehouse, ledger
+from pipelines.runner.parallel import forked_map
+from pipelines.warehouse import Warehouse, ledger, open_warehouse
 from pipelines.warehouse.staging import (
     INPUTS,
     REGISTERS,
@@ -200,10 +202,11 @@ def _built_from(staging: StagingStore, run_id: str) -> dict[str, Built]:
 
 
 def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | None = None,
-                          full: bool = False) -> dict[str, int]:
+                          full: bool = False, jobs: int = 1) -> dict[str, int]:
     """Rebuild the partitions whose inputs changed since the published run (every one when
     `full`), take the others from it, and swap the merged layers in: the same steps as the
-    Airflow DAG, in one process, with the inputs read once and kept in memory."""
+    Airflow DAG, in one process (the counties in `jobs` forked workers), with the inputs read
+    once and kept in memory."""
     staged = store(settings, wh)
     run_id = "cli-" + datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
     # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
@@ -215,9 +218,7 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
     with cost.stage("integrate") as built:
-        built["rows"] = 0
-        for county in run.partitions:
-            built["rows"] += _build(staged, run, county, inputs)
+        built["rows"] = _build_all(settings, staged, run, inputs, jobs)
     with cost.stage("publish") as published:
         counts = publish_run(settings, wh, run, inputs)
         published["rows"] = sum(counts.values())
@@ -225,6 +226,39 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
     wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))  # bench/province.py reads it
     runlog.describe(wh, run, staged, full)
     return counts
+
+
+_FORKED: dict[str, integrate.Inputs] = {}  # the run's inputs, as forked workers inherit them
+
+
+def _build_all(settings: Settings, staged: StagingStore, run: IntegrationRun,
+               inputs: integrate.Inputs, jobs: int) -> int:
+    """Every county the run builds, here or side by side in `jobs` workers forked from this
+    process: they inherit the inputs (never pickled), the licence register and the spatial
+    indexes made here once, and write their partitions to the staging store themselves."""
+    if jobs <= 1 or len(run.partitions) <= 1:
+        return sum(_build(staged, run, county, inputs) for county in run.partitions)
+    inputs.registers  # noqa: B018  (made once, here, for every worker)
+    for name in INPUT_ROLES:
+        getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
+    sizes = pd.concat([getattr(inputs, name)[COUNTY] for name in INPUT_ROLES])
+    sizes = sizes.fillna(UNLOCATED).value_counts()
+    order = sorted(run.partitions, key=lambda c: -int(sizes.get(c, 0)))  # largest first
+    _FORKED["inputs"] = inputs
+    try:
+        return sum(forked_map(_build_forked, [(settings, run, c) for c in order], jobs))
+    finally:
+        _FORKED.clear()
+
+
+def _build_forked(work: tuple[Settings, IntegrationRun, str]) -> int:
+    """One county in a forked worker, through a warehouse connection of its own."""
+    settings, run, county = work
+    wh = open_warehouse(settings.warehouse_url)
+    try:
+        return _build(store(settings, wh), run, county, _FORKED["inputs"])
+    finally:
+        wh.engine.dispose()
 
 
 def _build(staged: StagingStore, run: IntegrationRun, county: str,
