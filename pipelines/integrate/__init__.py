@@ -168,7 +168,11 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[st
     by_county = {name: pd.Series(np.arange(len(c))).groupby(c).indices if len(c) else {}
                  for name, c in located.items()}
     counties = _digest(tag, _row_hashes(inputs.counties))
-    every_licence = _digest(rows["licenses"])
+    # work orders read the licences only through their register (`Registers.of`: codes and
+    # the names they go by), made from the distinct (code, name) pairs: a licence delivery
+    # that changes neither, e.g. new expiry dates, rebuilds no work orders
+    register = _digest("register", np.unique(pd.util.hash_pandas_object(
+        inputs.licenses[["tyshxydm", "ztmc"]], index=False).to_numpy(dtype=np.uint64)))
     pbf = inputs.farmland_pbf
     none = np.zeros(0, dtype=np.intp)
     out: dict[str, str] = {}
@@ -201,7 +205,7 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[st
         out[part_key(code, "licences")] = _digest(
             "licences", counties, rows["licenses"][own("licenses")], parcels_hit("licenses"))
         out[part_key(code, "complaints")] = _digest(
-            "complaints", counties, rows["complaints"][own("complaints")], every_licence,
+            "complaints", counties, rows["complaints"][own("complaints")], register,
             parcels_hit("complaints"))
     return out
 

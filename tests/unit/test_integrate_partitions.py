@@ -214,3 +214,20 @@ def test_work_orders_judged_alike_until_an_open_order_falls_due() -> None:
     now = finish(inputs, [integrate_county(inputs, c, AS_OF) for c in partitions(inputs)],
                  AS_OF)["complaints_enriched"]
     assert canonical(later).equals(canonical(now))
+
+
+def test_work_orders_read_licences_only_through_their_register() -> None:
+    inputs = make_inputs()
+    codes = partitions(inputs)
+    before = fingerprints(inputs, codes)
+
+    def rebuilt(**changed: list[object]) -> set[str]:
+        after = fingerprints(replace(inputs, licenses=inputs.licenses.assign(**changed)), codes)
+        return {k for k in before if before[k] != after[k]}
+
+    # new licence numbers and expiry dates: the licences (all in A and B), but no work
+    # order, read again
+    assert rebuilt(zzbh=["L7", "L8", "L9"], yxqz=["2031-01-01"] * 3) == {
+        f"{A}/licences", f"{B}/licences"}
+    # a business renamed: every county's work orders may name it
+    assert {f"{c}/complaints" for c in codes} <= rebuilt(ztmc=["甲公司", "乙公司（新）", "丙公司"])
