@@ -183,8 +183,7 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[st
             return np.asarray(by_county[name].get(code, none), dtype=np.intp)
 
         def in_zone(name: str, zone: Zone = zone) -> npt.NDArray[np.intp]:
-            frame = getattr(inputs, name)
-            return np.asarray(frame.index.get_indexer(zone.rows(frame).index), dtype=np.intp)
+            return zone.positions(getattr(inputs, name))
 
         zone_pbf = in_zone("farmland_pbf")
 

@@ -80,6 +80,16 @@ class Zone:
         kept = pd.notna(parts)
         return src[kept].astype(np.intp), parts[kept], codes[kept]
 
+    def positions(self, frame: gpd.GeoDataFrame) -> npt.NDArray[np.intp]:
+        """Positions in `frame` of its `rows`, in order, without copying them out."""
+        found = [np.zeros(0, dtype=np.intp)]
+        if len(self._own) and len(frame):
+            found.append(frame.sindex.query(geoms_of(self._own), predicate="intersects")[1])
+        if self.outside:
+            geoms = geoms_of(frame)
+            found.append(np.flatnonzero(pd.notna(geoms) & ~shapely.covers(self._region, geoms)))
+        return np.unique(np.concatenate(found)).astype(np.intp)
+
     def holds(self, geoms: GeomArray) -> npt.NDArray[np.bool_]:
         """Whether each geometry lies on this zone's land: covered by one of its counties
         (edge included), or, when `outside`, clear of every county. A parcel that touches

@@ -180,6 +180,11 @@ def test_points_are_fingerprinted_with_the_parcels_they_may_lie_on() -> None:
     base = replace(inputs, licenses=pd.concat([inputs.licenses, stray], ignore_index=True))
     codes = partitions(base)
     before = fingerprints(base, codes)
+    for code in codes:  # the zone's rows, by position, as fingerprints read them
+        for frame in (base.farmland_pbf, base.farmland_hsf):
+            rows = base.zone([code]).rows(frame)
+            assert list(base.zone([code]).positions(frame)) == list(
+                frame.index.get_indexer(rows.index))
 
     def rebuilt(without: str) -> set[str]:
         pbf = base.farmland_pbf[base.farmland_pbf["yjjbnttbbh"] != without]
