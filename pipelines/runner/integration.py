@@ -218,7 +218,7 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
     with cost.stage("integrate") as built:
-        built["rows"] = _build_all(settings, staged, run, inputs, jobs)
+        built["rows"] = _build_all(settings, wh, staged, run, inputs, jobs)
     with cost.stage("publish") as published:
         counts = publish_run(settings, wh, run, inputs)
         published["rows"] = sum(counts.values())
@@ -231,13 +231,14 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
 _FORKED: dict[str, integrate.Inputs] = {}  # the run's inputs, as forked workers inherit them
 
 
-def _build_all(settings: Settings, staged: StagingStore, run: IntegrationRun,
+def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: IntegrationRun,
                inputs: integrate.Inputs, jobs: int) -> int:
     """Every county the run builds, here or side by side in `jobs` workers forked from this
     process: they inherit the inputs (never pickled), the licence register and the spatial
-    indexes made here once, and write their partitions to the staging store themselves."""
+    indexes made here once, and write their partitions to the staging store themselves. Each
+    county's cost is in the runs' ledger, as an Airflow county task's is."""
     if jobs <= 1 or len(run.partitions) <= 1:
-        return sum(_build(staged, run, county, inputs) for county in run.partitions)
+        return sum(_build_county(wh, staged, run, county, inputs) for county in run.partitions)
     inputs.registers  # noqa: B018  (made once, here, for every worker)
     for name in INPUT_ROLES:
         getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
@@ -256,9 +257,16 @@ def _build_forked(work: tuple[Settings, IntegrationRun, str]) -> int:
     settings, run, county = work
     wh = open_warehouse(settings.warehouse_url)
     try:
-        return _build(store(settings, wh), run, county, _FORKED["inputs"])
+        return _build_county(wh, store(settings, wh), run, county, _FORKED["inputs"])
     finally:
         wh.engine.dispose()
+
+
+def _build_county(wh: Warehouse, staged: StagingStore, run: IntegrationRun, county: str,
+                  inputs: integrate.Inputs) -> int:
+    with runlog.stages(wh, run.run_id, county).stage("integrate") as built:
+        built["rows"] = _build(staged, run, county, inputs)
+    return int(built["rows"])
 
 
 def _build(staged: StagingStore, run: IntegrationRun, county: str,
