@@ -19,9 +19,11 @@ unpickled by the parent.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import multiprocessing
+import os
 import resource
 import signal
 import sys
@@ -77,6 +79,24 @@ def prestart() -> None:
     if not multiprocessing.current_process().daemon:
         _ctx()
         forkserver.ensure_running()
+
+
+def after_fork() -> None:
+    """In a process forked from one that had started the forkserver: forget that server, so
+    this process starts its own on first use. multiprocessing keeps one forkserver per process
+    in a module-level object and, inherited across a plain fork, that object still names the
+    parent's server, which the child cannot wait on (`ensure_running` fails with ECHILD, and
+    every file would be answered as a machine fault). multiprocessing has no public way to
+    reset it, hence the attributes below (CPython 3.11's `forkserver.ForkServer`)."""
+    server = forkserver._forkserver
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if getattr(server, "_forkserver_pid", None) is None:
+        return  # nothing started before the fork
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)  # the parent's server lives on its own copy of this pipe end
+    for name in ("_forkserver_alive_fd", "_forkserver_address", "_forkserver_pid"):
+        setattr(server, name, None)
 
 
 def _ctx() -> ForkServerContext:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from pipelines.read import isolate
+
 T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -58,7 +60,8 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
     # a collection in a worker would otherwise walk (and so copy) every inherited object.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=isolate.after_fork) as pool:
             return list(pool.map(fn, items))
     finally:
         gc.unfreeze()
