@@ -60,6 +60,7 @@ RESULTS = ROOT / "bench" / "results" / "province.md"
 SEED = 42
 DAILY_ORDERS = 10_000  # --daily-orders
 JOBS = 1  # --jobs: processes of each `yitu run`
+FIRST_LOAD_ONLY = False  # --first-load-only
 PII_KEY = "bench-key-0123456789abcdef"
 AS_OF = "2026-11-16T12:00:00"
 Result = dict[str, Any]
@@ -457,6 +458,8 @@ def measure_size(fraction: float, work: Path, server_url: str, cluster: Cluster 
                 continue
             out[mode] = fn(ctx)
             print(f"{fraction:g}x ({mode}): {out[mode]['seconds']:.0f} s", flush=True)
+        if FIRST_LOAD_ONLY:  # the modes compared, nothing else (e.g. (a) against (b))
+            return out
         out["ref_read"] = child("read", files)
         out["ref_ogr2ogr"] = reference_ogr2ogr(ctx)
         out["ref_overlay"] = child("overlay", files)
@@ -718,7 +721,7 @@ def save(results: list[Result], path: Path) -> None:
 
 
 def main() -> int:
-    global DAILY_ORDERS, JOBS
+    global DAILY_ORDERS, JOBS, FIRST_LOAD_ONLY
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0.1,0.3",
                         help="fractions of a province, comma-separated (1 takes long)")
@@ -734,12 +737,15 @@ def main() -> int:
                         help="work orders in the daily delivery (c)")
     parser.add_argument("--jobs", type=int, default=JOBS,
                         help="processes of each `yitu run` (its --jobs): 2 uses both cores")
+    parser.add_argument("--first-load-only", action="store_true",
+                        help="only the first full load in each mode (no references, (c) or "
+                             "(d)); prints each size's JSON instead of writing the report")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile one more daily delivery at the largest size")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--drops", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    DAILY_ORDERS, JOBS = args.daily_orders, args.jobs
+    DAILY_ORDERS, JOBS, FIRST_LOAD_ONLY = args.daily_orders, args.jobs, args.first_load_only
     if args.drops:
         from pipelines.cli import main as yitu
 
@@ -768,6 +774,9 @@ def main() -> int:
         for fraction in sizes:
             results.append(measure_size(fraction, work, server_url, cluster, modes))
             save(results, args.out.with_suffix(".json"))  # what a later size's failure keeps
+        if FIRST_LOAD_ONLY:
+            print(f"wrote {args.out.with_suffix('.json')} (first loads only: no report)")
+            return 0
         if args.profile:
             profile = profile_daily(results[-1]["ctx"], work / "daily.prof")
     finally:
