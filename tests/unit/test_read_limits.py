@@ -227,3 +227,24 @@ def test_a_stage_counts_what_its_reading_child_cost(tmp_path: Path) -> None:
         _parse(works_then_reads, tmp_path)
     assert cost.record["read"]["cpu_seconds"] >= 0.45
     assert cost.record["read"]["peak_rss_mb"] >= round(isolate.CHILDREN["peak_mb"], 1) > 0
+
+
+def _parse_in_worker(work: tuple[str, Path]) -> str:
+    """In a worker forked by `yitu run --jobs`: the answer a parse gives there."""
+    reader, tmp_path = work
+    try:
+        return f"rows {len(_parse(globals()[reader], tmp_path).frame)}"
+    except FileRejected as err:
+        return err.rule
+
+
+def test_forked_workers_still_parse_in_a_bounded_child(tmp_path: Path) -> None:
+    """`yitu run --jobs` forks its workers from a process that may have read files already
+    (its forkserver started): each worker starts a reading child of its own, so a file that
+    would blow up is still stopped by the ceiling there, never parsed in the worker."""
+    from pipelines.runner.parallel import forked_map
+
+    assert len(_parse(reads, tmp_path).frame) == 2  # this process's forkserver is running
+    work = [("grows_slowly", tmp_path / "a"), ("asks_for_everything", tmp_path / "b"),
+            ("reads", tmp_path / "c")]
+    assert forked_map(_parse_in_worker, work, jobs=2) == ["too_large", "too_large", "rows 2"]
