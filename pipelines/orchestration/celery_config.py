@@ -58,7 +58,7 @@ def preload() -> float:
         importlib.import_module(name)
     from pipelines.validate import run
 
-    run._batch_definition()  # the GX context and its pandas data source: cached per process
+    run.warm_up()  # the GX context and its pandas data source: cached per process
     return time.process_time() - started
 
 

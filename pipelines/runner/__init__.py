@@ -116,7 +116,7 @@ def _answer_side_by_side(settings: Settings, todo: list[DropRecord], base: str |
     rest = sorted(by_dataset.values(), key=lambda recs: -sum(r.size_bytes for r in recs))
     from pipelines.validate import run as validation
 
-    validation._batch_definition()  # GX imported and its context made once, for every worker
+    validation.warm_up()  # Great Expectations made once, here, for every worker
     answered: dict[str, DropRecord] = {}
     for batch in (first, rest):  # the first, too, in a worker: this process starts no reader
         work = [(settings, [r.drop_id for r in recs]) for recs in batch]

@@ -95,6 +95,13 @@ def _batch_definition() -> Any:
     return source.add_dataframe_asset("delivery").add_batch_definition_whole_dataframe("all")
 
 
+def warm_up() -> None:
+    """Import Great Expectations and make its context now (seconds of CPU, cached per
+    process), in a process about to fork workers that validate: they inherit it instead of
+    each paying for it (the Celery workers' preload, `yitu run --jobs`)."""
+    _batch_definition()
+
+
 def _validate(plain: pd.DataFrame, suite: Any, params: dict[str, Any]) -> Any:
     """Batch.validate builds its batch twice (once for the Batch, once more inside its
     Validator), fingerprinting the whole frame each time; the Validator alone builds it once."""
