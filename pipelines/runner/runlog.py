@@ -292,6 +292,9 @@ def _safely(run_id: str, what: str, write: Callable[[], None]) -> None:
     of) the stage."""
     try:
         write()
-    except Exception:  # noqa: BLE001
-        log.warning("integration run %s: %s not recorded in the ledger", run_id, what,
-                    exc_info=True)
+    except Exception as exc:  # noqa: BLE001
+        # One line: when the warehouse went away mid-run, the run's own answer says so (a
+        # clear "运行环境故障", exit 3); a traceback here would bury it. The trace at debug.
+        log.warning("integration run %s: %s not recorded in the ledger: %s", run_id, what,
+                    _why(exc))
+        log.debug("integration run %s: %s not recorded", run_id, what, exc_info=True)

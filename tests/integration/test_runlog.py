@@ -171,3 +171,28 @@ def test_stages_hand_every_stage_to_the_ledger_even_a_failed_one(home: Path) -> 
     assert [(st["stage"], st["rows"]) for st in run["stages"]] == [("plan", 3),
                                                                    ("integrate", None)]
     assert "FAILED: OSError: disk full" in "\n".join(runlog.run_lines(run))
+
+
+def test_a_warehouse_gone_mid_run_costs_one_line_not_a_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A stage ending while the warehouse is down (the database stopped mid-run) is not
+    recorded, said in one warning line: the run's own answer ("运行环境故障", exit 3) must not
+    be buried under a traceback from the ledger."""
+    import logging
+    import socket
+
+    from pipelines.runner import runlog
+    from pipelines.warehouse import open_warehouse
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    wh = open_warehouse(f"postgresql+psycopg://postgres@127.0.0.1:{port}/gone")
+    with (caplog.at_level(logging.DEBUG, logger="pipelines.runner.runlog"),
+          runlog.stages(wh, "cli-gone").stage("integrate") as built):
+        built["rows"] = 1
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "not recorded in the ledger" in warned[0].getMessage()
+    assert "OperationalError" in warned[0].getMessage() and warned[0].exc_info is None
+    assert any(r.exc_info for r in caplog.records if r.levelno == logging.DEBUG)
+    wh.engine.dispose()
