@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -27,15 +28,21 @@ from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, geoms_of
 from pipelines.integrate.planar import interior_overlaps
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
 from pipelines.integrate.summary import enterprise_profile, region_summary
-from pipelines.integrate.workdays import ResponseRule, WorkCalendar, response_changes
+from pipelines.integrate.workdays import (
+    ResponseRule,
+    WorkCalendar,
+    response_changes,
+    row_intervals,
+)
 from pipelines.integrate.workdays import judged_alike as judged_between
 
 LAYERS = LAYER_ORDER
 PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
 __all__ = ["FAMILIES", "LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "part_key",
-           "part_keys", "split_key", "fingerprints", "judged_alike", "still_alike",
-           "integrate_part", "integrate_county", "integrate_unpartitioned", "finish"]
+           "part_keys", "split_key", "fingerprints", "part_prints", "PartPrint", "judged_alike",
+           "still_alike", "integrate_part", "build_part", "ROW_COLUMNS", "ENRICHED",
+           "integrate_county", "integrate_unpartitioned", "finish"]
 
 # The partitioned layers in families built together, each with what it reads: the farmland
 # overlay reads the zone's parcels and projects; licences on farmland the county's licences
@@ -112,6 +119,69 @@ def integrate_part(inputs: Inputs, key: str, as_of: datetime) -> dict[str, gpd.G
     return _family(inputs, inputs.county(code), inputs.zone([code]), family, as_of)
 
 
+# -- work orders reused row by row ---------------------------------------------------------------
+# `complaints_enriched` is row-wise: a row depends on its own source row, the register, the
+# parcels its point may lie on and `as_of`. A staged part keeps, per row, its source row's
+# identity (`_row_hashes`) and the interval of `as_of` its response times hold for (see
+# `workdays.row_intervals`), in hidden columns: `publish.layers` keeps only the contract's.
+ROW_COLUMNS = ("_row", "_judged_after", "_judged_until")
+ENRICHED = "complaints_enriched"
+
+
+def build_part(inputs: Inputs, key: str, as_of: datetime,
+               previous: gpd.GeoDataFrame | None = None) -> tuple[dict[str, gpd.GeoDataFrame], int]:
+    """A partition as `integrate_part` builds it, and how many of its rows were taken from
+    `previous` rather than built. Work orders carry `ROW_COLUMNS`; with `previous` (the
+    part's enriched orders as a run staged them, built from the same context: counties,
+    register and parcels, see `part_prints`), a row is taken over where its source row is
+    still the same and its interval holds at `as_of`; only the others are enriched. A daily
+    delivery then enriches its new orders and those whose deadline passed, not the county."""
+    code, family = split_key(key)
+    if family != "complaints":
+        return integrate_part(inputs, key, as_of), 0
+    orders = inputs.county(code).complaints
+    rule = ResponseRule.from_region(load_region().response_rule)
+    after, until = row_intervals(orders[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
+                                 WorkCalendar())
+    rows = _row_hashes(orders)
+    taken = _taken_over(previous, rows, as_of)
+    kept, fresh = np.flatnonzero(taken >= 0), np.flatnonzero(taken < 0)
+    built = complaints_enriched(orders.iloc[fresh], inputs.licenses, inputs.farmland_pbf, as_of,
+                                inputs.registers)
+    if len(kept) and previous is not None:
+        old = previous.iloc[taken[kept]].drop(columns=list(ROW_COLUMNS))
+        joined = pd.concat([old, built], ignore_index=True)
+        # in the orders' own order, as a whole build gives them
+        order = np.argsort(np.concatenate([kept, fresh]), kind="stable")
+        built = gpd.GeoDataFrame(joined.iloc[order].reset_index(drop=True), geometry="geom",
+                                 crs=4490)
+    built["_row"] = rows
+    built["_judged_after"] = after
+    built["_judged_until"] = until
+    return {ENRICHED: built}, len(kept)
+
+
+def _taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
+                as_of: datetime) -> npt.NDArray[np.intp]:
+    """Per source row (by `rows`, its identity), the position in `previous` of its enriched
+    row, if that row holds at `as_of`; -1 where it must be enriched."""
+    none = np.full(len(rows), -1, dtype=np.intp)
+    if previous is None or not len(previous) or not set(ROW_COLUMNS) <= set(previous.columns):
+        return none  # nothing staged, or staged before rows carried their identity
+    now = np.datetime64(local_naive(as_of), "us")
+    after = previous["_judged_after"].to_numpy(dtype="datetime64[us]")
+    until = previous["_judged_until"].to_numpy(dtype="datetime64[us]")
+    holds = np.flatnonzero((np.isnat(after) | (after < now)) & (np.isnat(until) | (now <= until)))
+    # identical source rows (frames hashed whole) enrich alike: any one of them serves
+    unique, first = np.unique(previous["_row"].to_numpy(dtype=np.uint64)[holds],
+                              return_index=True)
+    if not len(unique):
+        return none
+    found = pd.Index(unique).get_indexer(rows)
+    out: npt.NDArray[np.intp] = np.where(found >= 0, holds[first[found]], -1).astype(np.intp)
+    return out
+
+
 def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
     """Every family of one county's partition."""
     return _layers(inputs, inputs.county(code), inputs.zone([code]), as_of)
@@ -148,7 +218,21 @@ def _digest(*parts: bytes | str | npt.NDArray[np.uint64]) -> str:
     return h.hexdigest()
 
 
+class PartPrint(NamedTuple):
+    """What a partition is built from (`fingerprint`) and, for work orders, what every row of
+    it is built from but its own source row and `as_of` (`context`: counties, register,
+    parcels hit; "" for the other families): equal contexts, rows reusable one by one."""
+
+    fingerprint: str
+    context: str = ""
+
+
 def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[str, str]:
+    """Partition key -> digest of everything its build reads (see `part_prints`)."""
+    return {key: p.fingerprint for key, p in part_prints(inputs, codes, tag).items()}
+
+
+def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[str, PartPrint]:
     """Partition key -> digest of everything its build reads (see `_family`), and `tag`
     (what the warehouse is set up for: its contracts): equal digests, equal parts, judged at
     any moment the part's `judged_alike` interval holds. Costs one hash per input row and
@@ -175,7 +259,7 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[st
         inputs.licenses[["tyshxydm", "ztmc"]], index=False).to_numpy(dtype=np.uint64)))
     pbf = inputs.farmland_pbf
     none = np.zeros(0, dtype=np.intp)
-    out: dict[str, str] = {}
+    out: dict[str, PartPrint] = {}
     for code in codes:
         zone = inputs.zone([code])
 
@@ -197,15 +281,16 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[st
             picked: npt.NDArray[np.uint64] = rows["farmland_pbf"][np.union1d(zone_pbf, stray)]
             return picked
 
-        out[part_key(code, "farmland")] = _digest(
+        out[part_key(code, "farmland")] = PartPrint(_digest(
             "farmland", counties, rows["farmland_pbf"][zone_pbf],
             rows["farmland_hsf"][in_zone("farmland_hsf")],
-            rows["farmland_pbf"][own("farmland_pbf")], rows["farmland_hsf"][own("farmland_hsf")])
-        out[part_key(code, "licences")] = _digest(
-            "licences", counties, rows["licenses"][own("licenses")], parcels_hit("licenses"))
-        out[part_key(code, "complaints")] = _digest(
-            "complaints", counties, rows["complaints"][own("complaints")], register,
-            parcels_hit("complaints"))
+            rows["farmland_pbf"][own("farmland_pbf")], rows["farmland_hsf"][own("farmland_hsf")]))
+        out[part_key(code, "licences")] = PartPrint(_digest(
+            "licences", counties, rows["licenses"][own("licenses")], parcels_hit("licenses")))
+        hit = parcels_hit("complaints")
+        out[part_key(code, "complaints")] = PartPrint(
+            _digest("complaints", counties, rows["complaints"][own("complaints")], register, hit),
+            _digest("complaints.context", counties, register, hit))
     return out
 
 

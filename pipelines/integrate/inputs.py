@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.contracts import Role, with_role
+from pipelines.contracts import Contract, Role, with_role
 from pipelines.integrate.planar import GeomArray, polygonal
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.counties import COUNTY as COUNTY  # the partition key, re-exported
@@ -181,19 +181,32 @@ INPUT_ROLES: dict[str, Role] = {"farmland_pbf": "protected_farmland",
                                 "complaints": "work_orders"}
 
 
-def load_inputs(wh: Warehouse) -> Inputs:
-    """The current core data of every dataset playing an integration role, each row located
-    in its county (or, with no location, the county it states)."""
-    counties = current_counties(wh).reset_index(drop=True)
-    frames = {}
+def input_contracts() -> dict[str, Contract]:
+    """The dataset contract filling each Inputs frame."""
+    found = {}
     for name, role in INPUT_ROLES.items():
         contract = with_role(role)
         if contract is None:
             raise ValueError(f"no dataset contract plays the role {role!r}: integration needs it")
-        gdf = wh.read_current(contract).reset_index(drop=True)
-        gdf = gdf.set_crs(4490, allow_override=True)
-        gdf[COUNTY] = locate(gdf, counties, stated=contract.county_column)
-        frames[name] = gdf
+        found[name] = contract
+    return found
+
+
+def located(frame: gpd.GeoDataFrame, contract: Contract,
+            counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Core rows as the integration reads them: numbered from 0, in EPSG:4490, each located
+    in its county (or, with no location, the county it states)."""
+    gdf = frame.reset_index(drop=True).set_crs(4490, allow_override=True)
+    gdf[COUNTY] = locate(gdf, counties, stated=contract.county_column)
+    return gdf
+
+
+def load_inputs(wh: Warehouse) -> Inputs:
+    """The current core data of every dataset playing an integration role, each row located
+    in its county (or, with no location, the county it states)."""
+    counties = current_counties(wh).reset_index(drop=True)
+    frames = {name: located(wh.read_current(contract), contract, counties)
+              for name, contract in input_contracts().items()}
     return Inputs(counties=counties, **frames)
 
 

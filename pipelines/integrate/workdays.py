@@ -39,7 +39,7 @@ from pipelines.integrate.calendar import (
 _DAY = np.timedelta64(1, "D")
 __all__ = ["SLA_COLUMNS", "CalendarYearUnknown", "ResponseRule", "WorkCalendar",
            "add_working_days", "evaluate_response_frame", "judged_alike", "response_changes",
-           "solved_deadlines"]
+           "row_intervals", "solved_deadlines"]
 
 # --- a frame of work orders ---------------------------------------------------------------
 
@@ -216,6 +216,27 @@ def judged_alike(
     now64 = np.datetime64(local_naive(now), "us")
     before, since = moments[moments < now64], moments[moments >= now64]
     return (before.max() if len(before) else None, since.min() if len(since) else None)
+
+
+def row_intervals(
+    df: pd.DataFrame, now: dt.datetime, rule: ResponseRule, cal: WorkCalendar
+) -> tuple[np.ndarray, np.ndarray]:
+    """(after, until) per row, datetime64[us] (NaT: unbounded): the row's results judged at
+    `now` are the same judged at any `t` with after < t <= until. `judged_alike` of each
+    row's own `response_changes` moments, so that a row enriched once is kept while "now"
+    moves within its own interval, whatever the other orders of its partition do."""
+    at, moments = response_changes(df, rule, cal)
+    now64 = np.datetime64(local_naive(now), "us")
+    stamps = moments.view(np.int64)
+    # NaT is int64's minimum: the greatest moment before `now` wins over it; for `until`
+    # the least moment from `now` on wins over int64's maximum, then made NaT again
+    after = np.full(len(df), np.iinfo(np.int64).min, dtype=np.int64)
+    until = np.full(len(df), np.iinfo(np.int64).max, dtype=np.int64)
+    before = moments < now64
+    np.maximum.at(after, at[before], stamps[before])
+    np.minimum.at(until, at[~before], stamps[~before])
+    until[until == np.iinfo(np.int64).max] = np.iinfo(np.int64).min
+    return after.view("datetime64[us]"), until.view("datetime64[us]")
 
 
 def evaluate_response_frame(

@@ -26,7 +26,7 @@ from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessme
 from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED
 from pipelines.integrate.inputs import shares as inputs_shares
 from pipelines.publish.layers import publish_layers
-from pipelines.runner import runlog
+from pipelines.runner import inputs_cache, runlog
 from pipelines.runner.metrics import Stages
 from pipelines.runner.parallel import forked_map
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
@@ -126,7 +126,9 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
           staging: StagingStore | None, full: bool, keep_inputs: bool
           ) -> tuple[IntegrationRun, integrate.Inputs]:
     version = core_version(wh)  # before the inputs: a load after this is published next time
-    inputs = integrate.load_inputs(wh)
+    # with staging: from the published run's cache, read only where core data changed
+    inputs = integrate.load_inputs(wh) if staging is None else \
+        inputs_cache.load_inputs(wh, staging, run_id, full)
     when = when or as_of()
     codes = integrate.partitions(inputs)
     if county is not None and county not in codes:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
@@ -51,6 +53,18 @@ class Warehouse(ABC):
     @abstractmethod
     def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
         """The rows of a core dataset that are current (`_valid_to` is null)."""
+
+    @abstractmethod
+    def current_versions(self, contract: Contract) -> npt.NDArray[np.int64]:
+        """The `_version_id`s of a core dataset's current rows, sorted: what an integration
+        run compares with the rows it kept from the run before (`runner.inputs_cache`)."""
+
+    @abstractmethod
+    def read_current_after(self, contract: Contract, after: int | None) -> gpd.GeoDataFrame:
+        """The current rows whose `_version_id` is above `after` (all when None), as
+        `read_current` reads them (the same dtypes for the same rows) with their
+        `_version_id` as the first column. A dataset's loads hold its lock, so version ids
+        grow with the order they commit in: the rows above the last one seen are the new."""
 
     @abstractmethod
     def read_drop_versions(self, contract: Contract, drop_id: str,
