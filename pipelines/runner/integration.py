@@ -137,7 +137,7 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
         return run, inputs
     # the contracts too: a changed contract changes what every partition holds
-    now = integrate.fingerprints(inputs, codes, tag=wh.meta("setup") or "")
+    now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "")
     judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
     published = staging.published()
     before = {} if full or published is None or published == run_id else \
@@ -146,7 +146,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         build = integrate.part_keys([county])
         keep = [k for k in now if k not in build]
     else:
-        build = [k for k in now if k not in before or before[k].fingerprint != now[k]
+        build = [k for k in now if k not in before
+                 or before[k].fingerprint != now[k].fingerprint
                  or not integrate.still_alike(before[k].judged, when)]
         keep = [k for k in now if k not in build]
     if keep and published is not None and published != run_id:
@@ -157,8 +158,11 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
     keep = [k for k in keep if k in have]  # (a county run missing some cannot publish)
     # What each partition was built from, for the next run to compare with: its own inputs,
     # or for one taken over, what the published run recorded for it.
-    built_from = {**{k: before.get(k, Built()) for k in keep},
-                  **{k: Built(now[k], judged.get(k, ("", ""))) for k in build}}
+    # A work-order part rebuilt from the context the published run built it from takes over
+    # that run's rows one by one (`integrate.build_part`): `rows_from` names the run.
+    built_from = {**{k: before.get(k, Built())._replace(rows_from="") for k in keep},
+                  **{k: Built(now[k].fingerprint, judged.get(k, ("", "")), now[k].context,
+                              _rows_from(before.get(k), now[k], published)) for k in build}}
     staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
     if keep_inputs:
         staging.write_parts(run_id, _frames(inputs, build))
@@ -175,18 +179,31 @@ BUILT_FROM = ".built_from"  # the run's record of what each of its partitions wa
 
 
 class Built(NamedTuple):
-    """What a partition was built from (`integrate.fingerprints`), and for work orders the
-    interval of `as_of` its response times hold for (`integrate.judged_alike`)."""
+    """What a partition was built from (`integrate.part_prints`), and for work orders the
+    interval of `as_of` its response times hold for (`integrate.judged_alike`), the context
+    of its rows, and the run whose staged rows its build may take over (`rows_from`, "" for
+    none: a first or full build, a context changed, a part taken over whole)."""
 
     fingerprint: str = ""
     judged: tuple[str, str] = ("", "")
+    context: str = ""
+    rows_from: str = ""
+
+
+def _rows_from(before: Built | None, now: integrate.PartPrint, published: str | None) -> str:
+    """The published run, when it built the part from the same context as now (a record
+    without context, from before rows were reused, never matches)."""
+    same = before is not None and bool(now.context) and before.context == now.context
+    return published if same and published is not None else ""
 
 
 def _fingerprint_frame(prints: dict[str, Built]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"part": list(prints),
                              "fingerprint": [b.fingerprint for b in prints.values()],
                              "judged_after": [b.judged[0] for b in prints.values()],
-                             "judged_until": [b.judged[1] for b in prints.values()]},
+                             "judged_until": [b.judged[1] for b in prints.values()],
+                             "context": [b.context for b in prints.values()],
+                             "rows_from": [b.rows_from for b in prints.values()]},
                             geometry=[None] * len(prints), crs=4490)
 
 
@@ -197,9 +214,13 @@ def _built_from(staging: StagingStore, run_id: str) -> dict[str, Built]:
     frame = found[BUILT_FROM]
     if "judged_until" not in frame.columns:  # recorded before intervals: built again
         return {}
+    # context and rows_from: missing in runs staged before rows were reused (rebuilt whole)
+    frame = frame.assign(**{c: "" for c in ("context", "rows_from") if c not in frame.columns})
     text = frame.astype({c: str for c in ("part", "fingerprint", "judged_after",
-                                          "judged_until")}).replace({"None": "", "nan": ""})
-    return {row.part: Built(row.fingerprint, (row.judged_after, row.judged_until))
+                                          "judged_until", "context", "rows_from")}
+                        ).replace({"None": "", "nan": ""})
+    return {row.part: Built(row.fingerprint, (row.judged_after, row.judged_until),
+                            row.context, row.rows_from)
             for row in text.itertuples()}
 
 
@@ -220,7 +241,7 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
     with cost.stage("integrate") as built:
-        built["rows"] = _build_all(settings, wh, staged, run, inputs, jobs)
+        built["rows"], built["reused"] = _build_all(settings, wh, staged, run, inputs, jobs)
     with cost.stage("publish") as published:
         counts = publish_run(settings, wh, run, inputs)
         published["rows"] = sum(counts.values())
@@ -233,14 +254,28 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
 _FORKED: dict[str, integrate.Inputs] = {}  # the run's inputs, as forked workers inherit them
 
 
+class Counts(NamedTuple):
+    """Rows a build made (work orders: enriched), and rows it took over from the run that
+    staged them (`integrate.build_part`): the work followed the change when `rows` is small."""
+
+    rows: int = 0
+    reused: int = 0
+
+    def __add__(self, other: object) -> Counts:
+        if not isinstance(other, Counts):
+            return NotImplemented
+        return Counts(self.rows + other.rows, self.reused + other.reused)
+
+
 def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: IntegrationRun,
-               inputs: integrate.Inputs, jobs: int) -> int:
+               inputs: integrate.Inputs, jobs: int) -> Counts:
     """Every county the run builds, here or side by side in `jobs` workers forked from this
     process: they inherit the inputs (never pickled), the licence register and the spatial
     indexes made here once, and write their partitions to the staging store themselves. Each
     county's cost is in the runs' ledger, as an Airflow county task's is."""
     if jobs <= 1 or len(run.partitions) <= 1:
-        return sum(_build_county(wh, staged, run, county, inputs) for county in run.partitions)
+        return sum((_build_county(wh, staged, run, county, inputs)
+                    for county in run.partitions), Counts())
     inputs.registers  # noqa: B018  (made once, here, for every worker)
     for name in INPUT_ROLES:
         getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
@@ -249,12 +284,13 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     order = sorted(run.partitions, key=lambda c: -int(sizes.get(c, 0)))  # largest first
     _FORKED["inputs"] = inputs
     try:
-        return sum(forked_map(_build_forked, [(settings, run, c) for c in order], jobs))
+        return sum(forked_map(_build_forked, [(settings, run, c) for c in order], jobs),
+                   Counts())
     finally:
         _FORKED.clear()
 
 
-def _build_forked(work: tuple[Settings, IntegrationRun, str]) -> int:
+def _build_forked(work: tuple[Settings, IntegrationRun, str]) -> Counts:
     """One county in a forked worker, through a warehouse connection of its own."""
     settings, run, county = work
     wh = open_warehouse(settings.warehouse_url)
@@ -265,20 +301,33 @@ def _build_forked(work: tuple[Settings, IntegrationRun, str]) -> int:
 
 
 def _build_county(wh: Warehouse, staged: StagingStore, run: IntegrationRun, county: str,
-                  inputs: integrate.Inputs) -> int:
+                  inputs: integrate.Inputs) -> Counts:
     with runlog.stages(wh, run.run_id, county).stage("integrate") as built:
-        built["rows"] = _build(staged, run, county, inputs)
-    return int(built["rows"])
+        counts = _build(staged, run, county, inputs)
+        built["rows"], built["reused"] = counts
+    return counts
 
 
 def _build(staged: StagingStore, run: IntegrationRun, county: str,
-           inputs: integrate.Inputs) -> int:
-    rows = 0
-    for key in run.parts_of(county):
-        layers = integrate.integrate_part(inputs, key, run.as_of)
+           inputs: integrate.Inputs) -> Counts:
+    """The county's partitions of the run, staged; a work-order part whose plan names a run
+    to take rows from (`Built.rows_from`) reads that run's staged part (on PostGIS, shared by
+    every worker) and enriches only the rows that changed."""
+    keys = run.parts_of(county)
+    plan = _built_from(staged, run.run_id) if any(
+        integrate.split_key(k)[1] == "complaints" for k in keys) else {}
+    counts = Counts()
+    for key in keys:
+        source = plan.get(key, Built()).rows_from
+        found = staged.read(source, key) if source and source != run.run_id else None
+        previous = (found or {}).get(integrate.ENRICHED)
+        layers, reused = integrate.build_part(inputs, key, run.as_of, previous)
         staged.write_partition(run.run_id, key, layers)
-        rows += sum(len(gdf) for gdf in layers.values())
-    return rows
+        counts += Counts(sum(len(gdf) for gdf in layers.values()) - reused, reused)
+    if counts.reused:
+        log.info("integration run %s, county %s: %d rows built, %d taken over", run.run_id,
+                 county, counts.rows, counts.reused)
+    return counts
 
 
 def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
@@ -291,7 +340,7 @@ def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
         inputs = _run_inputs(staged, wh, run, county)
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)  # its share's
     with cost.stage("integrate") as built:
-        built["rows"] = _build(staged, run, county, inputs)
+        built["rows"], built["reused"] = _build(staged, run, county, inputs)
     return f"{run.run_id}: {', '.join(run.parts_of(county))}"
 
 

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import text
 
 from pipelines.config import Settings, settings
@@ -215,3 +217,106 @@ def _later_moments() -> None:
     incremental, built = _integrate(earlier)
     assert sorted(built) == sorted(k for k, a in afters.items() if a >= earlier)
     assert incremental == _integrate(earlier, full=True)[0]
+
+
+# -- work orders reused row by row -----------------------------------------------------------
+NEXT_DAY = "2026-11-17T12:00:00"  # a day after AS_OF: a few open orders' deadlines pass
+
+
+def _orders_in_counties(sample: Path, out: Path) -> tuple[Path, str]:
+    """20 new work orders in each of three counties, and one order of the first sent again
+    (a new version: its satisfaction changed); the path and that order's id."""
+    rows = pd.read_csv(sample / "complaints.csv", encoding="gbk", dtype=str,
+                       keep_default_na=False)
+    key = rows.columns[0]  # ＧＤＢＨ, the hotline's full-width header
+    counties = rows["XZQDM"].value_counts().index[:3]
+    new = pd.concat([rows[rows["XZQDM"] == c].head(20) for c in counties])
+    new[key] = new[key].str[:-5] + "8" + new[key].str[-4:]
+    again = rows[rows["XZQDM"] == counties[0]].iloc[[-1]].copy()
+    again["MYD"] = "不满意" if again["MYD"].iloc[0] != "不满意" else "满意"
+    path = out / "工单-多县.csv"
+    pd.concat([new, again]).to_csv(path, index=False, encoding="gbk")
+    return path, str(again[key].iloc[0])
+
+
+def _enriched(cost: str) -> tuple[int, int]:
+    """(rows enriched, rows taken over) by a run's integrate stage (its LAST_RUN_COST)."""
+    stage = json.loads(cost)["integrate"]
+    return int(stage["rows"]), int(stage["reused"])
+
+
+def _published_orders() -> pd.DataFrame:
+    from pipelines import runner
+
+    wh = runner.warehouse(settings())
+    frame = pd.DataFrame(wh.read_published("complaints_enriched"))
+    wh.engine.dispose()
+    frame = frame.drop(columns=["geom", "geometry", "fid"], errors="ignore")
+    return frame.set_index("order_id").astype(object).where(lambda f: f.notna(), None)
+
+
+def _last_cost() -> str:
+    from pipelines import runner
+    from pipelines.runner.integration import LAST_RUN_COST
+
+    wh = runner.warehouse(settings())
+    cost = wh.meta(LAST_RUN_COST) or "{}"
+    wh.engine.dispose()
+    return cost
+
+
+def test_work_orders_are_enriched_only_where_they_changed(
+        home: Path, sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A delivery across counties, judged a day later: only the new orders, the order sent
+    again and the open orders whose deadline passed in between are enriched; every other row
+    is taken over from the published run, and the result is a full rebuild's. A renamed
+    business (the register) rebuilds every work-order part whole."""
+    from pipelines import integrate, runner
+    from pipelines.contracts import load_region
+    from pipelines.integrate.workdays import ResponseRule, WorkCalendar, row_intervals
+
+    s = settings()
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    _run()
+    before = _published_orders()
+    wh = runner.warehouse(s)
+    orders = integrate.load_inputs(wh).complaints
+    wh.engine.dispose()
+    # the rows whose own interval at AS_OF does not hold a day later: judged again
+    rule = ResponseRule.from_region(load_region().response_rule)
+    after, until = row_intervals(orders[["pdsj", "sclxsj", "blyjsj", "bjsj"]],
+                                 datetime.fromisoformat(AS_OF), rule, WorkCalendar())
+    next_day = np.datetime64(datetime.fromisoformat(NEXT_DAY), "us")
+    moved = orders["gdbh"][~((np.isnat(after) | (after < next_day))
+                             & (np.isnat(until) | (next_day <= until)))]
+    assert len(moved), "no open order falls due between the two moments"
+
+    files = tmp_path / "deliveries"
+    files.mkdir()
+    path, resent = _orders_in_counties(sample_dir, files)
+    drop_file(s, path, "complaints")
+    monkeypatch.setenv("YITU_AS_OF", NEXT_DAY)
+    incremental, built = _run()
+    enriched, reused = _enriched(_last_cost())
+    now = _published_orders()
+    assert not set(integrate.ROW_COLUMNS) & set(now.columns)  # staged, never published
+    new = set(now.index) - set(before.index)  # (the sample's bad rows: quarantined)
+    assert len(new) >= 50 and len(now) == len(before) + len(new)
+    # the new, the one sent again, the ones re-judged (the resent one's old version is gone)
+    assert enriched == len(new) + 1 + len(set(moved) - {resent}), sorted(built)
+    assert reused > 0 and enriched + reused <= len(now)
+    assert _families(built) == {"complaints"} and len(_codes(built)) >= 3
+    assert now.loc[resent, "satisfaction"] != before.loc[resent, "satisfaction"]
+    sla = ["contact_within_2h", "proposal_within_1wd", "solved_within_15wd"]
+    changed = (now.loc[before.index, sla].map(repr) != before[sla].map(repr)).any(axis=1)
+    assert set(before.index[changed]) <= set(moved) and changed.any()
+    assert incremental == _run(full=True)[0]
+
+    # a renamed business: every work order may name it, no row is taken over
+    dataset, renamed = _licences(sample_dir, files)
+    drop_file(s, renamed, dataset)
+    incremental, built = _run()
+    enriched, reused = _enriched(_last_cost())
+    assert reused == 0 and enriched >= len(now)
+    assert incremental == _run(full=True)[0]
