@@ -9,7 +9,7 @@ import signal
 
 ENV = "YITU_FAILPOINT"
 POINTS = ("read.done", "load.before_commit", "load.after_commit", "publish.before_swap",
-          "publish.after_swap")
+          "publish.before_commit", "publish.after_swap")
 
 
 def failpoint(name: str) -> None:

@@ -36,3 +36,6 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA audit, core, dq TO yitu_loader;
 -- `staging`: integration runs hand each other frames there; the loader's alone.
 GRANT USAGE ON SCHEMA staging TO yitu_loader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA staging TO yitu_loader;
+-- What publish by difference compares (pipelines/publish/difference.py): the loader's alone.
+-- The analyst roles have no USAGE on `audit`; nobody else is granted these tables either.
+REVOKE ALL ON audit.published_layers, audit.published_rows FROM PUBLIC;

@@ -336,15 +336,31 @@ def integrate_unpartitioned(inputs: Inputs, as_of: datetime) -> dict[str, gpd.Ge
     return finish(inputs, [_layers(inputs, inputs, inputs.whole(), as_of)], as_of)
 
 
+# What the cross-county views (`finish`) read of each partitioned layer: a layer published as
+# it is needs no more (publish_run reads only these columns of it, and never its geometry).
+VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "farmland_base_map": (COUNTY, "class", "area_mu"),  # region_summary
+    "farmland_conflicts": (),
+    "licenses_on_farmland": ("uscc", COUNTY),  # enterprise_profile, region_summary
+    "complaints_enriched": ("uscc", "received_at", COUNTY, "satisfaction", "contact_within_2h",
+                            "proposal_within_1wd", "solved_within_15wd"),
+}
+if set(VIEW_COLUMNS) != set(PARTITIONED):
+    raise RuntimeError("VIEW_COLUMNS must name what the views read of every partitioned layer")
+
+
 def finish(inputs: Inputs, parts: list[dict[str, gpd.GeoDataFrame]],
            as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
+    """The partitions merged per layer, and the views spanning counties built from them. A
+    layer read only for `VIEW_COLUMNS` (no geometry) stays so: it is not published again."""
     merged: dict[str, gpd.GeoDataFrame] = {}
     for layer in PARTITIONED:
         found = [p[layer] for p in parts if layer in p]  # a part holds one family's layers
         frames = [f for f in found if len(f)]
         if frames:
-            merged[layer] = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True),
-                                             geometry="geom", crs=4490)
+            rows = pd.concat(frames, ignore_index=True)
+            merged[layer] = gpd.GeoDataFrame(rows, geometry="geom", crs=4490) \
+                if "geom" in rows.columns else gpd.GeoDataFrame(rows)
         else:
             merged[layer] = next(iter(found), gpd.GeoDataFrame(
                 geometry=[], crs=4490).rename_geometry("geom"))

@@ -358,13 +358,18 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     staged = store(settings, wh)
     inputs = inputs if inputs is not None else _run_inputs(staged, wh, run)
     _complete_partitions(staged, run.run_id, integrate.part_keys(integrate.partitions(inputs)))
-    layers = integrate.finish(inputs, staged.read_partitions(run.run_id), run.as_of)
-    answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
-    layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of)
-    # A family none of whose partitions was built is the published run's, as published.
+    # A family none of whose partitions was built is the published run's, as published:
+    # where the warehouse keeps such layers in place, they are read only for what the
+    # cross-county views take of them (`integrate.VIEW_COLUMNS`), their geometry never decoded.
     built = {integrate.split_key(k)[1] for k in run.build} if run.build else set(FAMILIES)
     same = [layer for family, names in FAMILIES.items() if family not in built for layer in names]
-    swapped = publish_layers(wh, layers, unchanged=same if staged.published() else ())
+    same = same if staged.published() else []
+    kept = set(same) & set(wh.published_layers()) if wh.publishes_some_layers else set()
+    columns = {layer: integrate.VIEW_COLUMNS[layer] for layer in kept}
+    layers = integrate.finish(inputs, staged.read_partitions(run.run_id, columns), run.as_of)
+    answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
+    layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of)
+    swapped = publish_layers(wh, layers, unchanged=same)
     log.info("integration run %s: published %s; %s as they were", run.run_id,
              ", ".join(swapped), ", ".join(sorted(set(layers) - set(swapped))) or "none")
     staged.mark_published(run.run_id)

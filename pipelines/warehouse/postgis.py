@@ -21,10 +21,12 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from pipelines.contracts import Contract, all_contracts
+from pipelines.failpoints import failpoint
+from pipelines.publish import difference
 from pipelines.publish.styles_store import POSTGIS_STYLES_DDL, write_postgis_styles
 from pipelines.warehouse.base import Finalize, Warehouse, versioned
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
-from pipelines.warehouse.pgcopy import copy_in, copy_out, geometry_type, pg_type
+from pipelines.warehouse.pgcopy import copy_in, copy_out
 from pipelines.warehouse.tables import audit_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -68,6 +70,8 @@ class PostgisWarehouse(Warehouse):
         self.url = url
         self.engine = create_engine(url, pool_pre_ping=True)
         self.tables = audit_tables(schemas=True)
+        # per layer of the last publish: "whole", or "difference: <rows changed>"
+        self.published_by: dict[str, str] = {}
 
     def ensure_ready(self) -> None:
         with self.engine.begin() as conn:
@@ -81,6 +85,7 @@ class PostgisWarehouse(Warehouse):
             self.tables.metadata.create_all(conn)
             conn.exec_driver_sql(STAGING_DDL)  # integration runs' staged frames (staging.py)
             conn.exec_driver_sql(POSTGIS_STYLES_DDL)  # QGIS's own table, read by roles.sql
+            conn.exec_driver_sql(difference.PUBLISHED_ROWS_DDL)  # the loader's (roles.sql)
             conn.exec_driver_sql((SQL_DIR / "roles.sql").read_text("utf-8"))
 
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
@@ -136,6 +141,13 @@ class PostgisWarehouse(Warehouse):
 
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
+        """Every layer in one transaction, so readers see the old layers or the new: each one
+        published by difference where its record allows (`pipelines.publish.difference`:
+        row locks only), else swapped in whole (a new table, under an exclusive lock)."""
+        data = {name: gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+                for name, gdf in layers.items()}
+        hashes = {name: difference.row_hashes(gdf) for name, gdf in data.items()}
+        self.published_by = {}
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.publish'))"))
             # After the advisory lock: a publish waits for the one before it as long as it
@@ -143,19 +155,31 @@ class PostgisWarehouse(Warehouse):
             stmt_ms = round(_seconds(STATEMENT_TIMEOUT_ENV, STATEMENT_TIMEOUT_S) * 1000)
             conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
                          {"v": f"{stmt_ms}ms"})
-            for name, gdf in layers.items():
-                _stage(conn, name, gdf, labels.get(name, {}))
-            _lock_published(conn, list(layers), _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
+            driver = _driver(conn)
+            changes = {name: difference.plan(driver, name, gdf, hashes[name])
+                       for name, gdf in data.items()}
+            whole = [name for name, change in changes.items() if change is None]
+            for name in whole:
+                _stage(conn, name, data[name], labels.get(name, {}))
+            _lock_published(conn, whole, _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
             # The swap: within this transaction, so readers see the old layers or the new.
             # A view is bound to its table, not to the name: the OGC view goes and comes back
             # with the table it shows.
-            for name, gdf in layers.items():
+            for name in whole:
+                gdf = data[name]
                 conn.execute(text(f"DROP VIEW IF EXISTS ogc.{name}"))
                 conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
                 conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
                 _create_ogc_view(conn, name, [c for c in gdf.columns if c != gdf.geometry.name])
+                difference.record_whole(driver, name, gdf, hashes[name])
+                self.published_by[name] = "whole"
+            for name, change in changes.items():
+                if change is not None:  # the table, its view, comments and grants stay
+                    difference.apply(driver, name, data[name], hashes[name], change)
+                    self.published_by[name] = f"difference: {change.summary()}"
             write_postgis_styles(conn, list(layers))
+            failpoint("publish.before_commit")
 
     def read_published(self, layer: str) -> gpd.GeoDataFrame:
         return self._read(sql.SQL("SELECT * FROM {}").format(sql.Identifier("publish", layer)))
@@ -166,17 +190,20 @@ class PostgisWarehouse(Warehouse):
         return list(df["tablename"])
 
 
-def _stage(conn: Connection, name: str, gdf: gpd.GeoDataFrame, labels: dict[str, str]) -> None:
+def _stage(conn: Connection, name: str, data: gpd.GeoDataFrame, labels: dict[str, str]) -> None:
     """publish_staging.<name>: the layer's rows, typed from its dtypes, indexed, commented."""
-    data = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
     staged = f"publish_staging.{name}"
-    columns = [f"{_ident(c)} {geometry_type(data) if c == 'geom' else pg_type(data[c].dtype)}"
-               for c in data.columns]
+    columns = difference.columns_of(data)
     conn.execute(text(f"DROP TABLE IF EXISTS {staged}"))
     # QGIS edits and identifies features by a primary key: fid, numbered in row order.
     conn.execute(text(f"CREATE TABLE {staged} ({', '.join(columns)}, "
                       "fid bigserial PRIMARY KEY)"))
-    copy_in(_driver(conn), "publish_staging", name, data)
+    # fid 1..n in row order, given here rather than left to the sequence: the hash record
+    # (`difference.record_whole`) says which fid each row got.
+    copy_in(_driver(conn), "publish_staging", name, data.assign(fid=range(1, len(data) + 1)))
+    if len(data):
+        conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'fid'), :n)"),
+                     {"t": staged, "n": len(data)})
     # GiST for map extents, and the same on the OGC view's expression for its bbox filter.
     conn.execute(text(f"CREATE INDEX ON {staged} USING gist (geom)"))
     conn.execute(text(f"CREATE INDEX ON {staged} USING gist (({OGC_GEOMETRY}))"))

@@ -27,12 +27,13 @@ import shutil
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import geopandas as gpd
+import pyarrow.parquet as pq
 from psycopg import sql
 from sqlalchemy import Connection, text
 
@@ -40,6 +41,9 @@ from pipelines.warehouse.base import Warehouse
 from pipelines.warehouse.ddl import STAGING_DDL
 
 Frames = dict[str, gpd.GeoDataFrame]
+# Per frame name, the only columns to read of it (read_partitions): such a frame comes back
+# without its geometry, which is never decoded. Frames not named are read whole.
+Columns = Mapping[str, Sequence[str]]
 INPUTS = ".inputs"  # the part holding the run's inputs; never a partition key
 REGISTERS = ".registers"  # the part holding the run's licence register, as matched against
 # A part whose key starts with a dot is the run's own record (its inputs, what its partitions
@@ -60,8 +64,19 @@ def encode(frame: gpd.GeoDataFrame) -> bytes:
     return buf.getvalue()
 
 
-def decode(data: bytes) -> gpd.GeoDataFrame:
-    return gpd.read_parquet(io.BytesIO(data))
+def decode(data: bytes, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+    """A staged frame; with `columns`, only those, read by pyarrow without the geometry
+    (a GeoDataFrame with no geometry column, the columns' dtypes restored as written)."""
+    return _read_parquet(io.BytesIO(data), columns)
+
+
+def _read_parquet(source: io.BytesIO | Path, columns: Sequence[str] | None) -> gpd.GeoDataFrame:
+    if columns is None:
+        return gpd.read_parquet(source)
+    # geopandas would decode the geometry column and refuse a read without it: pyarrow's
+    # column projection reads the others' pages only, and their pandas metadata restores
+    # the dtypes (nullable booleans, timestamps) as gpd.read_parquet gives them.
+    return gpd.GeoDataFrame(pq.read_table(source, columns=list(columns)).to_pandas())
 
 
 class StagingStore(ABC):
@@ -74,8 +89,9 @@ class StagingStore(ABC):
         """Replace `part` of the run with `frames`; where it went, for the task's log."""
 
     @abstractmethod
-    def read(self, run_id: str, part: str) -> Frames | None:
-        """The frames of `part`, by name; None when the run has no such part."""
+    def read(self, run_id: str, part: str, columns: Columns | None = None) -> Frames | None:
+        """The frames of `part`, by name (those named in `columns` projected, see
+        `Columns`); None when the run has no such part."""
 
     @abstractmethod
     def parts(self, run_id: str) -> list[str]:
@@ -115,9 +131,10 @@ class StagingStore(ABC):
             raise ValueError(f"not a partition key: {key!r}")
         return self.write(run_id, key, layers)
 
-    def read_partitions(self, run_id: str) -> list[Frames]:
-        """Every partition of the run, in key order."""
-        found = [self.read(run_id, key) for key in self.parts(run_id)]
+    def read_partitions(self, run_id: str, columns: Columns | None = None) -> list[Frames]:
+        """Every partition of the run, in key order; the frames named in `columns` only
+        with those columns (see `Columns`)."""
+        found = [self.read(run_id, key, columns) for key in self.parts(run_id)]
         return [frames for frames in found if frames is not None]
 
 
@@ -169,14 +186,15 @@ class FolderStaging(StagingStore):
             shutil.rmtree(old, ignore_errors=True)
         raise RuntimeError(f"could not put {target} in place: written by too many at once")
 
-    def read(self, run_id: str, part: str) -> Frames | None:
-        return self._read(self._run(run_id) / self._name(part))
+    def read(self, run_id: str, part: str, columns: Columns | None = None) -> Frames | None:
+        return self._read(self._run(run_id) / self._name(part), columns or {})
 
     @staticmethod
-    def _read(path: Path) -> Frames | None:
+    def _read(path: Path, columns: Columns) -> Frames | None:
         if not path.is_dir():
             return None
-        return {unquote(p.stem): gpd.read_parquet(p) for p in sorted(path.glob("*.parquet"))}
+        names = {p: unquote(p.stem) for p in sorted(path.glob("*.parquet"))}
+        return {name: _read_parquet(p, columns.get(name)) for p, name in names.items()}
 
     def parts(self, run_id: str) -> list[str]:
         run = self._run(run_id)
@@ -262,8 +280,10 @@ class PostgisStaging(StagingStore):
                                         data[start:start + PIECE_BYTES]))
         return f"staging.frames run {run_id!r} part {part!r}"
 
-    def _read_parts(self, run_id: str, parts: list[str] | None) -> dict[str, Frames]:
-        """The frames of `parts` (all the run's partitions when None) as one snapshot."""
+    def _read_parts(self, run_id: str, parts: list[str] | None,
+                    columns: Columns | None = None) -> dict[str, Frames]:
+        """The frames of `parts` (all the run's partitions when None) as one snapshot,
+        those named in `columns` projected."""
         from pipelines.warehouse.postgis import _driver
 
         # the run's own records (inputs, fingerprints) start with a dot: never partitions
@@ -286,17 +306,17 @@ class PostgisStaging(StagingStore):
                     for part, frame, data in copy.rows():
                         pieces.setdefault((part, frame), []).append(data)
         for (part, frame), chunks in sorted(pieces.items()):
-            out[part][frame] = decode(b"".join(chunks))
+            out[part][frame] = decode(b"".join(chunks), (columns or {}).get(frame))
         return out
 
-    def read(self, run_id: str, part: str) -> Frames | None:
-        return self._read_parts(run_id, [part]).get(part)
+    def read(self, run_id: str, part: str, columns: Columns | None = None) -> Frames | None:
+        return self._read_parts(run_id, [part], columns).get(part)
 
     def read_parts(self, run_id: str, parts: list[str]) -> dict[str, Frames]:
         return self._read_parts(run_id, parts)  # one query, one snapshot
 
-    def read_partitions(self, run_id: str) -> list[Frames]:
-        return list(self._read_parts(run_id, None).values())
+    def read_partitions(self, run_id: str, columns: Columns | None = None) -> list[Frames]:
+        return list(self._read_parts(run_id, None, columns).values())
 
     def parts(self, run_id: str) -> list[str]:
         with self.wh.engine.connect() as conn:

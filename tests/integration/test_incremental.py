@@ -6,6 +6,8 @@ On both warehouses: the folder store beside the GeoPackage, the staging schema o
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -124,23 +126,65 @@ def _run(full: bool = False) -> tuple[dict[str, tuple[int, str]], list[str]]:
 ON_POSTGIS = ("complaints", "one county's PBF")
 
 
-def _tables(s: Settings) -> dict[str, int]:
-    """The published tables' identities (PostGIS): a layer swapped in is a new table."""
+def _tables(s: Settings) -> dict[str, tuple[int, Counter[tuple[int, str]]]]:
+    """The published tables (PostGIS): per layer its identity (a layer swapped in whole is a
+    new table) and its rows as (fid, md5 of the row without fid)."""
     if s.embedded:
         return {}
     from pipelines import runner
 
     wh = runner.warehouse(s)
+    out = {}
     with wh.engine.connect() as conn:
         found = conn.execute(text("SELECT c.relname, c.oid::bigint FROM pg_class c JOIN "
                                   "pg_namespace n ON n.oid = c.relnamespace "
                                   "WHERE n.nspname = 'publish' AND c.relkind = 'r'")).all()
+        for name, oid in found:
+            rows = conn.execute(text(f"SELECT fid, md5((to_jsonb(t) - 'fid')::text) "
+                                     f"FROM publish.{name} t")).all()
+            out[str(name)] = (int(oid), Counter((int(f), str(h)) for f, h in rows))
     wh.engine.dispose()
-    return {str(name): int(oid) for name, oid in found}
+    return out
+
+
+def _published_by(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
+    """How the last run published each layer it published (PostGIS): 'whole' or 'by
+    difference', from pipelines.publish.difference's log."""
+    out = {}
+    for record in caplog.records:
+        if record.name == "pipelines.publish.difference" and record.args:
+            name, how = record.args[0], record.getMessage().split(": ", 1)[1]
+            out[str(name)] = "whole" if how.startswith("whole") else "by difference"
+    caplog.clear()
+    return out
+
+
+def _kept_fids(before: Counter[tuple[int, str]], after: Counter[tuple[int, str]]) -> bool:
+    """Every row in both (by content, as a multiset) kept its fid: as many (fid, row) pairs
+    are in both as rows are."""
+    rows_before = Counter(h for _, h in before.elements())
+    rows_after = Counter(h for _, h in after.elements())
+    return sum((before & after).values()) == sum((rows_before & rows_after).values())
+
+
+def _forget_published_rows(s: Settings) -> None:
+    """Without its hash record every layer is swapped in whole: so a full rebuild publishes
+    as before publish by difference, and the incremental run's layers are compared with it."""
+    if s.embedded:
+        return
+    from pipelines import runner
+
+    wh = runner.warehouse(s)
+    with wh.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit.published_layers"))
+    wh.engine.dispose()
 
 
 def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir: Path,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture
+                                                         ) -> None:
+    caplog.set_level(logging.INFO, logger="pipelines.publish.difference")
     s = settings()
     kinds = [k for k in KINDS if s.embedded or k in ON_POSTGIS]
     for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
@@ -154,13 +198,26 @@ def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir:
         dataset, path = make(sample_dir, files)
         drop_file(s, path, dataset)
         before = _tables(s)
+        caplog.clear()
         incremental, built = _run()
-        if not s.embedded:  # PostGIS swaps in only the layers of the families rebuilt
+        if not s.embedded:  # PostGIS publishes only the layers of the families rebuilt...
             families = _families(built)
             kept = {name for family, names in FAMILIES.items() if family not in families
                     for name in names}
+            published = _published_by(caplog)
             after = _tables(s)
-            assert {n for n in before if before[n] == after[n]} == kept, kind
+            assert kept.isdisjoint(published) and kept <= set(after), kind
+            assert all(before[n] == after[n] for n in kept), kind  # not touched
+            # ... by difference where few rows differ: the same table, unchanged rows keep
+            # their fid; the others swapped in whole, a new table
+            main = {"complaints": "complaints_enriched",
+                    "one county's PBF": "farmland_base_map"}[kind]
+            assert published[main] == "by difference", (kind, published)
+            for name, how in published.items():
+                same_table = before[name][0] == after[name][0]
+                assert same_table == (how == "by difference"), (kind, name, how)
+                assert how == "whole" or _kept_fids(before[name][1], after[name][1]), name
+        _forget_published_rows(s)  # the full rebuild swaps every layer in whole
         rebuilt, all_built = _run(full=True)
         assert sorted(all_built) == sorted(every), kind  # --full builds everything
         assert incremental == rebuilt, f"{kind}: incremental differs from a full rebuild"

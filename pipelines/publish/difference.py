@@ -1,0 +1,226 @@
+"""Publish by difference on PostGIS: change only the rows of a published layer that differ.
+
+A daily delivery of work orders changes a few thousand of the million rows of
+`complaints_enriched` and `enterprise_profile`; rewriting them whole (a new table, every row
+copied, two GiST indexes built from scratch) cost most of a daily run. Instead the rows are
+compared by a content hash (every column and the geometry's WKB), as a multiset (identical
+rows may repeat): published rows no longer in the new layer are deleted by fid, new rows not
+yet published are inserted with fids from the table's sequence, equal rows stay where they
+are with their fid (an analyst's selection in QGIS survives a publish).
+
+The hashes of the published rows live in the warehouse beside the layer, in
+`audit.published_rows` (layer, fid, h1, h2) and per layer `audit.published_layers` (the table
+they describe, its columns, its row count); both change in the transaction that changes the
+layer, so they always describe what readers see. Only the loader reads them (`audit` is not
+granted to the analyst roles). When that record is missing or does not describe the table
+(another table under the name, another row count, other columns), or when more rows differ
+than stay, the caller swaps the layer in whole and records it afresh (`record_whole`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import shapely
+from psycopg import Connection, sql
+
+from pipelines.warehouse.pgcopy import copy_in, geometry_type, pg_type
+
+log = logging.getLogger(__name__)
+
+# Two hashes of 64 bits under different keys: 128 bits per row, so two different rows of a
+# million-row layer hashing alike is out of reach (2^-64 or so), not merely unlikely.
+HASH_KEYS = ("yitu.publish.h1", "yitu.publish.h2")
+Hashes = npt.NDArray[np.int64]  # shape (rows, 2): h1, h2 (uint64 bits as PostgreSQL's bigint)
+
+PUBLISHED_ROWS_DDL = """
+CREATE TABLE IF NOT EXISTS audit.published_layers (
+    layer text PRIMARY KEY,
+    relation oid NOT NULL,
+    columns text NOT NULL,
+    row_count bigint NOT NULL
+);
+COMMENT ON TABLE audit.published_layers IS
+    'per published layer: the table its row hashes describe (oid), its columns, its rows';
+CREATE TABLE IF NOT EXISTS audit.published_rows (
+    layer text NOT NULL REFERENCES audit.published_layers ON DELETE CASCADE,
+    fid bigint NOT NULL,
+    h1 bigint NOT NULL,
+    h2 bigint NOT NULL,
+    PRIMARY KEY (layer, fid)
+);
+COMMENT ON TABLE audit.published_rows IS
+    'content hash of every published row by fid: what a publish by difference compares';
+"""
+
+
+def _hash_keys(key: str) -> str:
+    """pandas takes a 16-character hash key."""
+    return (key * 2)[:16]
+
+
+def row_hashes(frame: gpd.GeoDataFrame) -> Hashes:
+    """Per row, a 128-bit hash of every column, in order, and the geometry's WKB. Text
+    columns hash as pandas strings, so a missing value and the text 'None' differ."""
+    geom = frame.geometry.name
+    plain = pd.DataFrame({c: frame[c].astype("string") if frame[c].dtype == object
+                          else frame[c] for c in frame.columns if c != geom})
+    plain["__wkb"] = shapely.to_wkb(np.asarray(frame.geometry.values))
+    out = np.empty((len(frame), 2), dtype=np.uint64)
+    for i, key in enumerate(HASH_KEYS):
+        out[:, i] = pd.util.hash_pandas_object(plain, index=False,
+                                               hash_key=_hash_keys(key)).to_numpy(np.uint64)
+    return out.view(np.int64)
+
+
+def columns_of(data: gpd.GeoDataFrame) -> list[str]:
+    """The published table's column definitions (fid aside), from the frame's dtypes: what
+    a whole swap would create, and what a table published by difference must already have."""
+    def ident(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    geom = data.geometry.name
+    return [f"{ident(c)} {geometry_type(data) if c == geom else pg_type(data[c].dtype)}"
+            for c in data.columns]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What publishing a layer by difference changes: the published fids to delete, the new
+    layer's rows (by position) to insert, and how many published rows stay."""
+
+    delete: npt.NDArray[np.int64]
+    insert: npt.NDArray[np.int64]
+    kept: int
+
+    def summary(self) -> str:
+        return f"{len(self.insert)} inserted, {len(self.delete)} deleted, {self.kept} kept"
+
+
+def difference(fids: npt.NDArray[np.int64], published: Hashes, new: Hashes) -> Difference:
+    """Multiset difference by hash: the k-th published row of a hash is matched with the k-th
+    new row of the same hash; unmatched published rows go, unmatched new rows come."""
+    old = pd.DataFrame({"h1": published[:, 0], "h2": published[:, 1], "fid": fids})
+    old["k"] = old.groupby(["h1", "h2"], sort=False).cumcount()
+    fresh = pd.DataFrame({"h1": new[:, 0], "h2": new[:, 1],
+                          "pos": np.arange(len(new), dtype=np.int64)})
+    fresh["k"] = fresh.groupby(["h1", "h2"], sort=False).cumcount()
+    both = old.merge(fresh, on=["h1", "h2", "k"], how="outer", indicator=True)
+    side = both["_merge"]
+    return Difference(
+        delete=np.sort(both.loc[side == "left_only", "fid"].to_numpy(np.int64)),
+        insert=np.sort(both.loc[side == "right_only", "pos"].to_numpy(np.int64)),
+        kept=int((side == "both").sum()))
+
+
+def plan(conn: Connection[Any], name: str, data: gpd.GeoDataFrame,
+         hashes: Hashes) -> Difference | None:
+    """How to publish `name` by difference, or None when it must be swapped in whole: no
+    record, a record of another table or row count, other columns, or more rows differing
+    than staying (a fresh table with its indexes built once is cheaper then)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT relation, columns, row_count, to_regclass(%(t)s)::oid "
+                    "FROM audit.published_layers WHERE layer = %(n)s",
+                    {"n": name, "t": f"publish.{name}"})
+        found = cur.fetchone()
+        why = None
+        if found is None:
+            why = "no record of its rows"
+        elif found[0] != found[3]:
+            why = "the record is of another table"
+        elif found[1] != ", ".join(columns_of(data)):
+            why = "its columns changed"
+        else:
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier("publish", name)))
+            count = cur.fetchone()
+            if count is None or count[0] != found[2]:
+                why = "the record does not match the table's rows"
+        if why is None:
+            rows = _recorded(conn, name)
+            if len(rows) != found[2]:  # type: ignore[index]
+                why = "the record does not match the table's rows"
+    if why is not None:
+        log.info("publish %s: whole (%s)", name, why)
+        return None
+    change = difference(rows[:, 0], rows[:, 1:], hashes)
+    if len(change.delete) + len(change.insert) > change.kept:
+        log.info("publish %s: whole (more rows differ than stay: %s)", name, change.summary())
+        return None
+    return change
+
+
+def _recorded(conn: Connection[Any], name: str) -> npt.NDArray[np.int64]:
+    """(fid, h1, h2) of every recorded row of the layer: COPY's text parsed by Arrow (a
+    million rows as Python tuples would cost seconds)."""
+    query = "COPY (SELECT fid, h1, h2 FROM audit.published_rows WHERE layer = %s) TO STDOUT"
+    with conn.cursor() as cur, cur.copy(query, (name,)) as copy:
+        raw = b"".join(copy)
+    if not raw:
+        return np.zeros((0, 3), dtype=np.int64)
+    table = pacsv.read_csv(
+        pa.py_buffer(raw), read_options=pacsv.ReadOptions(column_names=["fid", "h1", "h2"]),
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(
+            ("fid", "h1", "h2"), pa.int64())))
+    return np.column_stack([table.column(c).to_numpy() for c in ("fid", "h1", "h2")])
+
+
+def apply(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, hashes: Hashes,
+          change: Difference) -> None:
+    """Delete and insert the rows `change` says, and the record with them, in the caller's
+    transaction. Row locks only: readers of the layer are never waited for nor blocked."""
+    table = sql.Identifier("publish", name)
+    with conn.cursor() as cur:
+        if len(change.delete):
+            gone = change.delete.tolist()
+            cur.execute(sql.SQL("DELETE FROM {} WHERE fid = ANY(%s)").format(table), (gone,))
+            cur.execute("DELETE FROM audit.published_rows WHERE layer = %s AND fid = ANY(%s)",
+                        (name, gone))
+        fids = np.zeros(0, dtype=np.int64)
+        if len(change.insert):
+            cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'fid')) "
+                        "FROM generate_series(1, %s)", (f"publish.{name}", len(change.insert)))
+            fids = np.array([f for (f,) in cur.fetchall()], dtype=np.int64)
+            rows = data.iloc[change.insert].copy()
+            rows["fid"] = fids
+            copy_in(conn, "publish", name, rows)
+        cur.execute("UPDATE audit.published_layers SET row_count = %s WHERE layer = %s",
+                    (len(data), name))
+    _record_rows(conn, name, fids, hashes[change.insert])
+    log.info("publish %s: by difference (%s)", name, change.summary())
+
+
+def record_whole(conn: Connection[Any], name: str, data: gpd.GeoDataFrame,
+                 hashes: Hashes) -> None:
+    """The record of a layer just swapped in whole (its fids 1..n in row order), replacing
+    any record of the table it replaced."""
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM audit.published_layers WHERE layer = %s", (name,))
+        cur.execute("INSERT INTO audit.published_layers (layer, relation, columns, row_count) "
+                    "VALUES (%s, to_regclass(%s)::oid, %s, %s)",
+                    (name, f"publish.{name}", ", ".join(columns_of(data)), len(data)))
+    _record_rows(conn, name, np.arange(1, len(data) + 1, dtype=np.int64), hashes)
+
+
+def _record_rows(conn: Connection[Any], name: str, fids: npt.NDArray[np.int64],
+                 hashes: Hashes) -> None:
+    """Rows of audit.published_rows through COPY, rendered by Arrow's CSV writer (as
+    pgcopy.copy_in renders a layer; that one wants a geometry column, this has none)."""
+    if not len(fids):
+        return
+    table = pa.table({"layer": pa.array(np.full(len(fids), name, dtype=object), pa.string()),
+                      "fid": fids, "h1": hashes[:, 0], "h2": hashes[:, 1]})
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
+    stmt = "COPY audit.published_rows (layer, fid, h1, h2) FROM STDIN (FORMAT CSV)"
+    with conn.cursor() as cur, cur.copy(stmt) as copy:
+        copy.write(memoryview(sink.getvalue()))

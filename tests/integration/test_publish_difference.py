@@ -1,0 +1,220 @@
+"""Publish by difference on PostGIS (pipelines/publish/difference.py): a published layer
+changes only in the rows that differ, in the publish transaction, with the hash record beside
+it; unchanged rows keep their fid; a reader's snapshot sees the old layer whole; a crash
+leaves the old layer and its record; without a usable record, the layer is swapped in whole.
+Small frames published straight through the warehouse: the whole pipeline's incremental runs
+are in test_incremental.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import create_engine, text
+
+from pipelines.warehouse.postgis import PostgisWarehouse
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER = "difference_points"  # no contract: publish takes any frame, styles only contracts'
+
+
+def points(n: int, start: int = 0, repeat: int = 0) -> gpd.GeoDataFrame:
+    """n rows numbered from `start`, and `repeat` copies of the first (identical rows)."""
+    ids = list(range(start, start + n)) + [start] * repeat
+    return gpd.GeoDataFrame({"code": [f"p{i}" for i in ids],
+                             "area": [i / 4 for i in ids],
+                             "note": [None if i % 3 else "None" for i in ids]},
+                            geometry=[shapely.Point(110 + i / 1000, 20) for i in ids],
+                            crs=4490).rename_geometry("geom")
+
+
+def _warehouse(url: str) -> PostgisWarehouse:
+    wh = PostgisWarehouse(url)
+    wh.ensure_ready()
+    return wh
+
+
+def _rows(wh: PostgisWarehouse, layer: str = LAYER) -> Counter[tuple[object, ...]]:
+    """The published layer's rows (fid left out) as a multiset."""
+    return _rows_of(wh.read_published(layer))
+
+
+def _fids(wh: PostgisWarehouse, layer: str = LAYER) -> dict[str, list[int]]:
+    frame = wh.read_published(layer)
+    return {str(code): sorted(int(f) for f in group["fid"])
+            for code, group in frame.groupby("code")}
+
+
+def _oid(wh: PostgisWarehouse, layer: str = LAYER) -> int:
+    with wh.engine.connect() as conn:
+        return int(conn.execute(text("SELECT to_regclass(:t)::oid::bigint"),
+                                {"t": f"publish.{layer}"}).scalar_one())
+
+
+def _record_matches(wh: PostgisWarehouse, frame: gpd.GeoDataFrame) -> bool:
+    """The hash record describes the table as `frame`: same fids, same hashes by fid."""
+    from pipelines.publish.difference import row_hashes
+
+    with wh.engine.connect() as conn:
+        recorded = conn.execute(text("SELECT fid, h1, h2 FROM audit.published_rows "
+                                     "WHERE layer = :l"), {"l": LAYER}).all()
+        count = conn.execute(text(f"SELECT count(*) FROM publish.{LAYER}")).scalar_one()
+    published = wh.read_published(LAYER).sort_values("fid")
+    hashes = row_hashes(published.drop(columns="fid"))
+    by_fid = {int(f): (int(h[0]), int(h[1])) for f, h in zip(published["fid"], hashes,
+                                                              strict=True)}
+    return count == len(frame) and by_fid == {int(f): (int(a), int(b)) for f, a, b in recorded}
+
+
+def test_equal_rows_stay_with_their_fid_and_only_the_difference_changes(postgis_url: str) -> None:
+    wh = _warehouse(postgis_url)
+    first = points(100, repeat=2)
+    wh.publish({LAYER: first}, {})
+    assert wh.published_by == {LAYER: "whole"}  # nothing recorded yet
+    oid, fids = _oid(wh), _fids(wh)
+
+    # 10 rows gone (p0..p9, one of the three identical p0 kept), 10 new, one more copy of p50
+    second = pd.concat([points(90, start=10), points(10, start=500), points(1, start=50),
+                        points(1)], ignore_index=True)
+    wh.publish({LAYER: second}, {})
+    assert wh.published_by == {LAYER: "difference: 11 inserted, 11 deleted, 91 kept"}
+    assert _oid(wh) == oid  # the same table: its view, comments, grants and indexes stay
+    assert _rows(wh) == _rows_of(second)
+    after = _fids(wh)
+    for code in (f"p{i}" for i in range(10, 100)):
+        assert after[code][0] == fids[code][0], code  # a QGIS selection survives
+    assert min(after["p500"]) > max(f for fs in fids.values() for f in fs)  # from the sequence
+    assert len(after["p0"]) == 1 and after["p0"][0] in fids["p0"]
+    assert _record_matches(wh, second)
+
+    wh.publish({LAYER: second}, {})  # the same again: nothing changes
+    assert wh.published_by == {LAYER: "difference: 0 inserted, 0 deleted, 102 kept"}
+    assert _fids(wh) == after
+    wh.engine.dispose()
+
+
+def _rows_of(frame: gpd.GeoDataFrame) -> Counter[tuple[object, ...]]:
+    """A frame's rows as a multiset."""
+    return Counter((r.code, r.area, None if pd.isna(r.note) else r.note, r.geom.wkb_hex)
+                   for r in frame.itertuples())
+
+
+def test_equals_a_whole_swap(postgis_url: str) -> None:
+    """The layer published by difference holds what publishing it whole gives."""
+    wh = _warehouse(postgis_url)
+    wh.publish({LAYER: points(200)}, {})
+    new = pd.concat([points(150, start=30), points(40, start=900)], ignore_index=True)
+    wh.publish({LAYER: new}, {})
+    assert wh.published_by[LAYER].startswith("difference")
+    by_difference = _rows(wh)
+    with wh.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit.published_layers"))
+    wh.publish({LAYER: new}, {})
+    assert wh.published_by == {LAYER: "whole"}
+    assert by_difference == _rows(wh)
+    wh.engine.dispose()
+
+
+def test_without_a_usable_record_the_layer_is_swapped_in_whole(postgis_url: str) -> None:
+    wh = _warehouse(postgis_url)
+    wh.publish({LAYER: points(50)}, {})
+    oid = _oid(wh)
+
+    with wh.engine.begin() as conn:  # the record lost
+        conn.execute(text("DELETE FROM audit.published_layers WHERE layer = :l"), {"l": LAYER})
+    wh.publish({LAYER: points(50)}, {})
+    assert wh.published_by == {LAYER: "whole"} and _oid(wh) != oid
+    assert _record_matches(wh, points(50))
+
+    with wh.engine.begin() as conn:  # a row the record does not know of
+        conn.execute(text(f"DELETE FROM publish.{LAYER} WHERE fid = 1"))
+    wh.publish({LAYER: points(50)}, {})
+    assert wh.published_by == {LAYER: "whole"}
+    assert _rows(wh) == _rows_of(points(50))
+
+    wider = points(50).assign(extra=1.5)  # a column more
+    wh.publish({LAYER: wider}, {})
+    assert wh.published_by == {LAYER: "whole"}
+    assert "extra" in wh.read_published(LAYER).columns
+
+    wh.publish({LAYER: points(50, start=1000).assign(extra=1.5)}, {})  # every row differs
+    assert wh.published_by == {LAYER: "whole"}
+    assert _record_matches(wh, points(50))
+    wh.engine.dispose()
+
+
+def test_a_reader_sees_the_old_layer_until_it_ends_its_transaction(postgis_url: str) -> None:
+    """No exclusive lock: a reader holding the layer in REPEATABLE READ does not hold the
+    publish up (a whole swap would wait for it), and keeps seeing the old rows whole."""
+    wh = _warehouse(postgis_url)
+    old = points(100)
+    wh.publish({LAYER: old}, {})
+    reader = create_engine(postgis_url)
+    new = pd.concat([points(95, start=5), points(5, start=700)], ignore_index=True)
+    with reader.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
+            conn.begin():
+        def seen() -> Counter[tuple[object, ...]]:
+            frame = conn.execute(text(f"SELECT code, area, note, ST_AsBinary(geom) AS g "
+                                      f"FROM publish.{LAYER}")).all()
+            return Counter((c, a, n, bytes(g).hex()) for c, a, n, g in frame)
+
+        before = seen()
+        os.environ["YITU_PUBLISH_LOCK_TIMEOUT_S"] = "2"  # a whole swap would give up here
+        try:
+            wh.publish({LAYER: new}, {})
+        finally:
+            del os.environ["YITU_PUBLISH_LOCK_TIMEOUT_S"]
+        assert wh.published_by[LAYER].startswith("difference")
+        assert seen() == before == _upper(_rows_of(old))
+    with reader.connect() as conn:
+        after = Counter((c, a, n, bytes(g).hex()) for c, a, n, g in conn.execute(text(
+            f"SELECT code, area, note, ST_AsBinary(geom) FROM publish.{LAYER}")).all())
+    assert after == _upper(_rows_of(new))
+    reader.dispose()
+    wh.engine.dispose()
+
+
+def _upper(rows: Counter[tuple[object, ...]]) -> Counter[tuple[object, ...]]:
+    """shapely's WKB hex is upper case, bytes.hex() lower."""
+    return Counter({(c, a, n, str(g).lower()): k for (c, a, n, g), k in rows.items()})
+
+
+CRASHING_PUBLISH = """
+import sys
+from pipelines.warehouse.postgis import PostgisWarehouse
+from tests.integration.test_publish_difference import LAYER, points
+import pandas as pd
+wh = PostgisWarehouse(sys.argv[1])
+wh.publish({LAYER: pd.concat([points(90, start=10), points(10, start=800)],
+                            ignore_index=True)}, {})
+"""
+
+
+@pytest.mark.parametrize("point", ["publish.before_commit"])
+def test_a_crash_inside_a_difference_publish_leaves_the_old_layer_and_record(
+        postgis_url: str, point: str) -> None:
+    wh = _warehouse(postgis_url)
+    old = points(100)
+    wh.publish({LAYER: old}, {})
+    env = {**os.environ, "YITU_FAILPOINT": point}
+    done = subprocess.run([sys.executable, "-c", CRASHING_PUBLISH, postgis_url], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert _rows(wh) == _rows_of(old)
+    assert _record_matches(wh, old)
+    env.pop("YITU_FAILPOINT")
+    done = subprocess.run([sys.executable, "-c", CRASHING_PUBLISH, postgis_url], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    new = pd.concat([points(90, start=10), points(10, start=800)], ignore_index=True)
+    assert _rows(wh) == _rows_of(new)
+    assert _record_matches(wh, new)
+    wh.engine.dispose()
