@@ -154,11 +154,14 @@ def test_publish_gives_up_on_a_layer_an_analyst_holds(postgis_url: str,
     wh.publish({"layer_a": _layer(4)}, {})
     monkeypatch.setenv(LOCK_TIMEOUT_ENV, "2")
     dsn = postgis_url.replace("postgresql+psycopg://", "postgresql://")
+    # every row differs: swapped in whole, under an exclusive lock (a layer published by
+    # difference takes none: tests/integration/test_publish_difference.py)
+    new = _layer(6).assign(name=lambda f: f["name"] + "（新）")
     with psycopg.connect(dsn, application_name="qgis-analyst") as analyst:
         analyst.execute("SELECT * FROM publish.layer_a LIMIT 1").fetchall()  # idle in transaction
         started = time.monotonic()
         with pytest.raises(PublishLockTimeout) as raised:
-            wh.publish({"layer_a": _layer(6)}, {})
+            wh.publish({"layer_a": new}, {})
         waited = time.monotonic() - started
         message = str(raised.value)
         assert waited < 2 + 10, waited  # the timeout, plus staging the layer
@@ -167,6 +170,6 @@ def test_publish_gives_up_on_a_layer_an_analyst_holds(postgis_url: str,
         assert "idle in transaction" in message and "SELECT" not in message
         assert len(wh.read_published("layer_a")) == 4  # the old layer, untouched
         analyst.commit()
-    wh.publish({"layer_a": _layer(6)}, {})
+    wh.publish({"layer_a": new}, {})
     assert len(wh.read_published("layer_a")) == 6
     wh.engine.dispose()
