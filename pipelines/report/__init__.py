@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import settings
-from pipelines.contracts import Contract, all_contracts, all_layers, load_region
+from pipelines.contracts import Contract, LayerContract, all_contracts, all_layers, load_region
 from pipelines.report.assessment import LATEST_PAGE, assessment_pages, quarter_page
 from pipelines.report.dataset_page import dataset_page, page_name
 from pipelines.report.facts import (
@@ -27,7 +27,7 @@ from pipelines.report.facts import (
     validity,
 )
 from pipelines.report.links import Linker
-from pipelines.report.maps import layer_map
+from pipelines.report.maps import MAX_FEATURES, LayerMap, layer_map
 from pipelines.report.page import front_page, maps_page
 from pipelines.report.profile import Movement, Profile, delivery_profile, movements
 from pipelines.report.rules import failing_samples
@@ -102,10 +102,11 @@ def write_report(wh: Warehouse, reports_dir: Path, now: datetime | None = None) 
     pages.update(_assessment(wh, now))
     outlines = current_counties(wh).geometry
     # the layers of the contracts only: a GeoPackage also lists tables such as QGIS's styles
-    layers = {x.layer: x for x in all_layers() if x.layer in wh.published_layers()}
+    published = set(wh.published_layers())
+    layers = {x.layer: x for x in all_layers() if x.layer in published}
     pages["maps.html"] = maps_page(
-        {name: layer_map(name, _latest_quarter(wh.read_published(name)), outlines, layer)
-         for name, layer in layers.items()}, layers, now)
+        {name: _preview(wh, name, outlines, layer) for name, layer in layers.items()}, layers,
+        now)
     write_stylesheet(reports_dir)
     for name, html in pages.items():
         (reports_dir / name).write_text(html, encoding="utf-8")
@@ -116,6 +117,16 @@ def write_report(wh: Warehouse, reports_dir: Path, now: datetime | None = None) 
         ensure_ascii=False, indent=2, default=str), "utf-8")
     return ReportPaths(reports_dir / "index.html", quality_json,
                        [reports_dir / name for name in pages])
+
+
+def _preview(wh: Warehouse, name: str, outlines: Any, layer: LayerContract) -> LayerMap:
+    """A layer's map: drawn from an even sample read by the warehouse (a province's layers
+    hold millions of rows; the map draws at most MAX_FEATURES), or from the whole layer when
+    it is small enough to draw whole."""
+    total, rows = wh.read_published_sample(name, MAX_FEATURES)
+    if len(rows) == total:
+        return layer_map(name, _latest_quarter(rows), outlines, layer)
+    return layer_map(name, rows, outlines, layer, total=total)
 
 
 def _latest_quarter(gdf: Any) -> Any:

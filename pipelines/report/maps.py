@@ -104,10 +104,11 @@ def _outlines(counties: gpd.GeoSeries, to_screen: Callable[[np.ndarray], np.ndar
 
 
 def layer_map(name: str, gdf: gpd.GeoDataFrame, counties: gpd.GeoSeries | None = None,
-              contract: LayerContract | None = None) -> LayerMap:
+              contract: LayerContract | None = None, total: int | None = None) -> LayerMap:
     """The layer's shapes coloured by its class (or a measure), county outlines on top; the
-    frame is the region's counties so every layer's preview lines up with the others."""
-    total = len(gdf)
+    frame is the region's counties so every layer's preview lines up with the others. `total`:
+    the layer's features when `gdf` is already a sample of them."""
+    total = len(gdf) if total is None else total
     shapes = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if len(shapes) > MAX_FEATURES:  # an even sample keeps the picture's spread
         shapes = shapes.iloc[:: math.ceil(len(shapes) / MAX_FEATURES)]

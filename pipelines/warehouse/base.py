@@ -87,6 +87,22 @@ class Warehouse(ABC):
     @abstractmethod
     def published_layers(self) -> list[str]: ...
 
+    def read_published_sample(self, layer: str, at_most: int) -> tuple[int, gpd.GeoDataFrame]:
+        """(rows, an even sample of at most about `at_most` of them) of a published layer:
+        the whole layer when it is no larger, else every k-th row by fid. For previews (the
+        report's maps), which must not read a province's million rows to draw three thousand."""
+        total = self.count_published(layer)
+        if total <= at_most:
+            return total, self.read_published(layer)
+        return total, self._read_published_where(layer, f"fid % {-(-total // at_most)} = 0")
+
+    @abstractmethod
+    def count_published(self, layer: str) -> int: ...
+
+    @abstractmethod
+    def _read_published_where(self, layer: str, where: str) -> gpd.GeoDataFrame:
+        """The rows of a published layer meeting an SQL condition of ours (never a user's)."""
+
     def read_table(self, sql: str, params: dict[str, object] | None = None) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql_query(sql, conn, params=params)

@@ -254,6 +254,13 @@ class GeoPackageWarehouse(Warehouse):
     def read_published(self, layer: str) -> gpd.GeoDataFrame:
         return pyogrio.read_dataframe(self.publish_path, layer=layer, use_arrow=True)
 
+    def count_published(self, layer: str) -> int:
+        return int(pyogrio.read_info(self.publish_path, layer=layer)["features"])
+
+    def _read_published_where(self, layer: str, where: str) -> gpd.GeoDataFrame:
+        return pyogrio.read_dataframe(self.publish_path, layer=layer, where=where,
+                                      use_arrow=True)
+
     def published_layers(self) -> list[str]:
         if not self.publish_path.exists():
             return []

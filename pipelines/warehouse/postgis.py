@@ -189,6 +189,15 @@ class PostgisWarehouse(Warehouse):
                              "ORDER BY tablename")
         return list(df["tablename"])
 
+    def count_published(self, layer: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(
+                f"SELECT count(*) FROM publish.{_ident(layer)}")).scalar_one())
+
+    def _read_published_where(self, layer: str, where: str) -> gpd.GeoDataFrame:
+        return self._read(sql.SQL("SELECT * FROM {} WHERE {}").format(
+            sql.Identifier("publish", layer), sql.SQL(where)))
+
 
 def _stage(conn: Connection, name: str, data: gpd.GeoDataFrame, labels: dict[str, str]) -> None:
     """publish_staging.<name>: the layer's rows, typed from its dtypes, indexed, commented."""

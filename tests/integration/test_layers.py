@@ -285,3 +285,19 @@ def test_every_published_column_has_a_chinese_label(published: Path) -> None:
             table = wh.read_table("SELECT obj_description(CAST(%(t)s AS regclass), 'pg_class') AS d",
                                   {"t": f"publish.{layer}"})
             assert table["d"].iloc[0] == labels[""]
+
+
+def test_previews_read_an_even_sample_not_the_whole_layer(published: Path) -> None:
+    """The report's maps draw at most a few thousand shapes: the warehouse hands back the
+    layer's size and every k-th row of it, so a province's million rows are never read to
+    draw them (on both warehouses)."""
+    wh = warehouse(settings())
+    whole = wh.read_published("complaints_enriched")
+    assert len(whole) >= 4
+    total, sample = wh.read_published_sample("complaints_enriched", 2)
+    assert total == len(whole)
+    assert 1 <= len(sample) <= 2
+    assert set(sample["order_id"]) <= set(whole["order_id"])
+    assert list(sample.columns) == list(whole.columns)
+    total, small = wh.read_published_sample("region_summary", 1000)  # small: read whole
+    assert total == len(small) == 2
