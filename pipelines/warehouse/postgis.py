@@ -26,7 +26,7 @@ from pipelines.publish import difference
 from pipelines.publish.styles_store import POSTGIS_STYLES_DDL, write_postgis_styles
 from pipelines.warehouse.base import Finalize, Warehouse, versioned
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
-from pipelines.warehouse.pgcopy import copy_in, copy_out
+from pipelines.warehouse.pgcopy import NotArrowReadable, copy_in, copy_out, read_arrow
 from pipelines.warehouse.tables import audit_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -104,8 +104,20 @@ class PostgisWarehouse(Warehouse):
 
     def _read(self, query: sql.Composable, params: dict[str, Any] | None = None
               ) -> gpd.GeoDataFrame:
+        """The rows of `query`, through ADBC (`pgcopy.read_arrow`: half the CPU), or COPY
+        where a column is of a type only COPY's text reads."""
         with self.engine.connect() as conn:
-            return copy_out(_driver(conn), query, params)
+            bound = psycopg.ClientCursor(_driver(conn)).mogrify(sql.Composed([query]), params)
+            try:
+                return read_arrow(self._libpq_uri, bound)
+            except NotArrowReadable:
+                return copy_out(_driver(conn), query, params)
+
+    @property
+    def _libpq_uri(self) -> str:
+        """The warehouse URL as libpq (and so ADBC) takes it."""
+        return self.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
 
     def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
         gdf = self._read(sql.SQL("SELECT * FROM {} WHERE _valid_to IS NULL").format(

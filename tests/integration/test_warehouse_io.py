@@ -173,3 +173,38 @@ def test_publish_gives_up_on_a_layer_an_analyst_holds(postgis_url: str,
     wh.publish({"layer_a": new}, {})
     assert len(wh.read_published("layer_a")) == 6
     wh.engine.dispose()
+
+
+def test_arrow_reads_give_what_copy_gives(postgis_url: str) -> None:
+    """`PostgisWarehouse._read` reads through ADBC (`pgcopy.read_arrow`) and must hand back
+    the frame COPY's text would (`pgcopy.copy_out`): every awkward text, nulls, small
+    integers widened, reals, dates, times with and without zone, booleans, null geometry, no
+    rows at all; a numeric column (COPY reads it as text) goes through COPY."""
+    from psycopg import sql
+
+    from pipelines.warehouse.pgcopy import copy_out
+    from pipelines.warehouse.postgis import _driver
+
+    wh = open_warehouse(postgis_url)
+    assert isinstance(wh, PostgisWarehouse)
+    wh.ensure_ready()
+    wh.load_core(load_contract("complaints"), _orders(14, "d1"), "d1", LOADED_AT,
+                 lambda conn: None)
+    extra = ("1::int2 AS i2, 2::int4 AS i4, 1.5::float4 AS f4, DATE '2026-02-28' AS d, "
+             "TIMESTAMPTZ '2026-11-16 12:00:00+08' AS tz")
+    queries = [
+        sql.SQL("SELECT *, " + extra + " FROM core.complaints"),
+        sql.SQL("SELECT * FROM core.complaints WHERE _drop_id = %(d)s"),
+        sql.SQL("SELECT 2.50::numeric AS amount, geom FROM core.complaints"),
+    ]
+    for query, params in zip(queries, [None, {"d": "nothing"}, None], strict=True):
+        with wh.engine.connect() as conn:
+            expected = copy_out(_driver(conn), query, params)
+        got = wh._read(query, params)
+        pd.testing.assert_frame_equal(got.drop(columns="geom"), expected.drop(columns="geom"))
+        assert list(got.columns) == list(expected.columns)
+        assert got.crs == expected.crs
+        assert [None if g is None else g.wkb for g in got.geometry] == \
+            [None if g is None else g.wkb for g in expected.geometry]
+    assert wh._read(queries[0])["i2"].dtype == "int64"
+    wh.engine.dispose()
