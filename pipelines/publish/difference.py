@@ -13,12 +13,14 @@ The hashes of the published rows live in the warehouse beside the layer, in
 they describe, its columns, its row count); both change in the transaction that changes the
 layer, so they always describe what readers see. Only the loader reads them (`audit` is not
 granted to the analyst roles). When that record is missing or does not describe the table
-(another table under the name, another row count, other columns), or when more rows differ
-than stay, the caller swaps the layer in whole and records it afresh (`record_whole`).
+(another table under the name, another row count, other columns or labels), or when more
+rows differ than stay, the caller swaps the layer in whole and records it afresh
+(`record_whole`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +94,14 @@ def columns_of(data: gpd.GeoDataFrame) -> list[str]:
             for c in data.columns]
 
 
+def signature(data: gpd.GeoDataFrame, labels: dict[str, str]) -> str:
+    """What a layer's table is made with besides its rows: its columns and the comments its
+    labels become. A table published by difference keeps both, so a change of either (a
+    contract's new label, say) swaps the layer in whole."""
+    return ", ".join(columns_of(data)) + " | " + json.dumps(labels, ensure_ascii=False,
+                                                              sort_keys=True)
+
+
 @dataclass(frozen=True)
 class Difference:
     """What publishing a layer by difference changes: the published fids to delete, the new
@@ -121,11 +131,11 @@ def difference(fids: npt.NDArray[np.int64], published: Hashes, new: Hashes) -> D
         kept=int((side == "both").sum()))
 
 
-def plan(conn: Connection[Any], name: str, data: gpd.GeoDataFrame,
+def plan(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, labels: dict[str, str],
          hashes: Hashes) -> Difference | None:
     """How to publish `name` by difference, or None when it must be swapped in whole: no
-    record, a record of another table or row count, other columns, or more rows differing
-    than staying (a fresh table with its indexes built once is cheaper then)."""
+    record, a record of another table or row count, other columns or labels, or more rows
+    differing than staying (a fresh table with its indexes built once is cheaper then)."""
     with conn.cursor() as cur:
         cur.execute("SELECT relation, columns, row_count, to_regclass(%(t)s)::oid "
                     "FROM audit.published_layers WHERE layer = %(n)s",
@@ -136,8 +146,8 @@ def plan(conn: Connection[Any], name: str, data: gpd.GeoDataFrame,
             why = "no record of its rows"
         elif found[0] != found[3]:
             why = "the record is of another table"
-        elif found[1] != ", ".join(columns_of(data)):
-            why = "its columns changed"
+        elif found[1] != signature(data, labels):
+            why = "its columns or their labels changed"
         else:
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier("publish", name)))
@@ -200,14 +210,14 @@ def apply(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, hashes: Hash
 
 
 def record_whole(conn: Connection[Any], name: str, data: gpd.GeoDataFrame,
-                 hashes: Hashes) -> None:
+                 labels: dict[str, str], hashes: Hashes) -> None:
     """The record of a layer just swapped in whole (its fids 1..n in row order), replacing
     any record of the table it replaced."""
     with conn.cursor() as cur:
         cur.execute("DELETE FROM audit.published_layers WHERE layer = %s", (name,))
         cur.execute("INSERT INTO audit.published_layers (layer, relation, columns, row_count) "
                     "VALUES (%s, to_regclass(%s)::oid, %s, %s)",
-                    (name, f"publish.{name}", ", ".join(columns_of(data)), len(data)))
+                    (name, f"publish.{name}", signature(data, labels), len(data)))
     _record_rows(conn, name, np.arange(1, len(data) + 1, dtype=np.int64), hashes)
 
 

@@ -168,7 +168,7 @@ class PostgisWarehouse(Warehouse):
             conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
                          {"v": f"{stmt_ms}ms"})
             driver = _driver(conn)
-            changes = {name: difference.plan(driver, name, gdf, hashes[name])
+            changes = {name: difference.plan(driver, name, gdf, labels.get(name, {}), hashes[name])
                        for name, gdf in data.items()}
             whole = [name for name, change in changes.items() if change is None]
             for name in whole:
@@ -184,7 +184,7 @@ class PostgisWarehouse(Warehouse):
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
                 conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
                 _create_ogc_view(conn, name, [c for c in gdf.columns if c != gdf.geometry.name])
-                difference.record_whole(driver, name, gdf, hashes[name])
+                difference.record_whole(driver, name, gdf, labels.get(name, {}), hashes[name])
                 self.published_by[name] = "whole"
             for name, change in changes.items():
                 if change is not None:  # the table, its view, comments and grants stay

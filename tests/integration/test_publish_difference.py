@@ -145,6 +145,15 @@ def test_without_a_usable_record_the_layer_is_swapped_in_whole(postgis_url: str)
     assert wh.published_by == {LAYER: "whole"}
     assert "extra" in wh.read_published(LAYER).columns
 
+    labels = {LAYER: {"": "点", "code": "编码"}}  # a new label: a new comment
+    wh.publish({LAYER: wider}, labels)
+    assert wh.published_by == {LAYER: "whole"}
+    with wh.engine.connect() as conn:
+        assert conn.execute(text(f"SELECT col_description('publish.{LAYER}'::regclass, 1)")
+                            ).scalar_one() == "编码"
+    wh.publish({LAYER: wider}, labels)
+    assert wh.published_by[LAYER].startswith("difference")
+
     wh.publish({LAYER: points(50, start=1000).assign(extra=1.5)}, {})  # every row differs
     assert wh.published_by == {LAYER: "whole"}
     assert _record_matches(wh, points(50))
