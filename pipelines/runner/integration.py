@@ -126,7 +126,7 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
           staging: StagingStore | None, full: bool, keep_inputs: bool
           ) -> tuple[IntegrationRun, integrate.Inputs]:
     version = core_version(wh)  # before the inputs: a load after this is published next time
-    # with staging: from the published run's cache, read only where core data changed
+    # with staging: only rows the published run did not locate are located (inputs_cache)
     inputs = integrate.load_inputs(wh) if staging is None else \
         inputs_cache.load_inputs(wh, staging, run_id, full)
     when = when or as_of()

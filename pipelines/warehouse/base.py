@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import geopandas as gpd
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
@@ -55,16 +53,10 @@ class Warehouse(ABC):
         """The rows of a core dataset that are current (`_valid_to` is null)."""
 
     @abstractmethod
-    def current_versions(self, contract: Contract) -> npt.NDArray[np.int64]:
-        """The `_version_id`s of a core dataset's current rows, sorted: what an integration
-        run compares with the rows it kept from the run before (`runner.inputs_cache`)."""
-
-    @abstractmethod
-    def read_current_after(self, contract: Contract, after: int | None) -> gpd.GeoDataFrame:
-        """The current rows whose `_version_id` is above `after` (all when None), as
-        `read_current` reads them (the same dtypes for the same rows) with their
-        `_version_id` as the first column. A dataset's loads hold its lock, so version ids
-        grow with the order they commit in: the rows above the last one seen are the new."""
+    def read_current_versions(self, contract: Contract) -> gpd.GeoDataFrame:
+        """`read_current` with each row's `_version_id` as the first column: a row's content
+        never changes while it is current, so an integration run keeps what it worked out
+        of a row by that id (`runner.inputs_cache`)."""
 
     @abstractmethod
     def read_drop_versions(self, contract: Contract, drop_id: str,

@@ -20,7 +20,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import numpy.typing as npt
 import pyogrio
 import shapely
 from sqlalchemy import create_engine, event, text
@@ -203,23 +202,13 @@ class GeoPackageWarehouse(Warehouse):
                                      use_arrow=True)
         return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
 
-    def current_versions(self, contract: Contract) -> npt.NDArray[np.int64]:
-        layer = self._layer(contract.dataset)
-        if not self._has_layer(layer):
-            return np.zeros(0, dtype=np.int64)
-        with self.engine.connect() as conn:  # GDAL's fid: INTEGER PRIMARY KEY AUTOINCREMENT
-            found = conn.execute(text(f'SELECT fid FROM "{layer}" WHERE _valid_to IS NULL '
-                                      "ORDER BY fid")).scalars().all()
-        return np.asarray(found, dtype=np.int64)
-
-    def read_current_after(self, contract: Contract, after: int | None) -> gpd.GeoDataFrame:
+    def read_current_versions(self, contract: Contract) -> gpd.GeoDataFrame:
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer):
             gdf = self.read_current(contract)
-        else:
-            where = "_valid_to IS NULL" + ("" if after is None else f" AND fid > {int(after)}")
-            gdf = pyogrio.read_dataframe(self.path, layer=layer, where=where, use_arrow=True,
-                                         fid_as_index=True)
+        else:  # the version id is GDAL's fid: INTEGER PRIMARY KEY AUTOINCREMENT, never reused
+            gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
+                                         use_arrow=True, fid_as_index=True)
             gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
         ids = gdf.index.to_numpy(dtype=np.int64) if len(gdf) else np.zeros(0, dtype=np.int64)
         gdf = gdf.reset_index(drop=True)

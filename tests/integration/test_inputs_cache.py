@@ -1,13 +1,13 @@
-"""The inputs an integration run takes from the published run's cache (`runner.inputs_cache`)
-equal the inputs read whole (`integrate.load_inputs`): same columns, dtypes and rows, the
-same fingerprints, after every kind of delivery, on both warehouses; and the cache reads from
-the warehouse only what changed."""
+"""The inputs of an integration run that locates only the rows the published run did not
+(`runner.inputs_cache`) equal the inputs read and located whole (`integrate.load_inputs`):
+same columns, dtypes and rows, the same fingerprints, after every kind of delivery, on both
+warehouses; and only the rows added since are located (all of them when the counties
+change, or with --full)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -45,21 +45,25 @@ def _assert_same(cached: Inputs, fresh: Inputs, what: str) -> None:
     assert integrate.fingerprints(cached, codes) == integrate.fingerprints(fresh, codes), what
 
 
-class _Reads:
-    """What the cache asks the warehouse for: each dataset's rows after which version."""
+class _Located:
+    """How many rows of each frame the cache locates: `locate` is called once per frame, in
+    the order of `input_contracts`."""
 
-    def __init__(self, wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.after: list[tuple[str, int | None]] = []
-        read = wh.read_current_after
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.rows: list[int] = []
+        locate = inputs_cache.locate
 
-        def spy(contract: Any, after: int | None) -> gpd.GeoDataFrame:
-            self.after.append((contract.dataset, after))
-            return read(contract, after)
+        def spy(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
+                stated: str | None = None) -> pd.Series:
+            self.rows.append(len(frame))
+            return locate(frame, counties, stated)
 
-        monkeypatch.setattr(wh, "read_current_after", spy)
+        monkeypatch.setattr(inputs_cache, "locate", spy)
 
-    def taken(self) -> list[tuple[str, int | None]]:
-        out, self.after = self.after, []
+    def taken(self) -> dict[str, int]:
+        names = list(integrate.inputs.input_contracts())
+        assert len(self.rows) == len(names), self.rows
+        out, self.rows = dict(zip(names, self.rows, strict=True)), []
         return out
 
 
@@ -75,30 +79,33 @@ def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
     s = settings()
     for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
         drop_file(s, sample_dir / f["file"], f["dataset"])
-    assert runner.run_all(s).published  # the published run staged its inputs
+    assert runner.run_all(s).published  # the published run staged where its rows lie
     wh = runner.warehouse(s)
     staging = staging_store(wh, s.staging)
-    reads = _Reads(wh, monkeypatch)
+    located = _Located(monkeypatch)
+    contracts = integrate.inputs.input_contracts()
 
-    inputs = _cached(wh, staging, "t-again")  # nothing changed: no row read, all taken over
-    assert reads.taken() == []
+    inputs = _cached(wh, staging, "t-again")  # nothing changed: no row located again
+    assert located.taken() == dict.fromkeys(contracts, 0)
     _assert_same(inputs, integrate.load_inputs(wh), "no change")
     files = tmp_path / "deliveries"
     files.mkdir()
-    contracts = integrate.inputs.input_contracts()
     for i, (kind, (make, _)) in enumerate(KINDS.items()):
         dataset, path = make(sample_dir, files)
         drop_file(s, path, dataset)
         runner.ingest(s, dataset)
         inputs = _cached(wh, staging, f"t-{i}")
-        taken = reads.taken()
-        assert all(after is not None for _, after in taken), (kind, taken)  # new rows only
-        if dataset in {c.dataset for c in contracts.values()}:  # of that dataset only
-            assert [d for d, _ in taken] == [dataset], (kind, taken)
+        taken = located.taken()
+        if dataset == "admin_divisions":  # other counties: every row located again
+            assert taken == {name: len(getattr(inputs, name)) for name in contracts}, kind
+        else:  # the rows the delivery added, and only those
+            name = next(n for n, c in contracts.items() if c.dataset == dataset)
+            assert 0 < taken.pop(name) < len(getattr(inputs, name)), (kind, taken)
+            assert set(taken.values()) == {0}, (kind, taken)
         _assert_same(inputs, integrate.load_inputs(wh), kind)
 
-    # a full run reads everything again, and still stages what the next run follows
+    # a full run locates everything again, and still stages where each row lies
     inputs = inputs_cache.load_inputs(wh, staging, "t-full", full=True)
-    assert reads.taken() == [(c.dataset, None) for c in contracts.values()]
+    assert located.taken() == {name: len(getattr(inputs, name)) for name in contracts}
     _assert_same(inputs, integrate.load_inputs(wh), "full")
     wh.engine.dispose()
