@@ -122,6 +122,7 @@ def test_the_airflow_route_reads_once_and_publishes_what_the_cli_does(
 
     from pipelines import integrate, runner
     from pipelines.orchestration import tasks
+    from pipelines.runner import inputs_cache
     from tests.conftest import set_yitu_env
 
     files = json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]
@@ -138,9 +139,12 @@ def test_the_airflow_route_reads_once_and_publishes_what_the_cli_does(
         tasks.detect(f["dataset"])
         with contextlib.suppress(AirflowSkipException):  # nothing loaded is an answer too
             tasks.load(f["dataset"])
-    reads: list[int] = []
+    reads: list[int] = []  # the inputs read from the warehouse: fresh, or with the cache
     real = integrate.load_inputs
     monkeypatch.setattr(integrate, "load_inputs", lambda wh: reads.append(1) or real(wh))
+    cached = inputs_cache.load_inputs
+    monkeypatch.setattr(inputs_cache, "load_inputs",
+                        lambda *a, **k: reads.append(1) or cached(*a, **k))
     jobs = tasks.plan("manual__1")
     for job in jobs:
         tasks.integrate_county(job)
