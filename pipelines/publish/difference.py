@@ -169,19 +169,17 @@ def plan(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, labels: dict[
 
 
 def _recorded(conn: Connection[Any], name: str) -> npt.NDArray[np.int64]:
-    """(fid, h1, h2) of every recorded row of the layer: COPY's text parsed by Arrow (a
-    million rows as Python tuples would cost seconds)."""
-    query = "COPY (SELECT fid, h1, h2 FROM audit.published_rows WHERE layer = %s) TO STDOUT"
-    with conn.cursor() as cur, cur.copy(query, (name,)) as copy:
-        raw = b"".join(copy)
-    if not raw:
-        return np.zeros((0, 3), dtype=np.int64)
-    table = pacsv.read_csv(
-        pa.py_buffer(raw), read_options=pacsv.ReadOptions(column_names=["fid", "h1", "h2"]),
-        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
-        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(
-            ("fid", "h1", "h2"), pa.int64())))
-    return np.column_stack([table.column(c).to_numpy() for c in ("fid", "h1", "h2")])
+    """(fid, h1, h2) of every recorded row of the layer, in the publish's own transaction, as
+    one value: each row's three integers as 24 bytes, concatenated by the server. COPY hands
+    psycopg its output one row per Python call: a cProfile of a daily run at 1x spent 27 of its
+    157 s there for the 1.7M recorded rows of the two large layers. (Any order: the rows are
+    matched as a multiset.)"""
+    with conn.cursor() as cur:
+        cur.execute("SELECT string_agg(int8send(fid) || int8send(h1) || int8send(h2), "
+                    "''::bytea) FROM audit.published_rows WHERE layer = %s", (name,))
+        found = cur.fetchone()
+    raw = found[0] if found and found[0] else b""
+    return np.frombuffer(raw, dtype=">i8").astype(np.int64).reshape(-1, 3)
 
 
 def apply(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, hashes: Hashes,
