@@ -53,6 +53,12 @@ def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf[[*layer.column_names, "geom"]]
 
 
+def kept_in_place(wh: Warehouse, unchanged: Iterable[str]) -> set[str]:
+    """Those of the `unchanged` layers that `publish_layers` leaves as published: where the
+    warehouse can publish some layers only, and they are published already."""
+    return set(unchanged) & set(wh.published_layers()) if wh.publishes_some_layers else set()
+
+
 def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame],
                    unchanged: Iterable[str] = ()) -> list[str]:
     """Type the layers by their contracts and swap them in together; the layers named in
@@ -63,7 +69,7 @@ def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame],
     if missing:
         # Nothing is published half-built.
         raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
-    keep = set(unchanged) & set(wh.published_layers()) if wh.publishes_some_layers else set()
+    keep = kept_in_place(wh, unchanged)
     typed = {c.layer: _typed(c, layers[c.layer]) for c in contracts if c.layer not in keep}
     failpoint("publish.before_swap")
     wh.publish(typed, layer_labels())

@@ -93,10 +93,8 @@ def _counties_of(frame: gpd.GeoDataFrame, ids: Versions, contract: Contract,
     others located now."""
     if known is None or not len(known) or not len(frame):
         return locate(frame, counties, stated=contract.county_column)
-    order = np.argsort(known[VERSION].to_numpy(dtype=np.int64), kind="stable")
-    seen = known[VERSION].to_numpy(dtype=np.int64)[order]
-    at = np.minimum(np.searchsorted(seen, ids), len(seen) - 1)
-    hit = seen[at] == ids
+    at = pd.Index(known[VERSION].to_numpy(dtype=np.int64)).get_indexer(ids)  # ids: unique
+    hit = at >= 0
     out = locate(frame[~hit], counties, stated=contract.county_column).reindex(frame.index)
-    out[hit] = known[COUNTY].to_numpy(dtype=object)[order][at[hit]]
+    out[hit] = known[COUNTY].to_numpy(dtype=object)[at[hit]]
     return out

@@ -25,7 +25,7 @@ from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessment, ledger_version
 from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED
 from pipelines.integrate.inputs import shares as inputs_shares
-from pipelines.publish.layers import publish_layers
+from pipelines.publish.layers import kept_in_place, publish_layers
 from pipelines.runner import inputs_cache, runlog
 from pipelines.runner.metrics import Stages
 from pipelines.runner.parallel import forked_map
@@ -364,8 +364,7 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     built = {integrate.split_key(k)[1] for k in run.build} if run.build else set(FAMILIES)
     same = [layer for family, names in FAMILIES.items() if family not in built for layer in names]
     same = same if staged.published() else []
-    kept = set(same) & set(wh.published_layers()) if wh.publishes_some_layers else set()
-    columns = {layer: integrate.VIEW_COLUMNS[layer] for layer in kept}
+    columns = {layer: integrate.VIEW_COLUMNS[layer] for layer in kept_in_place(wh, same)}
     layers = integrate.finish(inputs, staged.read_partitions(run.run_id, columns), run.as_of)
     answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
     layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of)
