@@ -24,7 +24,15 @@ import shapely
 from pipelines.contracts import LAYER_ORDER, all_layers, load_region
 from pipelines.integrate.calendar import local_naive
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
-from pipelines.integrate.inputs import COUNTY, UNLOCATED, Inputs, Zone, geoms_of, load_inputs
+from pipelines.integrate.inputs import (
+    COUNTY,
+    ROW_IDENTITY,
+    UNLOCATED,
+    Inputs,
+    Zone,
+    geoms_of,
+    load_inputs,
+)
 from pipelines.integrate.planar import interior_overlaps
 from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
 from pipelines.integrate.summary import enterprise_profile, region_summary
@@ -188,10 +196,8 @@ def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gp
 
 
 # -- what each part is built from ---------------------------------------------------------------
-# A loaded row is one version of one source row: its drop, row and load time say which, and
-# its county which partition owns it. Frames without them (synthesised in tests and benches)
-# are hashed whole, geometry included.
-ROW_IDENTITY = ("_drop_id", "_source_row", "_valid_from")
+# A loaded row is identified by `ROW_IDENTITY`. Frames without it (synthesised in tests and
+# benches) are hashed whole, geometry included.
 
 
 def _row_hashes(frame: gpd.GeoDataFrame) -> npt.NDArray[np.uint64]:

@@ -16,6 +16,7 @@ import shapely
 from pipelines.contracts import Contract, Role, with_role
 from pipelines.integrate.planar import GeomArray, polygonal
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.columns import core_columns
 from pipelines.warehouse.counties import COUNTY as COUNTY  # the partition key, re-exported
 from pipelines.warehouse.counties import current_counties
 
@@ -181,6 +182,32 @@ INPUT_ROLES: dict[str, Role] = {"farmland_pbf": "protected_farmland",
                                 "complaints": "work_orders"}
 
 
+# What the integration reads of each frame's rows, besides the geometry, the row's identity
+# (`ROW_IDENTITY`) and the county it states: the columns the layers and views are made of
+# (`registers`, `farmland`, `summary`, `assessment`). Only these are read from core: a
+# province's licences and work orders also carry 经营范围, 住所, 诉求内容, 诉求地址 and the
+# tokens of names and ID numbers, which no layer shows, and reading them held more memory
+# than the rest of the inputs together.
+INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "farmland_pbf": ("yjjbnttbbh",),
+    "farmland_hsf": ("xmbh",),
+    "licenses": ("tyshxydm", "ztmc", "zzlx", "zzbh", "yxqq", "yxqz"),
+    "complaints": ("gdbh", "slsj", "gdlx", "zbdw", "pdsj", "sclxsj", "blyjsj", "bjsj", "bljg",
+                   "myd", "sjqymc", "sjqyxydm", "ldrdh_token", "ldrdh_masked"),
+}
+# A loaded row is one version of one source row: its drop, row and load time say which, and
+# its county which partition owns it (`integrate.part_prints`).
+ROW_IDENTITY = ("_drop_id", "_source_row", "_valid_from")
+
+
+def input_columns(name: str, contract: Contract) -> list[str]:
+    """The core columns read into the Inputs frame `name` (see `INPUT_COLUMNS`), of those
+    the contract's table has."""
+    have = {c.name for c in core_columns(contract)}
+    wanted = [*INPUT_COLUMNS[name], contract.county_column, *ROW_IDENTITY]
+    return [c for c in dict.fromkeys(wanted) if c is not None and c in have]
+
+
 def input_contracts() -> dict[str, Contract]:
     """The dataset contract filling each Inputs frame."""
     found = {}
@@ -202,10 +229,12 @@ def located(frame: gpd.GeoDataFrame, contract: Contract,
 
 
 def load_inputs(wh: Warehouse) -> Inputs:
-    """The current core data of every dataset playing an integration role, each row located
-    in its county (or, with no location, the county it states)."""
+    """The current core data of every dataset playing an integration role (the columns the
+    integration reads), each row located in its county (or, with no location, the county
+    it states)."""
     counties = current_counties(wh).reset_index(drop=True)
-    frames = {name: located(wh.read_current(contract), contract, counties)
+    frames = {name: located(wh.read_current(contract, input_columns(name, contract)), contract,
+                            counties)
               for name, contract in input_contracts().items()}
     return Inputs(counties=counties, **frames)
 

@@ -28,7 +28,7 @@ import pandas as pd
 import shapely
 
 from pipelines.contracts import Contract
-from pipelines.integrate.inputs import COUNTY, Inputs, input_contracts, locate
+from pipelines.integrate.inputs import COUNTY, Inputs, input_columns, input_contracts, locate
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.counties import current_counties
 from pipelines.warehouse.staging import StagingStore
@@ -62,7 +62,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     frames: dict[str, gpd.GeoDataFrame] = {}
     places: dict[str, gpd.GeoDataFrame] = {}
     for name, contract in input_contracts().items():
-        rows = wh.read_current_versions(contract)
+        rows = wh.read_current_versions(contract, input_columns(name, contract))
         ids = rows[VERSION].to_numpy(dtype=np.int64)
         frame = rows.drop(columns=[VERSION]).reset_index(drop=True)
         frame = frame.set_crs(4490, allow_override=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import geopandas as gpd
@@ -49,11 +49,14 @@ class Warehouse(ABC):
         quarantine) so that a rerun of the same drop never duplicates rows."""
 
     @abstractmethod
-    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
-        """The rows of a core dataset that are current (`_valid_to` is null)."""
+    def read_current(self, contract: Contract,
+                     columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """The rows of a core dataset that are current (`_valid_to` is null): every column,
+        or only `columns` (of `core_columns`, in that order) and the geometry."""
 
     @abstractmethod
-    def read_current_versions(self, contract: Contract) -> gpd.GeoDataFrame:
+    def read_current_versions(self, contract: Contract,
+                              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         """`read_current` with each row's `_version_id` as the first column: a row's content
         never changes while it is current, so an integration run keeps what it worked out
         of a row by that id (`runner.inputs_cache`)."""

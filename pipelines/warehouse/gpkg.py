@@ -12,7 +12,7 @@ import fcntl
 import os
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -194,22 +194,29 @@ class GeoPackageWarehouse(Warehouse):
                              {"drop_id": drop_id, "loaded_at": loaded_at.isoformat()})
             finalize(conn)
 
-    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
+    def read_current(self, contract: Contract,
+                     columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer):
-            return conform_types(contract, gpd.GeoDataFrame(geometry=[], crs=4490))
+            empty = conform_types(contract, gpd.GeoDataFrame(geometry=[], crs=4490))
+            for name in [c for c in columns or () if c not in empty.columns]:
+                empty[name] = None  # lineage: not in the contract's own columns
+            return _geom_last(empty, columns)
         gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
+                                     columns=None if columns is None else list(columns),
                                      use_arrow=True)
-        return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+        return _geom_last(gdf, columns)
 
-    def read_current_versions(self, contract: Contract) -> gpd.GeoDataFrame:
+    def read_current_versions(self, contract: Contract,
+                              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer):
-            gdf = self.read_current(contract)
+            gdf = self.read_current(contract, columns)
         else:  # the version id is GDAL's fid: INTEGER PRIMARY KEY AUTOINCREMENT, never reused
             gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
+                                         columns=None if columns is None else list(columns),
                                          use_arrow=True, fid_as_index=True)
-            gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+            gdf = _geom_last(gdf, columns)
         ids = gdf.index.to_numpy(dtype=np.int64) if len(gdf) else np.zeros(0, dtype=np.int64)
         gdf = gdf.reset_index(drop=True)
         gdf.insert(0, "_version_id", ids)
@@ -255,3 +262,11 @@ class GeoPackageWarehouse(Warehouse):
             return []
         # the layers, not the attribute tables beside them (QGIS's layer_styles)
         return [name for name, geometry in pyogrio.list_layers(self.publish_path) if geometry]
+
+
+def _geom_last(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None) -> gpd.GeoDataFrame:
+    """A core read's frame as PostGIS gives it: `columns` in their order (GDAL keeps the
+    table's), the geometry last and named geom."""
+    gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
+    return gdf if columns is None else gdf[[*columns, "geom"]]
+

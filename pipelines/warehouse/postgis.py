@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,16 @@ class PostgisWarehouse(Warehouse):
         return self.engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False)
 
-    def read_current(self, contract: Contract) -> gpd.GeoDataFrame:
-        return self.read_current_versions(contract).drop(columns=["_version_id"])
+    def read_current(self, contract: Contract,
+                     columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        return self.read_current_versions(contract, columns).drop(columns=["_version_id"])
 
-    def read_current_versions(self, contract: Contract) -> gpd.GeoDataFrame:
-        return self._read(sql.SQL("SELECT * FROM {} WHERE _valid_to IS NULL").format(
-            sql.Identifier("core", contract.dataset)))
+    def read_current_versions(self, contract: Contract,
+                              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        picked = sql.SQL("*") if columns is None else sql.SQL(", ").join(
+            map(sql.Identifier, ["_version_id", *columns, "geom"]))
+        return self._read(sql.SQL("SELECT {} FROM {} WHERE _valid_to IS NULL").format(
+            picked, sql.Identifier("core", contract.dataset)))
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:
