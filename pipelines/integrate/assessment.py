@@ -98,14 +98,22 @@ def _work_orders(complaints: pd.DataFrame, as_of: datetime, rule: ResponseRule,
 def business_entities(licenses: pd.DataFrame, quarters: list[str]) -> pd.DataFrame:
     """Per county and quarter: distinct credit codes holding a licence in force on the
     quarter's last day (issued by then, not expired before it)."""
-    lic = licenses.dropna(subset=["tyshxydm", COUNTY])
-    start, end = pd.to_datetime(lic["yxqq"]), pd.to_datetime(lic["yxqz"])
+    lic = licenses[[COUNTY, "tyshxydm", "yxqq", "yxqz"]].dropna(subset=["tyshxydm", COUNTY])
+    start = pd.to_datetime(lic["yxqq"]).to_numpy(dtype="datetime64[ns]")
+    end = pd.to_datetime(lic["yxqz"]).to_numpy(dtype="datetime64[ns]")
+    # each (county, credit code) numbered once; per quarter, the numbers in force counted
+    pair = lic.groupby([COUNTY, "tyshxydm"], sort=False).ngroup().to_numpy()
+    county_of, codes = pd.factorize(lic[COUNTY], sort=True)
+    pair_county = np.zeros(pair.max() + 1 if len(pair) else 0, dtype=np.intp)
+    pair_county[pair] = county_of
     counts = []
     for q in quarters:
-        last_day = quarter_bounds(q)[1] - pd.Timedelta(days=1)
-        in_force = (start.isna() | (start <= last_day)) & (end.isna() | (end >= last_day))
-        per = lic[in_force.to_numpy()].groupby(COUNTY)["tyshxydm"].nunique()
-        counts.append(pd.DataFrame({COUNTY: per.index, "_q": q, "business_entities": per.values}))
+        last_day = np.datetime64(quarter_bounds(q)[1] - pd.Timedelta(days=1), "ns")
+        in_force = (np.isnat(start) | (start <= last_day)) & (np.isnat(end) | (end >= last_day))
+        per = np.bincount(pair_county[np.unique(pair[in_force])], minlength=len(codes))
+        held = np.flatnonzero(per)
+        counts.append(pd.DataFrame({COUNTY: np.asarray(codes)[held], "_q": q,
+                                    "business_entities": per[held]}))
     if not counts:
         return pd.DataFrame(columns=[COUNTY, "_q", "business_entities"]).set_index([COUNTY, "_q"])
     return pd.concat(counts, ignore_index=True).set_index([COUNTY, "_q"])

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 
 from pipelines.contracts import all_contracts, load_region
 from pipelines.integrate.assessment import county_assessment, local
@@ -38,38 +38,80 @@ def ledger_version(wh: Warehouse) -> str:
     return f"{count}:{last}"
 
 
-def delivery_rows(wh: Warehouse) -> pd.DataFrame:
-    """Per answered delivery and the county its rows state: rows delivered and rows refused
-    (quarantined). Loaded rows are counted in core's history (every version a drop loaded,
-    replaced since or not), so a quarter's figures do not move with later deliveries."""
-    drops = pd.DataFrame([{"drop_id": d.drop_id, "dataset": d.dataset, "state": d.state,
-                           "received_at": d.received_at} for d in ledger.list_drops(wh)
-                          if d.state in ANSWERED],
-                         columns=["drop_id", "dataset", "state", "received_at"])
-    parts = []
+COUNTS = ["drop_id", "answered_at", "county_code", "rows", "rejected"]
+
+
+def delivery_counts(wh: Warehouse, known: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per answered delivery (`drop_id`, and `answered_at`: when it was answered) and the
+    county its rows state: rows delivered and rows refused (quarantined). Loaded rows are
+    counted in core's history (every version a drop loaded, replaced since or not), so a
+    quarter's figures do not move with later deliveries.
+
+    An answered drop's counts never change until it is answered again (its rows and refusals
+    are written with its answer), so `known` (what an earlier publish counted, `COUNTS`
+    columns) is taken for every drop answered at the same moment, and only the others are
+    counted, through the indexes on drop ids: a daily delivery does not scan a province's
+    core history and quarantine on every publish."""
+    drops = _answered(wh)
+    known = known if known is not None else pd.DataFrame(columns=COUNTS)
+    stamp = drops.set_index("drop_id")["answered_at"]
+    same = known["drop_id"].map(stamp).eq(known["answered_at"]).fillna(False).astype(bool)
+    stale = set(known["drop_id"][~same.to_numpy()])  # a drop is taken whole or counted again
+    kept = known[(same & ~known["drop_id"].isin(stale)).to_numpy()]
+    todo = drops[~drops["drop_id"].isin(set(kept["drop_id"]))]
+    parts = [kept[COUNTS]]
     for contract in all_contracts():
         column = contract.county_column
-        mine = drops[drops["dataset"] == contract.dataset]
+        mine = todo[todo["dataset"] == contract.dataset]
         if column is None or mine.empty:
             continue
-        if (mine["state"] == "loaded").any():  # (a GeoPackage makes the table on first load)
-            loaded = wh.read_table(
+        ids = list(mine["drop_id"])
+        loaded = [d for d, state in zip(ids, mine["state"], strict=True) if state == "loaded"]
+        if loaded:  # (a GeoPackage makes the table on first load)
+            parts.append(_counted(wh, (
                 f"SELECT _drop_id AS drop_id, substr({column}, 1, 6) AS county_code, "
-                f"COUNT(*) AS rows FROM {_core_table(wh, contract.dataset)} GROUP BY 1, 2")
-            parts.append(loaded.assign(rejected=0))
-        parts.append(_refused(wh, contract.dataset, column))
-    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["drop_id", "county_code", "rows", "rejected"])
-    rows = rows.groupby(["drop_id", "county_code"], as_index=False)[["rows", "rejected"]].sum()
-    out = rows.merge(drops, on="drop_id")
+                f"COUNT(*) AS rows FROM {_core_table(wh, contract.dataset)} "
+                f"WHERE _drop_id IN :ids GROUP BY 1, 2"), loaded, ["drop_id", "county_code", "rows"]
+            ).assign(rejected=0))
+        parts.append(_refused(wh, contract.dataset, column, ids))
+    rows = pd.concat([p for p in parts if len(p)] or [pd.DataFrame(columns=COUNTS)],
+                     ignore_index=True)
+    rows = rows.drop(columns=["answered_at"], errors="ignore").merge(
+        drops[["drop_id", "answered_at"]], on="drop_id")
+    rows = rows.groupby(["drop_id", "answered_at", "county_code"], as_index=False)[
+        ["rows", "rejected"]].sum()
+    return rows.astype({"rows": "int64", "rejected": "int64"})[COUNTS]
+
+
+def delivery_rows(wh: Warehouse, counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per answered delivery and the county its rows state, with the delivery's dataset and
+    receipt (local time): rows delivered and rows refused (`delivery_counts`, or `counts`
+    made by it)."""
+    drops = _answered(wh)
+    counts = delivery_counts(wh) if counts is None else counts
+    out = counts.drop(columns=["answered_at"]).merge(drops, on="drop_id")
     out["received_at"] = local(out["received_at"])
     return out[["drop_id", "dataset", "received_at", "county_code", "rows", "rejected"]]
 
 
-def _refused(wh: Warehouse, dataset: str, column: str) -> pd.DataFrame:
-    """Rows of the dataset's drops refused (a source row once, however many rules it failed),
-    by the county each states. The county is cut out of the stored record by the server: a
-    province's quarantine is not shipped to Python and parsed on every publish. Records are
+def _answered(wh: Warehouse) -> pd.DataFrame:
+    return pd.DataFrame([{"drop_id": d.drop_id, "dataset": d.dataset, "state": d.state,
+                          "received_at": d.received_at, "answered_at": str(d.processed_at)}
+                         for d in ledger.list_drops(wh) if d.state in ANSWERED],
+                        columns=["drop_id", "dataset", "state", "received_at", "answered_at"])
+
+
+def _counted(wh: Warehouse, query: str, ids: list[str], columns: list[str]) -> pd.DataFrame:
+    """Rows of an aggregate `query` over the drops `ids` (bound as `:ids`)."""
+    bound = text(query).bindparams(bindparam("ids", expanding=True))
+    with wh.engine.connect() as conn:
+        return pd.DataFrame(conn.execute(bound, {"ids": ids}).all(), columns=columns)
+
+
+def _refused(wh: Warehouse, dataset: str, column: str, ids: list[str]) -> pd.DataFrame:
+    """Rows of the drops `ids` of a dataset refused (a source row once, however many rules it
+    failed), by the county each states. The county is cut out of the stored record by the
+    server: a province's quarantine is not shipped to Python and parsed. Records are
     `json.dumps` output, so a field reads `"xzqdm": "460105"`; quotes inside values are
     escaped, so the pattern cannot match inside one."""
     t = wh.tables.quarantine
@@ -79,12 +121,11 @@ def _refused(wh: Warehouse, dataset: str, column: str) -> pd.DataFrame:
     else:
         county = (f"CASE WHEN instr(record, '{needle}') > 0 THEN substr(record, "
                   f"instr(record, '{needle}') + {len(needle)}, 6) END")
-    query = text(f"SELECT drop_id, county_code, COUNT(DISTINCT source_row) AS rejected FROM "
-                 f"(SELECT drop_id, source_row, {county} AS county_code FROM {t.fullname} "
-                 f"WHERE dataset = :dataset) AS q WHERE county_code IS NOT NULL GROUP BY 1, 2")
-    with wh.engine.connect() as conn:
-        refused = pd.DataFrame(conn.execute(query, {"dataset": dataset}).all(),
-                               columns=["drop_id", "county_code", "rejected"])
+    refused = _counted(wh, (
+        f"SELECT drop_id, county_code, COUNT(DISTINCT source_row) AS rejected FROM "
+        f"(SELECT drop_id, source_row, {county} AS county_code FROM {t.fullname} "
+        f"WHERE drop_id IN :ids) AS q WHERE county_code IS NOT NULL GROUP BY 1, 2"),
+        ids, ["drop_id", "county_code", "rejected"])
     return refused.assign(rows=refused["rejected"])
 
 
@@ -100,12 +141,16 @@ def pbf_areas(wh: Warehouse) -> pd.DataFrame:
     return found
 
 
-def build_assessment(wh: Warehouse, inputs: Inputs, as_of: datetime) -> gpd.GeoDataFrame:
-    """The county_assessment layer of what the warehouse holds now."""
+def build_assessment(wh: Warehouse, inputs: Inputs, as_of: datetime,
+                     counts: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """The county_assessment layer of what the warehouse holds now (`counts`: the
+    deliveries' counts, as `delivery_counts` gives them now)."""
     region = load_region()
     return county_assessment(
-        inputs.counties, inputs.complaints, inputs.licenses, delivery_rows(wh), pbf_areas(wh),
-        as_of, region.targets, ResponseRule.from_region(region.response_rule), WorkCalendar())
+        inputs.counties, inputs.complaints, inputs.licenses, delivery_rows(wh, counts),
+        pbf_areas(wh), as_of, region.targets, ResponseRule.from_region(region.response_rule),
+        WorkCalendar())
 
 
-__all__ = ["ASSESSED_FROM", "build_assessment", "delivery_rows", "ledger_version", "pbf_areas"]
+__all__ = ["ASSESSED_FROM", "COUNTS", "build_assessment", "delivery_counts", "delivery_rows",
+           "ledger_version", "pbf_areas"]

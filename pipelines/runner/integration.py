@@ -22,7 +22,13 @@ from pipelines import integrate
 from pipelines.config import Settings, UsageError
 from pipelines.integrate import FAMILIES
 from pipelines.integrate.assessment import LAYER as ASSESSMENT
-from pipelines.integrate.assessment_sources import ASSESSED_FROM, build_assessment, ledger_version
+from pipelines.integrate.assessment_sources import (
+    ASSESSED_FROM,
+    COUNTS,
+    build_assessment,
+    delivery_counts,
+    ledger_version,
+)
 from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED
 from pipelines.integrate.inputs import shares as inputs_shares
 from pipelines.publish.layers import kept_in_place, publish_layers
@@ -242,8 +248,14 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
         return {}
     with cost.stage("integrate") as built:
         built["rows"], built["reused"] = _build_all(settings, wh, staged, run, inputs, jobs)
+    # Publish reads no parcel or project (`publish_run`): they go before it, and with them
+    # the most memory the run holds, as the layers are read in.
+    codes = integrate.partitions(inputs)
+    light = replace(inputs, farmland_pbf=inputs.farmland_pbf.iloc[:0],
+                    farmland_hsf=inputs.farmland_hsf.iloc[:0])
+    del inputs
     with cost.stage("publish") as published:
-        counts = publish_run(settings, wh, run, inputs)
+        counts = publish_run(settings, wh, run, light, codes)
         published["rows"] = sum(counts.values())
     cost.record["integrate"]["partitions"] = list(run.build)  # what the run built
     wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))  # bench/province.py reads it
@@ -345,7 +357,8 @@ def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
 
 
 def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
-                inputs: integrate.Inputs | None = None) -> dict[str, int]:
+                inputs: integrate.Inputs | None = None,
+                codes: list[str] | None = None) -> dict[str, int]:
     """Merge a run's staged partitions, add the cross-county views, swap everything in.
 
     The partitions the run did not build were taken over from the published run when it was
@@ -353,11 +366,13 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     published stays whole. The views spanning counties (enterprise_profile, region_summary)
     are rebuilt from the merged set, and the county assessment from the warehouse's ledger
     and quality records as they are now. The run's staged parts are kept until the next run
-    publishes: publishing the same run again gives the same layers.
+    publishes: publishing the same run again gives the same layers. Publish reads no parcel
+    or project of `inputs`; given the run's partitions (`codes`), it needs none.
     """
     staged = store(settings, wh)
     inputs = inputs if inputs is not None else _run_inputs(staged, wh, run)
-    _complete_partitions(staged, run.run_id, integrate.part_keys(integrate.partitions(inputs)))
+    codes = codes if codes is not None else integrate.partitions(inputs)
+    _complete_partitions(staged, run.run_id, integrate.part_keys(codes))
     # A family none of whose partitions was built is the published run's, as published:
     # where the warehouse keeps such layers in place, they are read only for what the
     # cross-county views take of them (`integrate.VIEW_COLUMNS`), their geometry never decoded.
@@ -367,7 +382,8 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     columns = {layer: integrate.VIEW_COLUMNS[layer] for layer in kept_in_place(wh, same)}
     layers = integrate.finish(inputs, staged.read_partitions(run.run_id, columns), run.as_of)
     answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
-    layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of)
+    layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
+                                                                                  run.run_id))
     swapped = publish_layers(wh, layers, unchanged=same)
     log.info("integration run %s: published %s; %s as they were", run.run_id,
              ", ".join(swapped), ", ".join(sorted(set(layers) - set(swapped))) or "none")
@@ -375,6 +391,23 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     wh.set_meta(PUBLISHED_FROM, run.core_version)
     wh.set_meta(ASSESSED_FROM, answered)
     return {name: len(gdf) for name, gdf in layers.items()}
+
+
+DELIVERED = ".delivered"  # the run's counts of rows per delivery and county (the assessment's)
+
+
+def _delivery_counts(wh: Warehouse, staged: StagingStore, run_id: str) -> pd.DataFrame:
+    """`delivery_counts`, taking those of drops answered before the published run's publish
+    from what it staged, and staged for the next run."""
+    published = staged.published()
+    found = staged.read(published, DELIVERED) if published and published != run_id else None
+    known = found.get(DELIVERED) if found else None
+    if known is not None and not set(COUNTS) <= set(known.columns):
+        known = None
+    counts = delivery_counts(wh, None if known is None else pd.DataFrame(known[COUNTS]))
+    staged.write(run_id, DELIVERED, {DELIVERED: gpd.GeoDataFrame(
+        counts, geometry=[None] * len(counts), crs=4490)})
+    return counts
 
 
 def _frames(inputs: integrate.Inputs, build: list[str]) -> dict[str, Frames]:
