@@ -11,6 +11,7 @@ from pipelines.contracts import LayerContract, all_layers, load_layer
 from pipelines.failpoints import failpoint
 from pipelines.geodesy import as_multipolygons
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.pgcopy import geometry_kinds
 
 # Column type -> pandas dtype. Nullable kinds, so a column has one type whatever the data:
 # an all-null column stays a number column, a yes/no with an unknown stays boolean.
@@ -46,7 +47,7 @@ def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             gdf[col.name] = pd.to_numeric(gdf[col.name]).astype(dtype)
     if layer.geometry == "MultiPolygon":
         gdf = gdf.set_geometry(as_multipolygons(gdf.geometry))
-    kinds = set(gdf.geometry.dropna().geom_type)
+    kinds = geometry_kinds(gdf)
     if kinds - {layer.geometry}:
         raise ValueError(f"{layer.layer}: geometries of type {sorted(kinds)}, "
                          f"expected {layer.geometry}")

@@ -68,9 +68,21 @@ def pg_type(dtype: Any) -> str:
     return "text"
 
 
+# shapely's type ids, in order (shapely.GeometryType)
+_KINDS = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+          "MultiPolygon", "GeometryCollection")
+
+
+def geometry_kinds(frame: gpd.GeoDataFrame) -> set[str]:
+    """The kinds of the frame's geometries (missing ones aside), from shapely's type ids:
+    `GeoSeries.geom_type` makes a string per row, seconds for a province's layers."""
+    ids = shapely.get_type_id(np.asarray(frame.geometry.array, dtype=object))
+    return {_KINDS[i] for i in np.unique(ids) if i >= 0}
+
+
 def geometry_type(frame: gpd.GeoDataFrame) -> str:
     """`geometry(Kind, 4490)` when every geometry is of one kind, else any geometry."""
-    kinds = set(frame.geometry.dropna().geom_type)
+    kinds = geometry_kinds(frame)
     return f"geometry({kinds.pop() if len(kinds) == 1 else 'Geometry'}, {SRID})"
 
 

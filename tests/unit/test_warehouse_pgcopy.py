@@ -14,7 +14,13 @@ import shapely
 
 from pipelines.contracts import load_contract
 from pipelines.warehouse.base import conform_types
-from pipelines.warehouse.pgcopy import _parse_text, geometry_type, pg_type, to_arrow
+from pipelines.warehouse.pgcopy import (
+    _parse_text,
+    geometry_kinds,
+    geometry_type,
+    pg_type,
+    to_arrow,
+)
 
 
 @pytest.mark.parametrize(("values", "expected"), [
@@ -55,6 +61,21 @@ def test_arrow_table_for_copy() -> None:
     assert geometry_type(_frame([point, None, point])) == "geometry(Point, 4490)"
     mixed = _frame([point, shapely.box(0, 0, 1, 1), None])
     assert geometry_type(mixed) == "geometry(Geometry, 4490)"
+
+
+def test_geometry_kinds_name_each_kind_as_geopandas_does() -> None:
+    shapes = [shapely.Point(0, 0), shapely.LineString([(0, 0), (1, 1)]),
+              shapely.LinearRing([(0, 0), (1, 0), (1, 1)]), shapely.box(0, 0, 1, 1),
+              shapely.MultiPoint([(0, 0)]), shapely.MultiLineString([[(0, 0), (1, 1)]]),
+              shapely.MultiPolygon([shapely.box(0, 0, 1, 1)]),
+              shapely.GeometryCollection([shapely.Point(0, 0)])]
+    for shape in shapes:
+        one = gpd.GeoDataFrame(geometry=[shape, None], crs=4490)
+        assert geometry_kinds(one) == set(one.geometry.dropna().geom_type), shape.wkt
+    assert geometry_kinds(gpd.GeoDataFrame(geometry=shapes, crs=4490)) == {
+        "Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+        "MultiPolygon", "GeometryCollection"}
+    assert geometry_kinds(gpd.GeoDataFrame(geometry=[None], crs=4490)) == set()
 
 
 def test_arrow_table_refuses_another_crs() -> None:
