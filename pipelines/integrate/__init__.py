@@ -147,7 +147,7 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     code, family = split_key(key)
     if family != "complaints":
         return integrate_part(inputs, key, as_of), 0
-    orders = inputs.county(code).complaints
+    orders = inputs.own("complaints", code)
     rule = ResponseRule.from_region(load_region().response_rule)
     after, until = row_intervals(orders[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                  WorkCalendar())

@@ -142,10 +142,13 @@ class Inputs:
 
     def county(self, code: str) -> Inputs:
         """The rows of one partition: located there (or, unlocated, stated there)."""
-        parts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "counties"}
-        if code == UNLOCATED:
-            return replace(self, **{k: v[v[COUNTY].isna()] for k, v in parts.items()})
-        return replace(self, **{k: v[v[COUNTY] == code] for k, v in parts.items()})
+        return replace(self, **{f.name: self.own(f.name, code) for f in fields(self)
+                                if f.name != "counties"})
+
+    def own(self, name: str, code: str) -> gpd.GeoDataFrame:
+        """The rows of frame `name` that partition `code` owns (see `county`)."""
+        frame: gpd.GeoDataFrame = getattr(self, name)
+        return frame[frame[COUNTY].isna() if code == UNLOCATED else frame[COUNTY] == code]
 
     def zone(self, codes: Iterable[str]) -> Zone:
         """The land of these partitions (county codes, and/or UNLOCATED)."""

@@ -288,7 +288,7 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     if jobs <= 1 or len(run.partitions) <= 1:
         return sum((_build_county(wh, staged, run, county, inputs)
                     for county in run.partitions), Counts())
-    inputs.registers  # noqa: B018  (made once, here, for every worker)
+    inputs.registers.ready()  # made once, here, for every worker
     for name in INPUT_ROLES:
         getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
     sizes = pd.concat([getattr(inputs, name)[COUNTY] for name in INPUT_ROLES])
