@@ -182,10 +182,12 @@ def _recorded(conn: Connection[Any], name: str) -> npt.NDArray[np.int64]:
     return np.frombuffer(raw, dtype=">i8").astype(np.int64).reshape(-1, 3)
 
 
-def apply(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, hashes: Hashes,
+def apply(conn: Connection[Any], name: str, inserted: gpd.GeoDataFrame | None, hashes: Hashes,
           change: Difference) -> None:
-    """Delete and insert the rows `change` says, and the record with them, in the caller's
-    transaction. Row locks only: readers of the layer are never waited for nor blocked."""
+    """Delete and insert the rows `change` says (`inserted`: the new layer's rows at
+    `change.insert`, in order; `hashes`: of all its rows), and the record with them, in the
+    caller's transaction. Row locks only: readers of the layer are never waited for nor
+    blocked."""
     table = sql.Identifier("publish", name)
     with conn.cursor() as cur:
         if len(change.delete):
@@ -195,28 +197,29 @@ def apply(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, hashes: Hash
                         (name, gone))
         fids = np.zeros(0, dtype=np.int64)
         if len(change.insert):
+            if inserted is None or len(inserted) != len(change.insert):
+                raise ValueError(f"publish {name}: {len(change.insert)} rows to insert, "
+                                 f"{0 if inserted is None else len(inserted)} given")
             cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'fid')) "
                         "FROM generate_series(1, %s)", (f"publish.{name}", len(change.insert)))
             fids = np.array([f for (f,) in cur.fetchall()], dtype=np.int64)
-            rows = data.iloc[change.insert].copy()
-            rows["fid"] = fids
-            copy_in(conn, "publish", name, rows)
+            copy_in(conn, "publish", name, inserted.assign(fid=fids))
         cur.execute("UPDATE audit.published_layers SET row_count = %s WHERE layer = %s",
-                    (len(data), name))
+                    (len(hashes), name))
     _record_rows(conn, name, fids, hashes[change.insert])
     log.info("publish %s: by difference (%s)", name, change.summary())
 
 
-def record_whole(conn: Connection[Any], name: str, data: gpd.GeoDataFrame,
-                 labels: dict[str, str], hashes: Hashes) -> None:
-    """The record of a layer just swapped in whole (its fids 1..n in row order), replacing
-    any record of the table it replaced."""
+def record_whole(conn: Connection[Any], name: str, signature_of: str, hashes: Hashes) -> None:
+    """The record of a layer just swapped in whole (its fids 1..n in row order, `hashes` of
+    its n rows; `signature_of`: its `signature`), replacing any record of the table it
+    replaced."""
     with conn.cursor() as cur:
         cur.execute("DELETE FROM audit.published_layers WHERE layer = %s", (name,))
         cur.execute("INSERT INTO audit.published_layers (layer, relation, columns, row_count) "
                     "VALUES (%s, to_regclass(%s)::oid, %s, %s)",
-                    (name, f"publish.{name}", signature(data, labels), len(data)))
-    _record_rows(conn, name, np.arange(1, len(data) + 1, dtype=np.int64), hashes)
+                    (name, f"publish.{name}", signature_of, len(hashes)))
+    _record_rows(conn, name, np.arange(1, len(hashes) + 1, dtype=np.int64), hashes)
 
 
 def _record_rows(conn: Connection[Any], name: str, fids: npt.NDArray[np.int64],

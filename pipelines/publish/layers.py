@@ -64,15 +64,24 @@ def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame],
                    unchanged: Iterable[str] = ()) -> list[str]:
     """Type the layers by their contracts and swap them in together; the layers named in
     `unchanged` (equal to what is published, by the caller's knowledge) are left in place
-    where the warehouse can publish some layers only. Returns the layers swapped in."""
+    where the warehouse can publish some layers only. Returns the layers swapped in.
+
+    `layers` is emptied: each frame is let go as its typed copy is made, and the warehouse
+    lets each typed one go in turn (a province's layers are the most a run holds)."""
     contracts = all_layers()
     missing = {c.layer for c in contracts} - set(layers)
     if missing:
         # Nothing is published half-built.
         raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
     keep = kept_in_place(wh, unchanged)
-    typed = {c.layer: _typed(c, layers[c.layer]) for c in contracts if c.layer not in keep}
+    typed = {}
+    for c in contracts:
+        given = layers.pop(c.layer)
+        if c.layer not in keep:
+            typed[c.layer] = _typed(c, given)
+        del given
+    swapped = list(typed)
     failpoint("publish.before_swap")
     wh.publish(typed, layer_labels())
     failpoint("publish.after_swap")
-    return list(typed)
+    return swapped

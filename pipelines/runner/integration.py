@@ -384,13 +384,14 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
     layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
                                                                                   run.run_id))
-    swapped = publish_layers(wh, layers, unchanged=same)
+    counts = {name: len(gdf) for name, gdf in layers.items()}
+    swapped = publish_layers(wh, layers, unchanged=same)  # (empties `layers`)
     log.info("integration run %s: published %s; %s as they were", run.run_id,
-             ", ".join(swapped), ", ".join(sorted(set(layers) - set(swapped))) or "none")
+             ", ".join(swapped), ", ".join(sorted(set(counts) - set(swapped))) or "none")
     staged.mark_published(run.run_id)
     wh.set_meta(PUBLISHED_FROM, run.core_version)
     wh.set_meta(ASSESSED_FROM, answered)
-    return {name: len(gdf) for name, gdf in layers.items()}
+    return counts
 
 
 DELIVERED = ".delivered"  # the run's counts of rows per delivery and county (the assessment's)

@@ -74,7 +74,8 @@ class Warehouse(ABC):
     @abstractmethod
     def publish(self, layers: dict[str, gpd.GeoDataFrame],
                 labels: dict[str, dict[str, str]]) -> None:
-        """Swap in the published layers given, all at once: readers see the old set or the new."""
+        """Swap in the published layers given, all at once: readers see the old set or the new.
+        `layers` is emptied as they are written, each frame let go in turn."""
 
     @abstractmethod
     def read_published(self, layer: str) -> gpd.GeoDataFrame: ...

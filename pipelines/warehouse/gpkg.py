@@ -241,8 +241,8 @@ class GeoPackageWarehouse(Warehouse):
         for stale in self.publish_path.parent.glob(".publish-*.gpkg"):
             stale.unlink(missing_ok=True)
         try:
-            for name, gdf in layers.items():
-                write_labelled_layer(gdf, tmp, name, labels.get(name, {}))
+            for name in list(layers):  # each frame let go once written (see Warehouse)
+                write_labelled_layer(layers.pop(name), tmp, name, labels.get(name, {}))
             os.replace(tmp, self.publish_path)  # atomic on POSIX: old file or new, never half
         finally:
             tmp.unlink(missing_ok=True)

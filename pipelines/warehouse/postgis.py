@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import psycopg
@@ -142,11 +142,13 @@ class PostgisWarehouse(Warehouse):
                 labels: dict[str, dict[str, str]]) -> None:
         """Every layer in one transaction, so readers see the old layers or the new: each one
         published by difference where its record allows (`pipelines.publish.difference`:
-        row locks only), else swapped in whole (a new table, under an exclusive lock)."""
-        data = {name: gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
-                for name, gdf in layers.items()}
-        hashes = {name: difference.row_hashes(gdf) for name, gdf in data.items()}
+        row locks only), else swapped in whole (a new table, under an exclusive lock).
+
+        `layers` is emptied as it goes: each frame is let go once its rows are in the
+        staging table (whole) or its rows to insert are taken (by difference), so the
+        province's layers and their COPY text are not all held at once."""
         self.published_by = {}
+        names = list(layers)
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.publish'))"))
             # After the advisory lock: a publish waits for the one before it as long as it
@@ -155,29 +157,27 @@ class PostgisWarehouse(Warehouse):
             conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
                          {"v": f"{stmt_ms}ms"})
             driver = _driver(conn)
-            changes = {name: difference.plan(driver, name, gdf, labels.get(name, {}), hashes[name])
-                       for name, gdf in data.items()}
-            whole = [name for name, change in changes.items() if change is None]
-            for name in whole:
-                _stage(conn, name, data[name], labels.get(name, {}))
+            prepared = {name: _prepare(conn, name, layers.pop(name), labels.get(name, {}))
+                        for name in names}
+            whole = [name for name, p in prepared.items() if p.change is None]
             _lock_published(conn, whole, _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
             # The swap: within this transaction, so readers see the old layers or the new.
             # A view is bound to its table, not to the name: the OGC view goes and comes back
             # with the table it shows.
             for name in whole:
-                gdf = data[name]
                 conn.execute(text(f"DROP VIEW IF EXISTS ogc.{name}"))
                 conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
                 conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
-                _create_ogc_view(conn, name, [c for c in gdf.columns if c != gdf.geometry.name])
-                difference.record_whole(driver, name, gdf, labels.get(name, {}), hashes[name])
+                _create_ogc_view(conn, name, prepared[name].attributes)
+                difference.record_whole(driver, name, prepared[name].signature,
+                                        prepared[name].hashes)
                 self.published_by[name] = "whole"
-            for name, change in changes.items():
-                if change is not None:  # the table, its view, comments and grants stay
-                    difference.apply(driver, name, data[name], hashes[name], change)
-                    self.published_by[name] = f"difference: {change.summary()}"
-            write_postgis_styles(conn, list(layers))
+            for name, p in prepared.items():
+                if p.change is not None:  # the table, its view, comments and grants stay
+                    difference.apply(driver, name, p.inserted, p.hashes, p.change)
+                    self.published_by[name] = f"difference: {p.change.summary()}"
+            write_postgis_styles(conn, names)
             failpoint("publish.before_commit")
 
     def read_published(self, layer: str) -> gpd.GeoDataFrame:
@@ -196,6 +196,30 @@ class PostgisWarehouse(Warehouse):
     def _read_published_where(self, layer: str, where: str) -> gpd.GeoDataFrame:
         return self._read(sql.SQL("SELECT * FROM {} WHERE {}").format(
             sql.Identifier("publish", layer), sql.SQL(where)))
+
+
+class _Prepared(NamedTuple):
+    """A layer ready to be swapped in or changed, its frame let go: its row hashes, its
+    difference from what is published (None: swapped in whole, its rows already in
+    publish_staging), the rows that difference inserts, and what its table is made of."""
+
+    hashes: difference.Hashes
+    change: difference.Difference | None
+    inserted: gpd.GeoDataFrame | None
+    attributes: list[str]
+    signature: str
+
+
+def _prepare(conn: Connection, name: str, data: gpd.GeoDataFrame,
+             labels: dict[str, str]) -> _Prepared:
+    data = data.rename_geometry("geom") if data.geometry.name != "geom" else data
+    hashes = difference.row_hashes(data)
+    change = difference.plan(_driver(conn), name, data, labels, hashes)
+    if change is None:
+        _stage(conn, name, data, labels)
+    return _Prepared(hashes, change, None if change is None else data.iloc[change.insert],
+                     [c for c in data.columns if c != data.geometry.name],
+                     difference.signature(data, labels))
 
 
 def _stage(conn: Connection, name: str, data: gpd.GeoDataFrame, labels: dict[str, str]) -> None:
