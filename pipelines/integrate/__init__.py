@@ -50,7 +50,7 @@ PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 __all__ = ["FAMILIES", "LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "part_key",
            "part_keys", "split_key", "fingerprints", "part_prints", "PartPrint", "judged_alike",
            "still_alike", "integrate_part", "build_part", "ROW_COLUMNS", "ENRICHED",
-           "integrate_county", "integrate_unpartitioned", "finish"]
+           "integrate_county", "integrate_unpartitioned", "finish", "merged_layer"]
 
 # The partitioned layers in families built together, each with what it reads: the farmland
 # overlay reads the zone's parcels and projects; licences on farmland the county's licences
@@ -355,21 +355,22 @@ if set(VIEW_COLUMNS) != set(PARTITIONED):
     raise RuntimeError("VIEW_COLUMNS must name what the views read of every partitioned layer")
 
 
+def merged_layer(parts: list[dict[str, gpd.GeoDataFrame]], layer: str) -> gpd.GeoDataFrame:
+    """One partitioned layer: its rows of every partition, in partition order."""
+    found = [p[layer] for p in parts if layer in p]  # a part holds one family's layers
+    frames = [f for f in found if len(f)]
+    if frames:
+        rows = pd.concat(frames, ignore_index=True)
+        return gpd.GeoDataFrame(rows, geometry="geom", crs=4490) \
+            if "geom" in rows.columns else gpd.GeoDataFrame(rows)
+    return next(iter(found), gpd.GeoDataFrame(geometry=[], crs=4490).rename_geometry("geom"))
+
+
 def finish(inputs: Inputs, parts: list[dict[str, gpd.GeoDataFrame]],
            as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
     """The partitions merged per layer, and the views spanning counties built from them. A
     layer read only for `VIEW_COLUMNS` (no geometry) stays so: it is not published again."""
-    merged: dict[str, gpd.GeoDataFrame] = {}
-    for layer in PARTITIONED:
-        found = [p[layer] for p in parts if layer in p]  # a part holds one family's layers
-        frames = [f for f in found if len(f)]
-        if frames:
-            rows = pd.concat(frames, ignore_index=True)
-            merged[layer] = gpd.GeoDataFrame(rows, geometry="geom", crs=4490) \
-                if "geom" in rows.columns else gpd.GeoDataFrame(rows)
-        else:
-            merged[layer] = next(iter(found), gpd.GeoDataFrame(
-                geometry=[], crs=4490).rename_geometry("geom"))
+    merged = {layer: merged_layer(parts, layer) for layer in PARTITIONED}
     merged["enterprise_profile"] = enterprise_profile(
         inputs.licenses, merged["complaints_enriched"], merged["licenses_on_farmland"], as_of)
     merged["region_summary"] = region_summary(

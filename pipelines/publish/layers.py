@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 import geopandas as gpd
 import pandas as pd
@@ -11,6 +12,7 @@ from pipelines.contracts import LayerContract, all_layers, load_layer
 from pipelines.failpoints import failpoint
 from pipelines.geodesy import as_multipolygons
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.base import Layer, made
 from pipelines.warehouse.pgcopy import geometry_kinds
 
 # Column type -> pandas dtype. Nullable kinds, so a column has one type whatever the data:
@@ -54,31 +56,36 @@ def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf[[*layer.column_names, "geom"]]
 
 
+def _made_typed(layer: LayerContract, given: Layer) -> gpd.GeoDataFrame:
+    return _typed(layer, made(given))
+
+
 def kept_in_place(wh: Warehouse, unchanged: Iterable[str]) -> set[str]:
     """Those of the `unchanged` layers that `publish_layers` leaves as published: where the
     warehouse can publish some layers only, and they are published already."""
     return set(unchanged) & set(wh.published_layers()) if wh.publishes_some_layers else set()
 
 
-def publish_layers(wh: Warehouse, layers: dict[str, gpd.GeoDataFrame],
+def publish_layers(wh: Warehouse, layers: dict[str, Layer],
                    unchanged: Iterable[str] = ()) -> list[str]:
     """Type the layers by their contracts and swap them in together; the layers named in
     `unchanged` (equal to what is published, by the caller's knowledge) are left in place
     where the warehouse can publish some layers only. Returns the layers swapped in.
 
-    `layers` is emptied: each frame is let go as its typed copy is made, and the warehouse
-    lets each typed one go in turn (a province's layers are the most a run holds)."""
+    `layers` is emptied: each layer is made (a function given for it is called), typed and
+    let go in turn, in the warehouse's publish (a province's layers are the most a run
+    holds)."""
     contracts = all_layers()
     missing = {c.layer for c in contracts} - set(layers)
     if missing:
         # Nothing is published half-built.
         raise ValueError(f"refusing to publish: layers missing {sorted(missing)}")
     keep = kept_in_place(wh, unchanged)
-    typed = {}
+    typed: dict[str, Layer] = {}
     for c in contracts:
         given = layers.pop(c.layer)
         if c.layer not in keep:
-            typed[c.layer] = _typed(c, given)
+            typed[c.layer] = partial(_made_typed, c, given)
         del given
     swapped = list(typed)
     failpoint("publish.before_swap")

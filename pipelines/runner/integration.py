@@ -12,6 +12,7 @@ import os
 import pickle
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ from pipelines.runner import inputs_cache, runlog
 from pipelines.runner.metrics import Stages
 from pipelines.runner.parallel import forked_map
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
+from pipelines.warehouse.base import Layer
 from pipelines.warehouse.staging import (
     INPUTS,
     REGISTERS,
@@ -374,17 +376,24 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     codes = codes if codes is not None else integrate.partitions(inputs)
     _complete_partitions(staged, run.run_id, integrate.part_keys(codes))
     # A family none of whose partitions was built is the published run's, as published:
-    # where the warehouse keeps such layers in place, they are read only for what the
-    # cross-county views take of them (`integrate.VIEW_COLUMNS`), their geometry never decoded.
+    # where the warehouse keeps such layers in place, they are not published again.
     built = {integrate.split_key(k)[1] for k in run.build} if run.build else set(FAMILIES)
     same = [layer for family, names in FAMILIES.items() if family not in built for layer in names]
     same = same if staged.published() else []
-    columns = {layer: integrate.VIEW_COLUMNS[layer] for layer in kept_in_place(wh, same)}
-    layers = integrate.finish(inputs, staged.read_partitions(run.run_id, columns), run.as_of)
+    kept = kept_in_place(wh, same)
+    # The cross-county views read only `integrate.VIEW_COLUMNS` of the partitioned layers:
+    # every one is read so first, its geometry never decoded. A layer to publish is read
+    # whole when its turn comes in the warehouse's publish, so one is held at a time.
+    views = integrate.finish(inputs, staged.read_partitions(run.run_id, integrate.VIEW_COLUMNS),
+                             run.as_of)
     answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
-    layers[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
-                                                                                  run.run_id))
-    counts = {name: len(gdf) for name, gdf in layers.items()}
+    views[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
+                                                                                 run.run_id))
+    counts = {name: len(gdf) for name, gdf in views.items()}
+    layers: dict[str, Layer] = {
+        **views, **{layer: partial(_staged_layer, staged, run.run_id, layer)
+                    for layer in integrate.PARTITIONED if layer not in kept}}
+    del views
     swapped = publish_layers(wh, layers, unchanged=same)  # (empties `layers`)
     log.info("integration run %s: published %s; %s as they were", run.run_id,
              ", ".join(swapped), ", ".join(sorted(set(counts) - set(swapped))) or "none")
@@ -392,6 +401,11 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     wh.set_meta(PUBLISHED_FROM, run.core_version)
     wh.set_meta(ASSESSED_FROM, answered)
     return counts
+
+
+def _staged_layer(staged: StagingStore, run_id: str, layer: str) -> gpd.GeoDataFrame:
+    """One partitioned layer of the run, whole, from its staged partitions."""
+    return integrate.merged_layer(staged.read_partitions(run_id, frames=[layer]), layer)
 
 
 DELIVERED = ".delivered"  # the run's counts of rows per delivery and county (the assessment's)

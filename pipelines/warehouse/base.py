@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeAlias
 
 import geopandas as gpd
 import pandas as pd
@@ -15,6 +16,14 @@ from pipelines.warehouse.columns import core_columns
 from pipelines.warehouse.tables import AuditTables
 
 Finalize = Callable[[Connection], None]
+# A layer to publish: its frame, or a function making it when its turn comes (a province's
+# layers, read one at a time, are never all held at once).
+Layer: TypeAlias = gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame]
+
+
+def made(layer: Layer) -> gpd.GeoDataFrame:
+    """The frame of a `Layer`."""
+    return layer() if callable(layer) else layer
 
 
 class Warehouse(ABC):
@@ -72,10 +81,10 @@ class Warehouse(ABC):
     publishes_some_layers = False
 
     @abstractmethod
-    def publish(self, layers: dict[str, gpd.GeoDataFrame],
+    def publish(self, layers: dict[str, Layer],
                 labels: dict[str, dict[str, str]]) -> None:
         """Swap in the published layers given, all at once: readers see the old set or the new.
-        `layers` is emptied as they are written, each frame let go in turn."""
+        `layers` is emptied as they are written, each frame made (`made`) and let go in turn."""
 
     @abstractmethod
     def read_published(self, layer: str) -> gpd.GeoDataFrame: ...

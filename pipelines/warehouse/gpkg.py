@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, event, text
 
 from pipelines.contracts import Contract
 from pipelines.publish.styles_store import write_gpkg_style
-from pipelines.warehouse.base import Finalize, Warehouse, conform_types, versioned
+from pipelines.warehouse.base import Finalize, Layer, Warehouse, conform_types, made, versioned
 from pipelines.warehouse.tables import audit_tables
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
@@ -234,7 +234,7 @@ class GeoPackageWarehouse(Warehouse):
         return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
 
     # -- publish -----------------------------------------------------------------------
-    def publish(self, layers: dict[str, gpd.GeoDataFrame],
+    def publish(self, layers: dict[str, Layer],
                 labels: dict[str, dict[str, str]]) -> None:
         tmp = self.publish_path.with_name(f".publish-{os.getpid()}.gpkg")
         # Callers hold the publish lock: any other temporary file is a killed run's leftover.
@@ -242,7 +242,7 @@ class GeoPackageWarehouse(Warehouse):
             stale.unlink(missing_ok=True)
         try:
             for name in list(layers):  # each frame let go once written (see Warehouse)
-                write_labelled_layer(layers.pop(name), tmp, name, labels.get(name, {}))
+                write_labelled_layer(made(layers.pop(name)), tmp, name, labels.get(name, {}))
             os.replace(tmp, self.publish_path)  # atomic on POSIX: old file or new, never half
         finally:
             tmp.unlink(missing_ok=True)

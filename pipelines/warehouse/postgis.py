@@ -23,7 +23,7 @@ from pipelines.contracts import Contract, all_contracts
 from pipelines.failpoints import failpoint
 from pipelines.publish import difference
 from pipelines.publish.styles_store import POSTGIS_STYLES_DDL, write_postgis_styles
-from pipelines.warehouse.base import Finalize, Warehouse, versioned
+from pipelines.warehouse.base import Finalize, Layer, Warehouse, made, versioned
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
 from pipelines.warehouse.pgcopy import NotArrowReadable, copy_in, copy_out, read_arrow
 from pipelines.warehouse.tables import audit_tables
@@ -138,7 +138,7 @@ class PostgisWarehouse(Warehouse):
     # -- publish -----------------------------------------------------------------------
     publishes_some_layers = True
 
-    def publish(self, layers: dict[str, gpd.GeoDataFrame],
+    def publish(self, layers: dict[str, Layer],
                 labels: dict[str, dict[str, str]]) -> None:
         """Every layer in one transaction, so readers see the old layers or the new: each one
         published by difference where its record allows (`pipelines.publish.difference`:
@@ -157,8 +157,8 @@ class PostgisWarehouse(Warehouse):
             conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
                          {"v": f"{stmt_ms}ms"})
             driver = _driver(conn)
-            prepared = {name: _prepare(conn, name, layers.pop(name), labels.get(name, {}))
-                        for name in names}
+            prepared = {name: _prepare(conn, name, made(layers.pop(name)),
+                                       labels.get(name, {})) for name in names}
             whole = [name for name, p in prepared.items() if p.change is None]
             _lock_published(conn, whole, _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
             # The swap: within this transaction, so readers see the old layers or the new.

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -89,9 +89,10 @@ class StagingStore(ABC):
         """Replace `part` of the run with `frames`; where it went, for the task's log."""
 
     @abstractmethod
-    def read(self, run_id: str, part: str, columns: Columns | None = None) -> Frames | None:
-        """The frames of `part`, by name (those named in `columns` projected, see
-        `Columns`); None when the run has no such part."""
+    def read(self, run_id: str, part: str, columns: Columns | None = None,
+             frames: Collection[str] | None = None) -> Frames | None:
+        """The frames of `part`, by name (only those named in `frames`, when given; those
+        named in `columns` projected, see `Columns`); None when the run has no such part."""
 
     @abstractmethod
     def parts(self, run_id: str) -> list[str]:
@@ -131,11 +132,13 @@ class StagingStore(ABC):
             raise ValueError(f"not a partition key: {key!r}")
         return self.write(run_id, key, layers)
 
-    def read_partitions(self, run_id: str, columns: Columns | None = None) -> list[Frames]:
+    def read_partitions(self, run_id: str, columns: Columns | None = None,
+                        frames: Collection[str] | None = None) -> list[Frames]:
         """Every partition of the run, in key order; the frames named in `columns` only
-        with those columns (see `Columns`)."""
-        found = [self.read(run_id, key, columns) for key in self.parts(run_id)]
-        return [frames for frames in found if frames is not None]
+        with those columns (see `Columns`); only the frames named in `frames`, when given
+        (a partition holding none of them comes back empty)."""
+        found = [self.read(run_id, key, columns, frames) for key in self.parts(run_id)]
+        return [got for got in found if got is not None]
 
 
 def staging_store(wh: Warehouse, folder: Path) -> StagingStore:
@@ -186,15 +189,18 @@ class FolderStaging(StagingStore):
             shutil.rmtree(old, ignore_errors=True)
         raise RuntimeError(f"could not put {target} in place: written by too many at once")
 
-    def read(self, run_id: str, part: str, columns: Columns | None = None) -> Frames | None:
-        return self._read(self._run(run_id) / self._name(part), columns or {})
+    def read(self, run_id: str, part: str, columns: Columns | None = None,
+             frames: Collection[str] | None = None) -> Frames | None:
+        return self._read(self._run(run_id) / self._name(part), columns or {}, frames)
 
     @staticmethod
-    def _read(path: Path, columns: Columns) -> Frames | None:
+    def _read(path: Path, columns: Columns, frames: Collection[str] | None = None
+              ) -> Frames | None:
         if not path.is_dir():
             return None
         names = {p: unquote(p.stem) for p in sorted(path.glob("*.parquet"))}
-        return {name: _read_parquet(p, columns.get(name)) for p, name in names.items()}
+        return {name: _read_parquet(p, columns.get(name)) for p, name in names.items()
+                if frames is None or name in frames}
 
     def parts(self, run_id: str) -> list[str]:
         run = self._run(run_id)
@@ -281,15 +287,18 @@ class PostgisStaging(StagingStore):
         return f"staging.frames run {run_id!r} part {part!r}"
 
     def _read_parts(self, run_id: str, parts: list[str] | None,
-                    columns: Columns | None = None) -> dict[str, Frames]:
+                    columns: Columns | None = None,
+                    frames: Collection[str] | None = None) -> dict[str, Frames]:
         """The frames of `parts` (all the run's partitions when None) as one snapshot,
-        those named in `columns` projected."""
+        only those named in `frames` (when given), those named in `columns` projected."""
         from pipelines.warehouse.postgis import _driver
 
         # the run's own records (inputs, fingerprints) start with a dot: never partitions
         wanted = (sql.SQL("part = ANY(%(parts)s)") if parts is not None
                   else sql.SQL("left(part, 1) <> '.'"))
-        params = {"run": run_id, "parts": parts}
+        named = sql.SQL(" AND frame = ANY(%(frames)s)") if frames is not None else sql.SQL("")
+        params = {"run": run_id, "parts": parts, "frames": None if frames is None else
+                  sorted(frames)}
         pieces: dict[tuple[str, str], list[bytes]] = {}
         with self.wh.engine.connect().execution_options(
                 isolation_level="REPEATABLE READ") as conn, conn.begin():
@@ -299,8 +308,8 @@ class PostgisStaging(StagingStore):
                                     'ORDER BY part COLLATE "C"').format(wanted), params)
                 out: dict[str, Frames] = {str(p): {} for (p,) in cur.fetchall()}
                 query = sql.SQL("COPY (SELECT part, frame, data FROM staging.frames "
-                                "WHERE run_id = %(run)s AND {} ORDER BY part, frame, piece) "
-                                "TO STDOUT (FORMAT BINARY)").format(wanted)
+                                "WHERE run_id = %(run)s AND {}{} ORDER BY part, frame, piece) "
+                                "TO STDOUT (FORMAT BINARY)").format(wanted, named)
                 with cur.copy(query, params) as copy:
                     copy.set_types(["text", "text", "bytea"])
                     for part, frame, data in copy.rows():
@@ -309,14 +318,16 @@ class PostgisStaging(StagingStore):
             out[part][frame] = decode(b"".join(chunks), (columns or {}).get(frame))
         return out
 
-    def read(self, run_id: str, part: str, columns: Columns | None = None) -> Frames | None:
-        return self._read_parts(run_id, [part], columns).get(part)
+    def read(self, run_id: str, part: str, columns: Columns | None = None,
+             frames: Collection[str] | None = None) -> Frames | None:
+        return self._read_parts(run_id, [part], columns, frames).get(part)
 
     def read_parts(self, run_id: str, parts: list[str]) -> dict[str, Frames]:
         return self._read_parts(run_id, parts)  # one query, one snapshot
 
-    def read_partitions(self, run_id: str, columns: Columns | None = None) -> list[Frames]:
-        return list(self._read_parts(run_id, None, columns).values())
+    def read_partitions(self, run_id: str, columns: Columns | None = None,
+                        frames: Collection[str] | None = None) -> list[Frames]:
+        return list(self._read_parts(run_id, None, columns, frames).values())
 
     def parts(self, run_id: str) -> list[str]:
         with self.wh.engine.connect() as conn:

@@ -32,3 +32,23 @@ def test_named_frames_are_read_for_their_columns_only(store: StagingStore) -> No
     only = store.read_partitions("run1", {"farmland_conflicts": ("n",)})
     same({"farmland_base_map": only[0]["farmland_base_map"]},
          {"farmland_base_map": parts["a/farmland"]["farmland_base_map"]})
+
+
+def test_named_frames_only_are_read(store: StagingStore) -> None:  # noqa: F811
+    """Publish reads one layer at a time: the frames named, from every partition holding
+    them, as the whole read gives them; a partition holding none comes back empty."""
+    parts = {"a/farmland": {"farmland_base_map": frame(5, "a"), "farmland_conflicts": frame(3)},
+             "a/licences": {"licenses_on_farmland": frame(2, "a")},
+             "b/farmland": {"farmland_base_map": frame(4, "b"), "farmland_conflicts": frame(0)}}
+    for key, layers in parts.items():
+        store.write_partition("run1", key, layers)
+    whole = store.read_partitions("run1")
+    only = store.read_partitions("run1", frames=["farmland_conflicts"])
+    assert [sorted(p) for p in only] == [["farmland_conflicts"], [], ["farmland_conflicts"]]
+    for got, full in zip(only, whole, strict=True):
+        if got:
+            same(got, {"farmland_conflicts": full["farmland_conflicts"]})
+    projected = store.read_partitions("run1", {"farmland_base_map": ("n",)},
+                                      frames=["farmland_base_map"])
+    assert [list(p) for p in projected] == [["farmland_base_map"], [], ["farmland_base_map"]]
+    assert list(projected[0]["farmland_base_map"].columns) == ["n"]
