@@ -55,7 +55,7 @@ def opened(postgis_server: str, sample_dir: Path,
         wh = warehouse(settings())
         layers = {c.layer: wh.read_published(c.layer).drop(columns="fid") for c in all_layers()}
         gpkg = GeoPackageWarehouse(f"gpkg://{out / 'warehouse.gpkg'}")
-        publish_layers(gpkg, layers)
+        publish_layers(gpkg, dict(layers))  # (it empties the dict it is given)
         exported = out / "exported.gpkg"
         export_layer(wh, EXPORTED, exported)
 
