@@ -55,9 +55,9 @@ def delivery_counts(wh: Warehouse, known: pd.DataFrame | None = None) -> pd.Data
     drops = _answered(wh)
     known = known if known is not None else pd.DataFrame(columns=COUNTS)
     stamp = drops.set_index("drop_id")["answered_at"]
-    same = known["drop_id"].map(stamp).eq(known["answered_at"]).fillna(False).astype(bool)
-    stale = set(known["drop_id"][~same.to_numpy()])  # a drop is taken whole or counted again
-    kept = known[(same & ~known["drop_id"].isin(stale)).to_numpy()]
+    # a drop is taken whole, or counted again when any of its rows has another stamp
+    stale = known["drop_id"][known["drop_id"].map(stamp).ne(known["answered_at"]).to_numpy()]
+    kept = known[~known["drop_id"].isin(set(stale)).to_numpy()]
     todo = drops[~drops["drop_id"].isin(set(kept["drop_id"]))]
     parts = [kept[COUNTS]]
     for contract in all_contracts():

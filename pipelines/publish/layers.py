@@ -86,7 +86,6 @@ def publish_layers(wh: Warehouse, layers: dict[str, Layer],
         given = layers.pop(c.layer)
         if c.layer not in keep:
             typed[c.layer] = partial(_made_typed, c, given)
-        del given
     swapped = list(typed)
     failpoint("publish.before_swap")
     wh.publish(typed, layer_labels())

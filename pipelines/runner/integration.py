@@ -132,7 +132,8 @@ def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
 
 def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
           staging: StagingStore | None, full: bool, keep_inputs: bool
-          ) -> tuple[IntegrationRun, integrate.Inputs]:
+          ) -> tuple[IntegrationRun, integrate.Inputs, list[str]]:
+    """The run, the inputs it planned with, and every partition of them."""
     version = core_version(wh)  # before the inputs: a load after this is published next time
     # with staging: only rows the published run did not locate are located (inputs_cache)
     inputs = integrate.load_inputs(wh) if staging is None else \
@@ -143,7 +144,7 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
     if staging is None:
         run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
-        return run, inputs
+        return run, inputs, codes
     # the contracts too: a changed contract changes what every partition holds
     now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "")
     judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
@@ -180,7 +181,7 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
     log.info("integration run %s: %d of %d partitions to build (%s), %d taken from run %s",
              run_id, len(build), len(now), "full" if full else "changed inputs", len(keep),
              published)
-    return IntegrationRun(run_id, when, counties, county, version, tuple(build)), inputs
+    return IntegrationRun(run_id, when, counties, county, version, tuple(build)), inputs, codes
 
 
 BUILT_FROM = ".built_from"  # the run's record of what each of its partitions was built from
@@ -243,7 +244,7 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
     # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
     cost = Stages("integration", sink=runlog.recorder(wh, run_id, rename=CLI_STAGES))
     with cost.stage("integrate.read") as read:
-        run, inputs = _plan(wh, run_id, None, when, staged, full, keep_inputs=False)
+        run, inputs, codes = _plan(wh, run_id, None, when, staged, full, keep_inputs=False)
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
     if inputs.counties.empty:
         log.warning("no counties loaded yet: nothing can be placed on the map")
@@ -252,7 +253,6 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
         built["rows"], built["reused"] = _build_all(settings, wh, staged, run, inputs, jobs)
     # Publish reads no parcel or project (`publish_run`): they go before it, and with them
     # the most memory the run holds, as the layers are read in.
-    codes = integrate.partitions(inputs)
     light = replace(inputs, farmland_pbf=inputs.farmland_pbf.iloc[:0],
                     farmland_hsf=inputs.farmland_hsf.iloc[:0])
     del inputs

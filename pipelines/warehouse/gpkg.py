@@ -196,27 +196,20 @@ class GeoPackageWarehouse(Warehouse):
 
     def read_current(self, contract: Contract,
                      columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
-        layer = self._layer(contract.dataset)
-        if not self._has_layer(layer):
-            empty = conform_types(contract, gpd.GeoDataFrame(geometry=[], crs=4490))
-            for name in [c for c in columns or () if c not in empty.columns]:
-                empty[name] = None  # lineage: not in the contract's own columns
-            return _geom_last(empty, columns)
-        gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
-                                     columns=None if columns is None else list(columns),
-                                     use_arrow=True)
-        return _geom_last(gdf, columns)
+        return self.read_current_versions(contract, columns).drop(columns=["_version_id"])
 
     def read_current_versions(self, contract: Contract,
                               columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer):
-            gdf = self.read_current(contract, columns)
+            gdf = conform_types(contract, gpd.GeoDataFrame(geometry=[], crs=4490))
+            for name in [c for c in columns or () if c not in gdf.columns]:
+                gdf[name] = None  # lineage: not in the contract's own columns
         else:  # the version id is GDAL's fid: INTEGER PRIMARY KEY AUTOINCREMENT, never reused
             gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
                                          columns=None if columns is None else list(columns),
                                          use_arrow=True, fid_as_index=True)
-            gdf = _geom_last(gdf, columns)
+        gdf = _geom_last(gdf, columns)
         ids = gdf.index.to_numpy(dtype=np.int64) if len(gdf) else np.zeros(0, dtype=np.int64)
         gdf = gdf.reset_index(drop=True)
         gdf.insert(0, "_version_id", ids)
