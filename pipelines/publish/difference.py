@@ -8,21 +8,28 @@ rows may repeat): published rows no longer in the new layer are deleted by fid, 
 yet published are inserted with fids from the table's sequence, equal rows stay where they
 are with their fid (an analyst's selection in QGIS survives a publish).
 
+Rows are compared part by part: a layer an integration run builds by partition
+(`warehouse.base.Parted`) records each row's partition and the run that built it, and a
+partition published as built by the run that built the one now given holds the same rows:
+it is not read. One county's farmland sent again reads, hashes and compares that county's
+rows, not the province's. A layer given whole is one part, "", always compared.
+
 The hashes of the published rows live in the warehouse beside the layer, in
-`audit.published_rows` (layer, fid, h1, h2) and per layer `audit.published_layers` (the table
-they describe, its columns, its row count); both change in the transaction that changes the
-layer, so they always describe what readers see. Only the loader reads them (`audit` is not
-granted to the analyst roles). When that record is missing or does not describe the table
-(another table under the name, another row count, other columns or labels), or when more
-rows differ than stay, the caller swaps the layer in whole and records it afresh
-(`record_whole`).
+`audit.published_rows` (layer, fid, h1, h2, part) and per layer `audit.published_layers` (the
+table they describe, its columns, its row count, and per part its rows and the run that built
+them);
+both change in the transaction that changes the layer, so they always describe what readers
+see. Only the loader reads them (`audit` is not granted to the analyst roles). When that
+record is missing or does not describe the table (another table under the name, another row
+count, other columns or labels, a record kept before parts were), or when more rows differ
+than stay, the caller swaps the layer in whole and records it afresh (`record_whole`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -34,7 +41,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import Connection, sql
 
-from pipelines.warehouse.pgcopy import copy_in, geometry_type, pg_type
+from pipelines.warehouse.pgcopy import SRID, copy_in, geometry_type, pg_type
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,14 @@ CREATE TABLE IF NOT EXISTS audit.published_rows (
 );
 COMMENT ON TABLE audit.published_rows IS
     'content hash of every published row by fid: what a publish by difference compares';
+-- parts: added to records kept before them (such a record is replaced on the next publish)
+ALTER TABLE audit.published_layers ADD COLUMN IF NOT EXISTS part_rows jsonb;
+ALTER TABLE audit.published_layers ADD COLUMN IF NOT EXISTS part_runs jsonb;
+COMMENT ON COLUMN audit.published_layers.part_rows IS 'rows per part ("" for a whole layer)';
+COMMENT ON COLUMN audit.published_layers.part_runs IS
+    'per part, the integration run that built its rows ("": unknown)';
+ALTER TABLE audit.published_rows ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS published_rows_layer_part ON audit.published_rows (layer, part);
 """
 
 
@@ -83,29 +98,32 @@ def row_hashes(frame: gpd.GeoDataFrame) -> Hashes:
     return out.view(np.int64)
 
 
-def columns_of(data: gpd.GeoDataFrame) -> list[str]:
-    """The published table's column definitions (fid aside), from the frame's dtypes: what
-    a whole swap would create, and what a table published by difference must already have."""
+def columns_of(data: gpd.GeoDataFrame, geometry: str | None = None) -> list[str]:
+    """The published table's column definitions (fid aside), from the frame's dtypes (the
+    geometry's from `geometry`, the kind of every row, when given): what a whole swap would
+    create, and what a table published by difference must already have."""
     def ident(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
     geom = data.geometry.name
-    return [f"{ident(c)} {geometry_type(data) if c == geom else pg_type(data[c].dtype)}"
+    kind = f"geometry({geometry}, {SRID})" if geometry else geometry_type(data)
+    return [f"{ident(c)} {kind if c == geom else pg_type(data[c].dtype)}"
             for c in data.columns]
 
 
-def signature(data: gpd.GeoDataFrame, labels: dict[str, str]) -> str:
+def signature(data: gpd.GeoDataFrame, labels: dict[str, str],
+              geometry: str | None = None) -> str:
     """What a layer's table is made with besides its rows: its columns and the comments its
     labels become. A table published by difference keeps both, so a change of either (a
     contract's new label, say) swaps the layer in whole."""
-    return ", ".join(columns_of(data)) + " | " + json.dumps(labels, ensure_ascii=False,
-                                                              sort_keys=True)
+    return ", ".join(columns_of(data, geometry)) + " | " + json.dumps(
+        labels, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass(frozen=True)
 class Difference:
-    """What publishing a layer by difference changes: the published fids to delete, the new
-    layer's rows (by position) to insert, and how many published rows stay."""
+    """What publishing one part by difference changes: the published fids to delete, the new
+    part's rows (by position) to insert, and how many published rows stay."""
 
     delete: npt.NDArray[np.int64]
     insert: npt.NDArray[np.int64]
@@ -131,107 +149,163 @@ def difference(fids: npt.NDArray[np.int64], published: Hashes, new: Hashes) -> D
         kept=int((side == "both").sum()))
 
 
-def plan(conn: Connection[Any], name: str, data: gpd.GeoDataFrame, labels: dict[str, str],
-         hashes: Hashes) -> Difference | None:
-    """How to publish `name` by difference, or None when it must be swapped in whole: no
-    record, a record of another table or row count, other columns or labels, or more rows
-    differing than staying (a fresh table with its indexes built once is cheaper then)."""
+@dataclass(frozen=True)
+class Record:
+    """What `audit.published_layers` says of a published layer: its table's `signature`, its
+    rows, and per part its rows and the run that built them."""
+
+    columns: str
+    row_count: int
+    part_rows: dict[str, int]
+    part_runs: dict[str, str]
+
+
+def record_of(conn: Connection[Any], name: str) -> tuple[Record | None, str]:
+    """The layer's record when it describes the published table, else None and why not."""
     with conn.cursor() as cur:
-        cur.execute("SELECT relation, columns, row_count, to_regclass(%(t)s)::oid "
-                    "FROM audit.published_layers WHERE layer = %(n)s",
+        cur.execute("SELECT relation, columns, row_count, to_regclass(%(t)s)::oid, part_rows, "
+                    "part_runs FROM audit.published_layers WHERE layer = %(n)s",
                     {"n": name, "t": f"publish.{name}"})
         found = cur.fetchone()
-        why = None
         if found is None:
-            why = "no record of its rows"
-        elif found[0] != found[3]:
-            why = "the record is of another table"
-        elif found[1] != signature(data, labels):
-            why = "its columns or their labels changed"
+            return None, "no record of its rows"
+        if found[0] != found[3]:
+            return None, "the record is of another table"
+        if found[4] is None or found[5] is None:
+            return None, "the record is not kept by part"
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("publish", name)))
+        count = cur.fetchone()
+    part_rows = {str(k): int(v) for k, v in found[4].items()}
+    if count is None or count[0] != found[2] or sum(part_rows.values()) != found[2]:
+        return None, "the record does not match the table's rows"
+    return Record(str(found[1]), int(found[2]), part_rows,
+                  {str(k): str(v) for k, v in found[5].items()}), ""
+
+
+@dataclass
+class Change:
+    """What publishing a layer by difference changes, gathered part by part (`add`): the
+    published fids to delete, the rows to insert with their hashes and parts, and each part's
+    rows and builder after it."""
+
+    row_count: int  # the published rows before
+    part_rows: dict[str, int]
+    part_runs: dict[str, str]
+    delete: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    inserted: list[gpd.GeoDataFrame] = field(default_factory=list)
+    hashes: list[Hashes] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> int:
+        return sum(len(d) for d in self.delete)
+
+    @property
+    def inserts(self) -> int:
+        return sum(len(f) for f in self.inserted)
+
+    @property
+    def kept(self) -> int:
+        return self.row_count - self.deleted
+
+    def worth_it(self) -> bool:
+        """Fewer rows differ than stay (else a fresh table, its indexes built once, is
+        cheaper); once not, never again as more parts are added."""
+        return self.deleted + self.inserts <= self.kept
+
+    def add(self, part: str, fids: npt.NDArray[np.int64], published: Hashes,
+            data: gpd.GeoDataFrame | None) -> None:
+        """One part: `fids` and `published` hashes as recorded, `data` its rows now (None:
+        the part is gone)."""
+        new = row_hashes(data) if data is not None else np.zeros((0, 2), dtype=np.int64)
+        change = difference(fids, published, new)
+        self.delete.append(change.delete)
+        if data is not None and len(change.insert):
+            self.inserted.append(data.iloc[change.insert])
+            self.hashes.append(new[change.insert])
+            self.parts.append(part)
+        if data is None:
+            self.part_rows.pop(part, None)
+            self.part_runs.pop(part, None)
         else:
-            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                sql.Identifier("publish", name)))
-            count = cur.fetchone()
-            if count is None or count[0] != found[2]:
-                why = "the record does not match the table's rows"
-        if why is None:
-            rows = _recorded(conn, name)
-            if len(rows) != found[2]:  # type: ignore[index]
-                why = "the record does not match the table's rows"
-    if why is not None:
-        log.info("publish %s: whole (%s)", name, why)
-        return None
-    change = difference(rows[:, 0], rows[:, 1:], hashes)
-    if len(change.delete) + len(change.insert) > change.kept:
-        log.info("publish %s: whole (more rows differ than stay: %s)", name, change.summary())
-        return None
-    return change
+            self.part_rows[part] = len(new)
+
+    def summary(self) -> str:
+        return f"{self.inserts} inserted, {self.deleted} deleted, {self.kept} kept"
 
 
-def _recorded(conn: Connection[Any], name: str) -> npt.NDArray[np.int64]:
-    """(fid, h1, h2) of every recorded row of the layer, in the publish's own transaction, as
-    one value: each row's three integers as 24 bytes, concatenated by the server. COPY hands
+def recorded(conn: Connection[Any], name: str, parts: list[str]
+             ) -> dict[str, tuple[npt.NDArray[np.int64], Hashes]]:
+    """Per part of `parts`, (fids, hashes) of its recorded rows, in the publish's own
+    transaction: each row's three integers as 24 bytes, concatenated by the server. COPY hands
     psycopg its output one row per Python call: a cProfile of a daily run at 1x spent 27 of its
     157 s there for the 1.7M recorded rows of the two large layers. (Any order: the rows are
     matched as a multiset.)"""
+    out = {}
     with conn.cursor() as cur:
-        cur.execute("SELECT string_agg(int8send(fid) || int8send(h1) || int8send(h2), "
-                    "''::bytea) FROM audit.published_rows WHERE layer = %s", (name,))
-        found = cur.fetchone()
-    raw = found[0] if found and found[0] else b""
-    return np.frombuffer(raw, dtype=">i8").astype(np.int64).reshape(-1, 3)
+        cur.execute("SELECT part, string_agg(int8send(fid) || int8send(h1) || int8send(h2), "
+                    "''::bytea) FROM audit.published_rows WHERE layer = %s AND part = ANY(%s) "
+                    "GROUP BY part", (name, parts))
+        for part, raw in cur.fetchall():
+            rows = np.frombuffer(raw or b"", dtype=">i8").astype(np.int64).reshape(-1, 3)
+            out[str(part)] = (rows[:, 0].copy(), rows[:, 1:].copy())
+    return out
 
 
-def apply(conn: Connection[Any], name: str, inserted: gpd.GeoDataFrame | None, hashes: Hashes,
-          change: Difference) -> None:
-    """Delete and insert the rows `change` says (`inserted`: the new layer's rows at
-    `change.insert`, in order; `hashes`: of all its rows), and the record with them, in the
-    caller's transaction. Row locks only: readers of the layer are never waited for nor
-    blocked."""
+def apply(conn: Connection[Any], name: str, change: Change) -> None:
+    """Delete and insert the rows `change` says, and the record with them, in the caller's
+    transaction. Row locks only: readers of the layer are never waited for nor blocked."""
     table = sql.Identifier("publish", name)
     with conn.cursor() as cur:
-        if len(change.delete):
-            gone = change.delete.tolist()
+        gone = np.concatenate([np.zeros(0, dtype=np.int64), *change.delete]).tolist()
+        if gone:
             cur.execute(sql.SQL("DELETE FROM {} WHERE fid = ANY(%s)").format(table), (gone,))
             cur.execute("DELETE FROM audit.published_rows WHERE layer = %s AND fid = ANY(%s)",
                         (name, gone))
         fids = np.zeros(0, dtype=np.int64)
-        if len(change.insert):
-            if inserted is None or len(inserted) != len(change.insert):
-                raise ValueError(f"publish {name}: {len(change.insert)} rows to insert, "
-                                 f"{0 if inserted is None else len(inserted)} given")
+        if change.inserts:
             cur.execute("SELECT nextval(pg_get_serial_sequence(%s, 'fid')) "
-                        "FROM generate_series(1, %s)", (f"publish.{name}", len(change.insert)))
+                        "FROM generate_series(1, %s)", (f"publish.{name}", change.inserts))
             fids = np.array([f for (f,) in cur.fetchall()], dtype=np.int64)
-            copy_in(conn, "publish", name, inserted.assign(fid=fids))
-        cur.execute("UPDATE audit.published_layers SET row_count = %s WHERE layer = %s",
-                    (len(hashes), name))
-    _record_rows(conn, name, fids, hashes[change.insert])
+            rows = pd.concat(change.inserted, ignore_index=True) if len(change.inserted) > 1 \
+                else change.inserted[0].reset_index(drop=True)
+            copy_in(conn, "publish", name, gpd.GeoDataFrame(rows).assign(fid=fids))
+        cur.execute("UPDATE audit.published_layers SET row_count = %s, part_rows = %s, "
+                    "part_runs = %s WHERE layer = %s",
+                    (change.kept + change.inserts, json.dumps(change.part_rows),
+                     json.dumps(change.part_runs), name))
+    if change.inserts:
+        _record_rows(conn, name, fids, np.concatenate(change.hashes),
+                     np.repeat(change.parts, [len(h) for h in change.hashes]))
     log.info("publish %s: by difference (%s)", name, change.summary())
 
 
-def record_whole(conn: Connection[Any], name: str, signature_of: str, hashes: Hashes) -> None:
+def record_whole(conn: Connection[Any], name: str, signature_of: str, hashes: Hashes,
+                 part_rows: dict[str, int], part_runs: dict[str, str]) -> None:
     """The record of a layer just swapped in whole (its fids 1..n in row order, `hashes` of
-    its n rows; `signature_of`: its `signature`), replacing any record of the table it
-    replaced."""
+    its n rows, the parts in `part_rows`' order and counts, built by `part_runs`;
+    `signature_of`: its `signature`), replacing any record of the table it replaced."""
     with conn.cursor() as cur:
         cur.execute("DELETE FROM audit.published_layers WHERE layer = %s", (name,))
-        cur.execute("INSERT INTO audit.published_layers (layer, relation, columns, row_count) "
-                    "VALUES (%s, to_regclass(%s)::oid, %s, %s)",
-                    (name, f"publish.{name}", signature_of, len(hashes)))
-    _record_rows(conn, name, np.arange(1, len(hashes) + 1, dtype=np.int64), hashes)
+        cur.execute("INSERT INTO audit.published_layers (layer, relation, columns, row_count, "
+                    "part_rows, part_runs) VALUES (%s, to_regclass(%s)::oid, %s, %s, %s, %s)",
+                    (name, f"publish.{name}", signature_of, len(hashes),
+                     json.dumps(part_rows), json.dumps(part_runs)))
+    _record_rows(conn, name, np.arange(1, len(hashes) + 1, dtype=np.int64), hashes,
+                 np.repeat(list(part_rows), list(part_rows.values())))
 
 
 def _record_rows(conn: Connection[Any], name: str, fids: npt.NDArray[np.int64],
-                 hashes: Hashes) -> None:
+                 hashes: Hashes, parts: npt.NDArray[Any]) -> None:
     """Rows of audit.published_rows through COPY, rendered by Arrow's CSV writer (as
     pgcopy.copy_in renders a layer; that one wants a geometry column, this has none)."""
     if not len(fids):
         return
     table = pa.table({"layer": pa.array(np.full(len(fids), name, dtype=object), pa.string()),
-                      "fid": fids, "h1": hashes[:, 0], "h2": hashes[:, 1]})
+                      "fid": fids, "h1": hashes[:, 0], "h2": hashes[:, 1],
+                      "part": pa.array(parts.astype(object), pa.string())})
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
-    stmt = "COPY audit.published_rows (layer, fid, h1, h2) FROM STDIN (FORMAT CSV)"
+    stmt = "COPY audit.published_rows (layer, fid, h1, h2, part) FROM STDIN (FORMAT CSV)"
     with conn.cursor() as cur, cur.copy(stmt) as copy:
         copy.write(memoryview(sink.getvalue()))

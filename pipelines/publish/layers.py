@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 
 import geopandas as gpd
@@ -12,12 +13,15 @@ from pipelines.contracts import LayerContract, all_layers, load_layer
 from pipelines.failpoints import failpoint
 from pipelines.geodesy import as_multipolygons
 from pipelines.warehouse import Warehouse
-from pipelines.warehouse.base import Layer, made
+from pipelines.warehouse.base import Layer, Parted, made
 from pipelines.warehouse.pgcopy import geometry_kinds
 
-# Column type -> pandas dtype. Nullable kinds, so a column has one type whatever the data:
-# an all-null column stays a number column, a yes/no with an unknown stays boolean.
-_DTYPES = {"integer": "Int64", "number": "float64", "boolean": "boolean"}
+# Column type -> pandas dtype. Nullable kinds, so a column has one type whatever the data: an
+# all-null column stays a number column, a yes/no with an unknown stays boolean, and a layer
+# published part by part (`Parted`) has the same column types and row hashes in every part
+# as it has whole.
+_DTYPES = {"integer": "Int64", "number": "float64", "boolean": "boolean",
+           "datetime": "datetime64[ms]", "date": "datetime64[ms]"}
 
 
 def layer_labels() -> dict[str, dict[str, str]]:
@@ -40,24 +44,46 @@ def analyst_types(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
     missing = [c for c in layer.column_names if c not in gdf.columns]
-    if missing:
+    if missing and not len(gdf):  # a part with no rows need not have built every column
+        gdf = gdf.assign(**{c: pd.Series([], dtype=object) for c in missing})
+    elif missing:
         raise ValueError(f"{layer.layer}: columns {missing} of its contract were not built")
-    gdf = analyst_types(layer.layer, gdf)
+    gdf = gdf[[*layer.column_names, "geom"]]  # (copy on write: the given frame stays)
     for col in layer.columns:
         dtype = _DTYPES.get(col.type)
-        if dtype and col.type != "boolean" and gdf[col.name].isna().all():
-            gdf[col.name] = pd.to_numeric(gdf[col.name]).astype(dtype)
+        values = gdf[col.name]
+        if dtype is None or values.dtype == dtype:
+            continue
+        if col.type in ("integer", "number") and values.dtype == object:
+            values = pd.to_numeric(values)
+        elif col.type in ("datetime", "date") and values.dtype == object:
+            values = pd.to_datetime(values)
+        gdf[col.name] = values.astype(dtype)
     if layer.geometry == "MultiPolygon":
         gdf = gdf.set_geometry(as_multipolygons(gdf.geometry))
     kinds = geometry_kinds(gdf)
     if kinds - {layer.geometry}:
         raise ValueError(f"{layer.layer}: geometries of type {sorted(kinds)}, "
                          f"expected {layer.geometry}")
-    return gdf[[*layer.column_names, "geom"]]
+    return gdf
 
 
 def _made_typed(layer: LayerContract, given: Layer) -> gpd.GeoDataFrame:
     return _typed(layer, made(given))
+
+
+def _part_typed(layer: LayerContract, read: Callable[[str], gpd.GeoDataFrame],
+                part: str) -> gpd.GeoDataFrame:
+    return _typed(layer, read(part))
+
+
+def typed_layer(layer: LayerContract, given: Layer) -> Layer:
+    """`given` typed by its contract when it is made: a parted layer part by part, with its
+    contract's geometry kind."""
+    if isinstance(given, Parted):
+        return replace(given, read=partial(_part_typed, layer, given.read),
+                       geometry=layer.geometry)
+    return partial(_made_typed, layer, given)
 
 
 def kept_in_place(wh: Warehouse, unchanged: Iterable[str]) -> set[str]:
@@ -85,7 +111,7 @@ def publish_layers(wh: Warehouse, layers: dict[str, Layer],
     for c in contracts:
         given = layers.pop(c.layer)
         if c.layer not in keep:
-            typed[c.layer] = partial(_made_typed, c, given)
+            typed[c.layer] = typed_layer(c, given)
     swapped = list(typed)
     failpoint("publish.before_swap")
     wh.publish(typed, layer_labels())

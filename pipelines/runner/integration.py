@@ -37,7 +37,7 @@ from pipelines.runner import inputs_cache, runlog
 from pipelines.runner.metrics import Stages
 from pipelines.runner.parallel import forked_map
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
-from pipelines.warehouse.base import Layer
+from pipelines.warehouse.base import Layer, Parted
 from pipelines.warehouse.staging import (
     INPUTS,
     REGISTERS,
@@ -171,7 +171,8 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
     # that run's rows one by one (`integrate.build_part`): `rows_from` names the run.
     built_from = {**{k: before.get(k, Built())._replace(rows_from="") for k in keep},
                   **{k: Built(now[k].fingerprint, judged.get(k, ("", "")), now[k].context,
-                              _rows_from(before.get(k), now[k], published)) for k in build}}
+                              _rows_from(before.get(k), now[k], published), run_id)
+                     for k in build}}
     staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
     if keep_inputs:
         staging.write_parts(run_id, _frames(inputs, build))
@@ -190,13 +191,16 @@ BUILT_FROM = ".built_from"  # the run's record of what each of its partitions wa
 class Built(NamedTuple):
     """What a partition was built from (`integrate.part_prints`), and for work orders the
     interval of `as_of` its response times hold for (`integrate.judged_alike`), the context
-    of its rows, and the run whose staged rows its build may take over (`rows_from`, "" for
-    none: a first or full build, a context changed, a part taken over whole)."""
+    of its rows, the run whose staged rows its build may take over (`rows_from`, "" for
+    none: a first or full build, a context changed, a part taken over whole), and the run
+    that built it (`built_by`: a part taken over keeps it, so publish knows a part it
+    published already; "" when not known)."""
 
     fingerprint: str = ""
     judged: tuple[str, str] = ("", "")
     context: str = ""
     rows_from: str = ""
+    built_by: str = ""
 
 
 def _rows_from(before: Built | None, now: integrate.PartPrint, published: str | None) -> str:
@@ -212,7 +216,8 @@ def _fingerprint_frame(prints: dict[str, Built]) -> gpd.GeoDataFrame:
                              "judged_after": [b.judged[0] for b in prints.values()],
                              "judged_until": [b.judged[1] for b in prints.values()],
                              "context": [b.context for b in prints.values()],
-                             "rows_from": [b.rows_from for b in prints.values()]},
+                             "rows_from": [b.rows_from for b in prints.values()],
+                             "built_by": [b.built_by for b in prints.values()]},
                             geometry=[None] * len(prints), crs=4490)
 
 
@@ -223,13 +228,15 @@ def _built_from(staging: StagingStore, run_id: str) -> dict[str, Built]:
     frame = found[BUILT_FROM]
     if "judged_until" not in frame.columns:  # recorded before intervals: built again
         return {}
-    # context and rows_from: missing in runs staged before rows were reused (rebuilt whole)
-    frame = frame.assign(**{c: "" for c in ("context", "rows_from") if c not in frame.columns})
+    # context and rows_from: missing in runs staged before rows were reused (rebuilt whole);
+    # built_by: before publish compared parts by builder (every part compared)
+    later = ("context", "rows_from", "built_by")
+    frame = frame.assign(**{c: "" for c in later if c not in frame.columns})
     text = frame.astype({c: str for c in ("part", "fingerprint", "judged_after",
-                                          "judged_until", "context", "rows_from")}
+                                          "judged_until", *later)}
                         ).replace({"None": "", "nan": ""})
     return {row.part: Built(row.fingerprint, (row.judged_after, row.judged_until),
-                            row.context, row.rows_from)
+                            row.context, row.rows_from, row.built_by)
             for row in text.itertuples()}
 
 
@@ -390,8 +397,9 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     views[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
                                                                                  run.run_id))
     counts = {name: len(gdf) for name, gdf in views.items()}
+    built_by = {k: b.built_by for k, b in _built_from(staged, run.run_id).items()}
     layers: dict[str, Layer] = {
-        **views, **{layer: partial(_staged_layer, staged, run.run_id, layer)
+        **views, **{layer: _parted(staged, run.run_id, codes, layer, built_by)
                     for layer in integrate.PARTITIONED if layer not in kept}}
     del views
     swapped = publish_layers(wh, layers, unchanged=same)  # (empties `layers`)
@@ -403,9 +411,23 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     return counts
 
 
-def _staged_layer(staged: StagingStore, run_id: str, layer: str) -> gpd.GeoDataFrame:
-    """One partitioned layer of the run, whole, from its staged partitions."""
-    return integrate.merged_layer(staged.read_partitions(run_id, frames=[layer]), layer)
+def _parted(staged: StagingStore, run_id: str, codes: list[str], layer: str,
+            built_by: dict[str, str]) -> Parted:
+    """One partitioned layer of the run, by partition (in key order, as `read_partitions`
+    gives them), each read from the staging store when the warehouse's publish comes to it,
+    with the run that built it (`Built.built_by`)."""
+    family = next(f for f, names in FAMILIES.items() if layer in names)
+    keys = tuple(sorted(integrate.part_key(code, family) for code in codes))
+    return Parted(keys, partial(_staged_part, staged, run_id, layer),
+                  tuple(built_by.get(k, "") for k in keys))
+
+
+def _staged_part(staged: StagingStore, run_id: str, layer: str, key: str) -> gpd.GeoDataFrame:
+    found = staged.read(run_id, key, frames=[layer])
+    if not found or layer not in found:
+        raise UsageError(f"partition {key} of run {run_id} holds no {layer}: run the "
+                         "integration for every county first")
+    return found[layer]
 
 
 DELIVERED = ".delivered"  # the run's counts of rows per delivery and county (the assessment's)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
@@ -16,13 +17,50 @@ from pipelines.warehouse.columns import core_columns
 from pipelines.warehouse.tables import AuditTables
 
 Finalize = Callable[[Connection], None]
-# A layer to publish: its frame, or a function making it when its turn comes (a province's
-# layers, read one at a time, are never all held at once).
-Layer: TypeAlias = gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame]
+
+
+@dataclass(frozen=True)
+class Parted:
+    """A layer made of parts (an integration run's partitions), each read when its turn
+    comes: a province's layer is never held whole where the warehouse can write it part by
+    part (PostGIS).
+
+    `built_by` names, per part, the run that built it ("": unknown). A part is staged once by
+    the run that builds it and taken over unchanged by later runs, so a part published as
+    built by the same run holds the same rows: a publish by difference reads, hashes and
+    compares only the others.
+
+    `geometry`: the one kind every row's geometry is of (the layer contract's), so the
+    table's column type does not follow which rows a part happens to hold."""
+
+    parts: tuple[str, ...]
+    read: Callable[[str], gpd.GeoDataFrame]
+    built_by: tuple[str, ...]
+    geometry: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.built_by) != len(self.parts):
+            raise ValueError("one `built_by` per part")
+
+    def whole(self) -> gpd.GeoDataFrame:
+        """Every part's rows, in part order."""
+        frames = [self.read(part) for part in self.parts]
+        if not frames:
+            raise ValueError("a layer of no parts has no columns")
+        rows = [f for f in frames if len(f)] or frames[:1]
+        merged = pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0]
+        return gpd.GeoDataFrame(merged, geometry=frames[0].geometry.name, crs=frames[0].crs)
+
+
+# A layer to publish: its frame, a function making it when its turn comes, or its parts (a
+# province's layers, read one at a time, are never all held at once).
+Layer: TypeAlias = gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | Parted
 
 
 def made(layer: Layer) -> gpd.GeoDataFrame:
-    """The frame of a `Layer`."""
+    """The frame of a `Layer`, whole."""
+    if isinstance(layer, Parted):
+        return layer.whole()
     return layer() if callable(layer) else layer
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import geopandas as gpd
+import numpy as np
 import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, create_engine, text
@@ -23,7 +24,7 @@ from pipelines.contracts import Contract, all_contracts
 from pipelines.failpoints import failpoint
 from pipelines.publish import difference
 from pipelines.publish.styles_store import POSTGIS_STYLES_DDL, write_postgis_styles
-from pipelines.warehouse.base import Finalize, Layer, Warehouse, made, versioned
+from pipelines.warehouse.base import Finalize, Layer, Parted, Warehouse, made, versioned
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
 from pipelines.warehouse.pgcopy import NotArrowReadable, copy_in, copy_out, read_arrow
 from pipelines.warehouse.tables import audit_tables
@@ -157,25 +158,26 @@ class PostgisWarehouse(Warehouse):
             conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
                          {"v": f"{stmt_ms}ms"})
             driver = _driver(conn)
-            prepared = {name: _prepare(conn, name, made(layers.pop(name)),
-                                       labels.get(name, {})) for name in names}
+            prepared = {name: _prepare(conn, name, layers.pop(name), labels.get(name, {}))
+                        for name in names}
             whole = [name for name, p in prepared.items() if p.change is None]
             _lock_published(conn, whole, _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
             # The swap: within this transaction, so readers see the old layers or the new.
             # A view is bound to its table, not to the name: the OGC view goes and comes back
             # with the table it shows.
             for name in whole:
+                p = prepared[name]
                 conn.execute(text(f"DROP VIEW IF EXISTS ogc.{name}"))
                 conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
                 conn.execute(text(f"GRANT SELECT ON publish.{name} TO yitu_analyst, yitu_monitor"))
-                _create_ogc_view(conn, name, prepared[name].attributes)
-                difference.record_whole(driver, name, prepared[name].signature,
-                                        prepared[name].hashes)
+                _create_ogc_view(conn, name, p.attributes)
+                difference.record_whole(driver, name, p.signature, p.hashes, p.part_rows,
+                                        p.part_runs)
                 self.published_by[name] = "whole"
             for name, p in prepared.items():
                 if p.change is not None:  # the table, its view, comments and grants stay
-                    difference.apply(driver, name, p.inserted, p.hashes, p.change)
+                    difference.apply(driver, name, p.change)
                     self.published_by[name] = f"difference: {p.change.summary()}"
             write_postgis_styles(conn, names)
             failpoint("publish.before_commit")
@@ -199,51 +201,127 @@ class PostgisWarehouse(Warehouse):
 
 
 class _Prepared(NamedTuple):
-    """A layer ready to be swapped in or changed, its frame let go: its row hashes, its
-    difference from what is published (None: swapped in whole, its rows already in
-    publish_staging), the rows that difference inserts, and what its table is made of."""
+    """A layer ready to be swapped in or changed, its rows let go: what its table is made
+    of, and either its difference from what is published (`change`) or, swapped in whole
+    (its rows already in publish_staging), the hashes and parts of its rows."""
 
-    hashes: difference.Hashes
-    change: difference.Difference | None
-    inserted: gpd.GeoDataFrame | None
     attributes: list[str]
     signature: str
+    change: difference.Change | None = None
+    hashes: difference.Hashes = np.zeros((0, 2), dtype=np.int64)
+    part_rows: dict[str, int] = {}
+    part_runs: dict[str, str] = {}
 
 
-def _prepare(conn: Connection, name: str, data: gpd.GeoDataFrame,
-             labels: dict[str, str]) -> _Prepared:
-    data = data.rename_geometry("geom") if data.geometry.name != "geom" else data
-    hashes = difference.row_hashes(data)
-    change = difference.plan(_driver(conn), name, data, labels, hashes)
-    if change is None:
-        _stage(conn, name, data, labels)
-    return _Prepared(hashes, change, None if change is None else data.iloc[change.insert],
-                     [c for c in data.columns if c != data.geometry.name],
-                     difference.signature(data, labels))
+def _parted(given: Layer) -> Parted:
+    """A layer as parts: a frame (or a function making it) is one part, "", of no known
+    run: always compared."""
+    if isinstance(given, Parted):
+        return given
+    frame = made(given)
+    return Parted(("",), lambda _part: frame, ("",))
 
 
-def _stage(conn: Connection, name: str, data: gpd.GeoDataFrame, labels: dict[str, str]) -> None:
-    """publish_staging.<name>: the layer's rows, typed from its dtypes, indexed, commented."""
+def _geom(data: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return data.rename_geometry("geom") if data.geometry.name != "geom" else data
+
+
+def _prepare(conn: Connection, name: str, given: Layer, labels: dict[str, str]) -> _Prepared:
+    """Publish `name` by difference where its record allows, reading only the parts that can
+    differ (`difference`: the record's run is the one the others were taken over from), or
+    else stage it whole, part by part."""
+    layer = _parted(given)
+    del given
+    found, why = difference.record_of(_driver(conn), name)
+    if found is not None:
+        prepared, why = _by_difference(conn, name, layer, labels, found)
+        if prepared is not None:
+            return prepared
+    difference.log.info("publish %s: whole (%s)", name, why)
+    return _stage(conn, name, layer, labels)
+
+
+def _by_difference(conn: Connection, name: str, layer: Parted, labels: dict[str, str],
+                   found: difference.Record) -> tuple[_Prepared | None, str]:
+    same = {p for p, by in zip(layer.parts, layer.built_by, strict=True)
+            if by and p in found.part_rows and found.part_runs.get(p) == by}
+    scope = [p for p in layer.parts if p not in same]
+    scope += [p for p in found.part_rows if p not in layer.parts]  # gone: their rows go
+    runs = dict(zip(layer.parts, layer.built_by, strict=True))
+    change = difference.Change(found.row_count, dict(found.part_rows),
+                               {**found.part_runs, **runs})
+    recorded = difference.recorded(_driver(conn), name,
+                                   [p for p in scope if found.part_rows.get(p)])
+    none = (np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+    checked = ""
+    for part in scope:
+        data = _geom(layer.read(part)) if part in layer.parts else None
+        if data is not None and not checked:
+            checked = difference.signature(data, labels, layer.geometry)
+            if checked != found.columns:
+                return None, "its columns or their labels changed"
+        fids, hashes = recorded.get(part, none)
+        if len(fids) != found.part_rows.get(part, 0):
+            return None, "the record does not match the table's rows"
+        change.add(part, fids, hashes, data)
+        del data
+        if not change.worth_it():
+            return None, f"more rows differ than stay: {change.summary()}"
+    if not checked and layer.parts:  # no part read: the columns are checked on the first
+        data = _geom(layer.read(layer.parts[0]))
+        if difference.signature(data, labels, layer.geometry) != found.columns:
+            return None, "its columns or their labels changed"
+    if same:
+        difference.log.info("publish %s: %d of %d parts compared, %d as published (built by "
+                            "the same run)", name, len(scope), len(layer.parts), len(same))
+    return _Prepared([], found.columns, change), ""  # (its view stays)
+
+
+def _stage(conn: Connection, name: str, layer: Parted, labels: dict[str, str]) -> _Prepared:
+    """publish_staging.<name>: the layer's rows, part by part (each read, hashed, copied and
+    let go in turn), typed from the first part's dtypes, indexed, commented."""
     staged = f"publish_staging.{name}"
-    columns = difference.columns_of(data)
     conn.execute(text(f"DROP TABLE IF EXISTS {staged}"))
-    # QGIS edits and identifies features by a primary key: fid, numbered in row order.
-    conn.execute(text(f"CREATE TABLE {staged} ({', '.join(columns)}, "
-                      "fid bigserial PRIMARY KEY)"))
-    # fid 1..n in row order, given here rather than left to the sequence: the hash record
-    # (`difference.record_whole`) says which fid each row got.
-    copy_in(_driver(conn), "publish_staging", name, data.assign(fid=range(1, len(data) + 1)))
-    if len(data):
+    columns: list[str] = []
+    attributes: list[str] = []
+    hashes, part_rows, rows = [], {}, 0
+    signature = ""
+    for part in layer.parts:
+        data = _geom(layer.read(part))
+        if not columns:
+            columns = difference.columns_of(data, layer.geometry)
+            attributes = [c for c in data.columns if c != "geom"]
+            signature = difference.signature(data, labels, layer.geometry)
+            # QGIS edits and identifies features by a primary key: fid, numbered in row order.
+            conn.execute(text(f"CREATE TABLE {staged} ({', '.join(columns)}, "
+                              "fid bigserial PRIMARY KEY)"))
+        elif difference.columns_of(data, layer.geometry) != columns:
+            raise ValueError(f"publish {name}: part {part!r} has columns "
+                             f"{difference.columns_of(data, layer.geometry)}, "
+                             f"the first part {columns}")
+        # fids in row order, given here rather than left to the sequence: the hash record
+        # (`difference.record_whole`) says which fid each row got.
+        copy_in(_driver(conn), "publish_staging", name,
+                data.assign(fid=range(rows + 1, rows + len(data) + 1)))
+        hashes.append(difference.row_hashes(data))
+        part_rows[part] = len(data)
+        rows += len(data)
+        del data
+    if not columns:
+        raise ValueError(f"publish {name}: a layer of no parts")
+    if rows:
         conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'fid'), :n)"),
-                     {"t": staged, "n": len(data)})
+                     {"t": staged, "n": rows})
     # GiST for map extents, and the same on the OGC view's expression for its bbox filter.
     conn.execute(text(f"CREATE INDEX ON {staged} USING gist (geom)"))
     conn.execute(text(f"CREATE INDEX ON {staged} USING gist (({OGC_GEOMETRY}))"))
     for col, label in labels.items():
-        if col and col not in data.columns:
+        if col and col not in attributes:
             continue
         target = f"TABLE {staged}" if col == "" else f"COLUMN {staged}.{_ident(col)}"
         conn.execute(text(f"COMMENT ON {target} IS {_lit(label)}"))
+    return _Prepared(attributes, signature, None, np.concatenate(hashes), part_rows,
+                     dict(zip(layer.parts, layer.built_by, strict=True)))
 
 
 def _lock_published(conn: Connection, names: list[str], timeout_s: float) -> None:

@@ -185,6 +185,16 @@ def _published_by(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
     return out
 
 
+def _compared(caplog: pytest.LogCaptureFixture) -> dict[str, int]:
+    """Per layer published by parts (PostGIS), how many of its parts the last run's publish
+    read and compared: the others were published already as built by the same run."""
+    out = {}
+    for record in caplog.records:
+        if record.name == "pipelines.publish.difference" and "parts compared" in record.msg:
+            out[str(record.args[0])] = int(record.args[1])  # type: ignore[index]
+    return out
+
+
 def _kept_fids(before: Counter[tuple[int, str]], after: Counter[tuple[int, str]]) -> bool:
     """Every row in both (by content, as a multiset) kept its fid: as many (fid, row) pairs
     are in both as rows are."""
@@ -231,6 +241,7 @@ def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir:
             families = _families(built)
             kept = {name for family, names in FAMILIES.items() if family not in families
                     for name in names}
+            compared = _compared(caplog)
             published = _published_by(caplog)
             after = _tables(s)
             assert kept.isdisjoint(published) and kept <= set(after), kind
@@ -240,6 +251,11 @@ def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir:
             main = {"complaints": "complaints_enriched",
                     "one county's PBF": "farmland_base_map"}[kind]
             assert published[main] == "by difference", (kind, published)
+            # ... reading only the partitions this run built of it: the others are the
+            # published ones (built by the same run)
+            family = next(f for f, names in FAMILIES.items() if main in names)
+            assert compared[main] == sum(k.endswith("/" + family) for k in built), \
+                (kind, compared, built)
             for name, how in published.items():
                 same_table = before[name][0] == after[name][0]
                 assert same_table == (how == "by difference"), (kind, name, how)

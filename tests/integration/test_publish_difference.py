@@ -20,6 +20,7 @@ import pytest
 import shapely
 from sqlalchemy import create_engine, text
 
+from pipelines.warehouse.base import Parted
 from pipelines.warehouse.postgis import PostgisWarehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,6 +199,7 @@ def _upper(rows: Counter[tuple[object, ...]]) -> Counter[tuple[object, ...]]:
 
 CRASHING_PUBLISH = """
 import sys
+from pipelines.warehouse.base import Parted
 from pipelines.warehouse.postgis import PostgisWarehouse
 from tests.integration.test_publish_difference import LAYER, points
 import pandas as pd
@@ -226,4 +228,69 @@ def test_a_crash_inside_a_difference_publish_leaves_the_old_layer_and_record(
     new = pd.concat([points(90, start=10), points(10, start=800)], ignore_index=True)
     assert _rows(wh) == _rows_of(new)
     assert _record_matches(wh, new)
+    wh.engine.dispose()
+
+
+def _parted(frames: dict[str, gpd.GeoDataFrame], built_by: dict[str, str],
+            reads: list[str]) -> Parted:
+    """A layer of `frames` by part, noting in `reads` every part read."""
+    def read(part: str) -> gpd.GeoDataFrame:
+        reads.append(part)
+        return frames[part]
+
+    parts = tuple(frames)
+    return Parted(parts, read, tuple(built_by[p] for p in parts), geometry="Point")
+
+
+def test_a_parted_layer_compares_only_parts_built_by_another_run(postgis_url: str) -> None:
+    """A part published as built by the run that built the one given is not even read; the
+    others are compared as a layer given whole is, a part gone takes its rows with it, a new
+    part brings its own; the result equals publishing every part whole."""
+    wh = _warehouse(postgis_url)
+    a, b, c = points(40), points(30, start=100), points(20, start=200)
+    reads: list[str] = []
+    wh.publish({LAYER: _parted({"a": a, "b": b, "c": c}, dict.fromkeys("abc", "r1"), reads)}, {})
+    assert wh.published_by == {LAYER: "whole"} and reads == ["a", "b", "c"]
+    oid, fids = _oid(wh), _fids(wh)
+
+    # r2 built b again (5 rows changed) and d (new); c is gone; a is as r1 built it
+    b2 = pd.concat([points(25, start=105), points(5, start=900)], ignore_index=True)
+    d = points(10, start=300)
+    reads.clear()
+    wh.publish({LAYER: _parted({"a": a, "b": b2, "d": d},
+                               {"a": "r1", "b": "r2", "d": "r2"}, reads)}, {})
+    assert reads == ["b", "d"]  # a never read: published as r1 built it
+    assert wh.published_by == {LAYER: "difference: 15 inserted, 25 deleted, 65 kept"}
+    assert _oid(wh) == oid
+    expected = pd.concat([a, b2, d], ignore_index=True)
+    assert _rows(wh) == _rows_of(expected)
+    after = _fids(wh)
+    assert all(after[code] == fids[code] for code in a["code"])
+    with wh.engine.connect() as conn:
+        parts = dict(conn.execute(text("SELECT part, count(*) FROM audit.published_rows "
+                                       "WHERE layer = :l GROUP BY part"), {"l": LAYER}).all())
+        runs = conn.execute(text("SELECT part_runs FROM audit.published_layers "
+                                 "WHERE layer = :l"), {"l": LAYER}).scalar_one()
+    assert parts == {"a": 40, "b": 30, "d": 10}
+    assert runs == {"a": "r1", "b": "r2", "d": "r2"}
+
+    # the same parts given whole (no builder known): every part compared, nothing changes
+    reads.clear()
+    wh.publish({LAYER: _parted({"a": a, "b": b2, "d": d}, dict.fromkeys("abd", ""), reads)}, {})
+    assert reads == ["a", "b", "d"]
+    assert wh.published_by == {LAYER: "difference: 0 inserted, 0 deleted, 80 kept"}
+    with wh.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit.published_layers"))
+    wh.publish({LAYER: _parted({"a": a, "b": b2, "d": d}, dict.fromkeys("abd", ""), reads)}, {})
+    assert wh.published_by == {LAYER: "whole"} and _rows(wh) == _rows_of(expected)
+    wh.engine.dispose()
+
+
+def test_parts_of_one_layer_must_have_the_same_columns(postgis_url: str) -> None:
+    wh = _warehouse(postgis_url)
+    reads: list[str] = []
+    wider = points(5, start=50).assign(extra=1)
+    with pytest.raises(ValueError, match="part 'b' has columns"):
+        wh.publish({LAYER: _parted({"a": points(5), "b": wider}, dict.fromkeys("ab", "r"),
+                                   reads)}, {})
     wh.engine.dispose()
