@@ -49,6 +49,7 @@ PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
 __all__ = ["FAMILIES", "LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "part_key",
            "part_keys", "split_key", "fingerprints", "part_prints", "PartPrint", "judged_alike",
+           "register_digest",
            "still_alike", "integrate_part", "build_part", "ROW_COLUMNS", "ENRICHED",
            "integrate_county", "integrate_unpartitioned", "finish", "merged_layer"]
 
@@ -238,11 +239,19 @@ def fingerprints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[st
     return {key: p.fingerprint for key, p in part_prints(inputs, codes, tag).items()}
 
 
-def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[str, PartPrint]:
+def register_digest(licenses: pd.DataFrame) -> str:
+    """Digest of what the licence register (`Registers.of`) is made of: the distinct (credit
+    code, name) pairs. Equal digests, equal registers."""
+    return _digest("register", np.unique(pd.util.hash_pandas_object(
+        licenses[["tyshxydm", "ztmc"]], index=False).to_numpy(dtype=np.uint64)))
+
+
+def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
+                register: str = "") -> dict[str, PartPrint]:
     """Partition key -> digest of everything its build reads (see `_family`), and `tag`
     (what the warehouse is set up for: its contracts): equal digests, equal parts, judged at
     any moment the part's `judged_alike` interval holds. Costs one hash per input row and
-    one spatial query per county.
+    one spatial query per county. (`register`: the licences' `register_digest`, if known.)
 
     Licences and work orders are looked up among every parcel (`registers.pbf_hits`), but a
     point can only touch parcels of its own zone (`Zone.rows`: the parcels intersecting its
@@ -261,8 +270,7 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "") -> dict[str
     # work orders read the licences only through their register (`Registers.of`: codes and
     # the names they go by), made from the distinct (code, name) pairs: a licence delivery
     # that changes neither, e.g. new expiry dates, rebuilds no work orders
-    register = _digest("register", np.unique(pd.util.hash_pandas_object(
-        inputs.licenses[["tyshxydm", "ztmc"]], index=False).to_numpy(dtype=np.uint64)))
+    register = register or register_digest(inputs.licenses)
     pbf = inputs.farmland_pbf
     none = np.zeros(0, dtype=np.intp)
     out: dict[str, PartPrint] = {}

@@ -127,13 +127,23 @@ def plan_run(wh: Warehouse, run_id: str, county: str | None = None,
     inputs are read from the warehouse and located here, once, for every task of the run, and
     the partitions whose inputs did not change since the published run are taken from it
     (all are built again when `full`)."""
-    return _plan(wh, run_id, county, when, staging, full, keep_inputs=True)[0]
+    return _plan(wh, run_id, county, when, staging, full, keep_inputs=True).run
+
+
+class Planned(NamedTuple):
+    """A run planned: the run, the inputs it planned with, every partition of them, and the
+    digest of their licence register (`integrate.register_digest`) with whether the run has
+    it staged already (taken over from the published run)."""
+
+    run: IntegrationRun
+    inputs: integrate.Inputs
+    codes: list[str]
+    register: str = ""
+    register_staged: bool = False
 
 
 def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
-          staging: StagingStore | None, full: bool, keep_inputs: bool
-          ) -> tuple[IntegrationRun, integrate.Inputs, list[str]]:
-    """The run, the inputs it planned with, and every partition of them."""
+          staging: StagingStore | None, full: bool, keep_inputs: bool) -> Planned:
     version = core_version(wh)  # before the inputs: a load after this is published next time
     # with staging: only rows the published run did not locate are located (inputs_cache)
     inputs = integrate.load_inputs(wh) if staging is None else \
@@ -144,11 +154,13 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         raise UsageError(f"unknown county partition {county!r}; known: {', '.join(codes)}")
     if staging is None:
         run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
-        return run, inputs, codes
-    # the contracts too: a changed contract changes what every partition holds
-    now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "")
-    judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
+        return Planned(run, inputs, codes)
     published = staging.published()
+    register = integrate.register_digest(inputs.licenses)
+    reused = not full and _reuse_registers(staging, run_id, published, inputs, register)
+    # the contracts too: a changed contract changes what every partition holds
+    now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "", register=register)
+    judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
     before = {} if full or published is None or published == run_id else \
         _built_from(staging, published)
     if county is not None:  # the others as published, whatever changed since
@@ -175,17 +187,42 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
                      for k in build}}
     staging.write(run_id, BUILT_FROM, {BUILT_FROM: _fingerprint_frame(built_from)})
     if keep_inputs:
-        staging.write_parts(run_id, _frames(inputs, build))
+        staging.write_parts(run_id, _frames(inputs, build, register, reused))
     wanted = set(build)
     build = [k for k in now if k in wanted]  # in partition order
     counties = tuple(dict.fromkeys(integrate.split_key(k)[0] for k in build))
     log.info("integration run %s: %d of %d partitions to build (%s), %d taken from run %s",
              run_id, len(build), len(now), "full" if full else "changed inputs", len(keep),
              published)
-    return IntegrationRun(run_id, when, counties, county, version, tuple(build)), inputs, codes
+    return Planned(IntegrationRun(run_id, when, counties, county, version, tuple(build)),
+                   inputs, codes, register, reused)
 
 
 BUILT_FROM = ".built_from"  # the run's record of what each of its partitions was built from
+
+
+def _reuse_registers(staging: StagingStore, run_id: str, published: str | None,
+                     inputs: integrate.Inputs, digest: str) -> bool:
+    """The licence register the published run staged (`REGISTERS`), when made of the same
+    licences (`integrate.register_digest`), for these inputs and staged for this run too:
+    normalising a province's million names took 6 s of every daily run. Whether it was."""
+    if published is None or published == run_id:
+        return False
+    found = staging.read(published, REGISTERS)
+    frame = (found or {}).get("registers")
+    if frame is None or "digest" not in frame.columns or frame["digest"].iloc[0] != digest:
+        return False
+    inputs.with_registers(pickle.loads(frame["pickled"].iloc[0]))
+    staging.adopt(run_id, published, [REGISTERS])
+    return True
+
+
+def _registers_part(inputs: integrate.Inputs, digest: str) -> Frames:
+    # Pickled: the register is whatever `Registers` holds (Arrow arrays or pandas), and the
+    # staging store is the loader's own (no other role may read or write it).
+    return {"registers": gpd.GeoDataFrame(
+        {"pickled": [pickle.dumps(inputs.registers, protocol=5)], "digest": [digest]},
+        geometry=[None], crs=4490)}
 
 
 class Built(NamedTuple):
@@ -251,13 +288,16 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
     # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
     cost = Stages("integration", sink=runlog.recorder(wh, run_id, rename=CLI_STAGES))
     with cost.stage("integrate.read") as read:
-        run, inputs, codes = _plan(wh, run_id, None, when, staged, full, keep_inputs=False)
+        run, inputs, codes, register, staged_register = _plan(wh, run_id, None, when, staged,
+                                                              full, keep_inputs=False)
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
     if inputs.counties.empty:
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
     with cost.stage("integrate") as built:
         built["rows"], built["reused"] = _build_all(settings, wh, staged, run, inputs, jobs)
+        if "registers" in inputs.__dict__ and not staged_register:  # made: for the next run
+            staged.write(run_id, REGISTERS, _registers_part(inputs, register))
     # Publish reads no parcel or project (`publish_run`): they go before it, and with them
     # the most memory the run holds, as the layers are read in.
     light = replace(inputs, farmland_pbf=inputs.farmland_pbf.iloc[:0],
@@ -297,7 +337,8 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     if jobs <= 1 or len(run.partitions) <= 1:
         return sum((_build_county(wh, staged, run, county, inputs)
                     for county in run.partitions), Counts())
-    inputs.registers.ready()  # made once, here, for every worker
+    if any(integrate.split_key(k)[1] == "complaints" for k in run.build) or not run.build:
+        inputs.registers.ready()  # made once, here, for every worker that matches orders
     for name in INPUT_ROLES:
         getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
     sizes = pd.concat([getattr(inputs, name)[COUNTY] for name in INPUT_ROLES])
@@ -447,10 +488,12 @@ def _delivery_counts(wh: Warehouse, staged: StagingStore, run_id: str) -> pd.Dat
     return counts
 
 
-def _frames(inputs: integrate.Inputs, build: list[str]) -> dict[str, Frames]:
+def _frames(inputs: integrate.Inputs, build: list[str], register: str = "",
+            reused: bool = False) -> dict[str, Frames]:
     """The run's inputs as its tasks read them, by staged part: for each county it builds, the
     county's share (`inputs.shares`: no task reads the whole province); the licence register,
-    once, when work orders are matched against it; and for publish (`finish`,
+    once, when work orders are matched against it (unless taken over from the published run,
+    `_reuse_registers`); and for publish (`finish`,
     `build_assessment`) the counties, licences and work orders, with only UNLOCATED's share
     of the farmland: from that, `integrate.partitions` still tells whether some farmland lies
     in no county, as from the whole."""
@@ -464,12 +507,8 @@ def _frames(inputs: integrate.Inputs, build: list[str]) -> dict[str, Frames]:
     parts = {share_part(code): frames(shares[code]) for code in codes}
     parts[INPUTS] = frames(replace(inputs, farmland_pbf=nowhere.farmland_pbf,
                                    farmland_hsf=nowhere.farmland_hsf))
-    if any(integrate.split_key(k)[1] == "complaints" for k in build):
-        # Pickled: the register is whatever `Registers` holds (Arrow arrays or pandas), and
-        # the staging store is the loader's own (no other role may read or write it).
-        parts[REGISTERS] = {"registers": gpd.GeoDataFrame(
-            {"pickled": [pickle.dumps(inputs.registers, protocol=5)]},
-            geometry=[None], crs=4490)}
+    if any(integrate.split_key(k)[1] == "complaints" for k in build) and not reused:
+        parts[REGISTERS] = _registers_part(inputs, register)
     return parts
 
 

@@ -365,6 +365,22 @@ def _last_cost() -> str:
     return cost
 
 
+def _registers_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each licence register made from here on (`Registers.of`, in this process: `_run`
+    builds in it), by its licences' count."""
+    from pipelines.integrate.registers import Registers
+
+    made: list[int] = []
+    make = Registers.of.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Registers], licenses: pd.DataFrame) -> Registers:
+        made.append(len(licenses))
+        return make(cls, licenses)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Registers, "of", classmethod(counted))
+    return made
+
+
 def test_work_orders_are_enriched_only_where_they_changed(
         home: Path, sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A delivery across counties, judged a day later: only the new orders, the order sent
@@ -397,7 +413,9 @@ def test_work_orders_are_enriched_only_where_they_changed(
     path, resent = _orders_in_counties(sample_dir, files)
     drop_file(s, path, "complaints")
     monkeypatch.setenv("YITU_AS_OF", NEXT_DAY)
+    made = _registers_made(monkeypatch)
     incremental, built = _run()
+    assert made == []  # the licences did not change: the published run's register is taken
     enriched, reused = _enriched(_last_cost())
     now = _published_orders()
     assert not set(integrate.ROW_COLUMNS) & set(now.columns)  # staged, never published
@@ -412,11 +430,14 @@ def test_work_orders_are_enriched_only_where_they_changed(
     changed = (now.loc[before.index, sla].map(repr) != before[sla].map(repr)).any(axis=1)
     assert set(before.index[changed]) <= set(moved) and changed.any()
     assert incremental == _run(full=True)[0]
+    assert len(made) == 1  # a full rebuild makes everything again, the register too
 
     # a renamed business: every work order may name it, no row is taken over
     dataset, renamed = _licences(sample_dir, files)
     drop_file(s, renamed, dataset)
+    made.clear()
     incremental, built = _run()
+    assert len(made) == 1  # made again from the licences now
     enriched, reused = _enriched(_last_cost())
     assert reused == 0 and enriched >= len(now)
     assert incremental == _run(full=True)[0]
