@@ -68,14 +68,30 @@ CREATE TABLE IF NOT EXISTS audit.published_rows (
 );
 COMMENT ON TABLE audit.published_rows IS
     'content hash of every published row by fid: what a publish by difference compares';
--- parts: added to records kept before them (such a record is replaced on the next publish)
-ALTER TABLE audit.published_layers ADD COLUMN IF NOT EXISTS part_rows jsonb;
-ALTER TABLE audit.published_layers ADD COLUMN IF NOT EXISTS part_runs jsonb;
-COMMENT ON COLUMN audit.published_layers.part_rows IS 'rows per part ("" for a whole layer)';
-COMMENT ON COLUMN audit.published_layers.part_runs IS
-    'per part, the integration run that built its rows ("": unknown)';
-ALTER TABLE audit.published_rows ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
-CREATE INDEX IF NOT EXISTS published_rows_layer_part ON audit.published_rows (layer, part);
+-- Parts, added to a record kept before them (replaced whole on the next publish). Looked up
+-- first: ALTER TABLE and CREATE INDEX lock the table even when there is nothing to do, and
+-- would wait for (and hold up) a publish under way.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'audit'
+                   AND table_name = 'published_layers' AND column_name = 'part_runs') THEN
+        ALTER TABLE audit.published_layers ADD COLUMN IF NOT EXISTS part_rows jsonb;
+        ALTER TABLE audit.published_layers ADD COLUMN IF NOT EXISTS part_runs jsonb;
+        COMMENT ON COLUMN audit.published_layers.part_rows IS
+            'rows per part ("" for a layer given whole)';
+        COMMENT ON COLUMN audit.published_layers.part_runs IS
+            'per part, the integration run that built its rows ("": not known)';
+    END IF;
+    IF NOT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'audit'
+                   AND table_name = 'published_rows' AND column_name = 'part') THEN
+        ALTER TABLE audit.published_rows ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
+    END IF;
+    IF to_regclass('audit.published_rows_layer_part') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS published_rows_layer_part
+            ON audit.published_rows (layer, part);
+    END IF;
+END
+$$;
 """
 
 

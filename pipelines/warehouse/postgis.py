@@ -228,8 +228,8 @@ def _geom(data: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _prepare(conn: Connection, name: str, given: Layer, labels: dict[str, str]) -> _Prepared:
     """Publish `name` by difference where its record allows, reading only the parts that can
-    differ (`difference`: the record's run is the one the others were taken over from), or
-    else stage it whole, part by part."""
+    differ (those the record does not show as built by the run that built them now), or else
+    stage it whole, part by part."""
     layer = _parted(given)
     del given
     found, why = difference.record_of(_driver(conn), name)

@@ -294,3 +294,22 @@ def test_parts_of_one_layer_must_have_the_same_columns(postgis_url: str) -> None
         wh.publish({LAYER: _parted({"a": points(5), "b": wider}, dict.fromkeys("ab", "r"),
                                    reads)}, {})
     wh.engine.dispose()
+
+
+def test_a_record_kept_before_parts_is_replaced_whole(postgis_url: str) -> None:
+    """A warehouse recorded before parts (no part column, no rows per part) gets them from
+    `ensure_ready`; its layers are swapped in whole once, then published by difference."""
+    wh = _warehouse(postgis_url)
+    wh.publish({LAYER: points(30)}, {})
+    with wh.engine.begin() as conn:  # the record as it was kept before parts
+        conn.execute(text("DROP INDEX audit.published_rows_layer_part"))
+        conn.execute(text("ALTER TABLE audit.published_rows DROP COLUMN part"))
+        conn.execute(text("ALTER TABLE audit.published_layers DROP COLUMN part_rows, "
+                          "DROP COLUMN part_runs"))
+    wh.ensure_ready()
+    wh.publish({LAYER: points(30)}, {})
+    assert wh.published_by == {LAYER: "whole"}
+    wh.publish({LAYER: points(31)}, {})
+    assert wh.published_by == {LAYER: "difference: 1 inserted, 0 deleted, 30 kept"}
+    assert _record_matches(wh, points(31))
+    wh.engine.dispose()
