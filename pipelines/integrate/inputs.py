@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
-from functools import cached_property
-from typing import TYPE_CHECKING
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -245,7 +245,29 @@ def load_inputs(wh: Warehouse) -> Inputs:
 Picks = dict[str, list[npt.NDArray[np.intp]]]  # partition -> positions of the rows it reads
 
 
-def shares(inputs: Inputs, codes: Iterable[str]) -> dict[str, Inputs]:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Lazy(Mapping[K, V]):
+    """A mapping whose values are made when asked for, each time, and never kept: a caller
+    writing them one by one holds one at a time (a province's county shares together are
+    another copy of its inputs)."""
+
+    def __init__(self, makers: dict[K, Callable[[], V]]) -> None:
+        self._makers = makers
+
+    def __getitem__(self, key: K) -> V:
+        return self._makers[key]()
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
+def shares(inputs: Inputs, codes: Iterable[str]) -> Lazy[str, Inputs]:
     """Each partition's share of the inputs: what `integrate_part` reads for it, so that with
     only its share (and the run's `registers`, see `Inputs.with_registers`) a partition is
     built as from the whole inputs. A county's (or UNLOCATED's) share holds its own rows of
@@ -260,7 +282,8 @@ def shares(inputs: Inputs, codes: Iterable[str]) -> dict[str, Inputs]:
     county) or one of UNLOCATED's (outside every county, or without a geometry) may touch a
     parcel elsewhere: those few are looked up among all parcels, as `pbf_hits` does.
 
-    One spatial query per dataset against all county polygons, not one per county."""
+    One spatial query per dataset against all county polygons, not one per county; each
+    share is taken from the inputs when asked for (`Lazy`)."""
     wanted = list(dict.fromkeys(codes))
     counties = inputs.counties
     county_codes = counties[COUNTY].to_numpy(dtype=object)
@@ -312,8 +335,11 @@ def shares(inputs: Inputs, codes: Iterable[str]) -> dict[str, Inputs]:
         rows = np.unique(np.concatenate([none, *picks.get(code, [])]))
         return frame.iloc[rows]
 
-    return {code: Inputs(counties=counties,
-                         farmland_pbf=take(inputs.farmland_pbf, pbf, code),
-                         farmland_hsf=take(inputs.farmland_hsf, hsf, code),
-                         licenses=take(inputs.licenses, lic, code),
-                         complaints=take(inputs.complaints, comp, code)) for code in wanted}
+    def share(code: str) -> Inputs:
+        return Inputs(counties=counties,
+                      farmland_pbf=take(inputs.farmland_pbf, pbf, code),
+                      farmland_hsf=take(inputs.farmland_hsf, hsf, code),
+                      licenses=take(inputs.licenses, lic, code),
+                      complaints=take(inputs.complaints, comp, code))
+
+    return Lazy({code: partial(share, code) for code in wanted})

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from functools import partial
@@ -30,7 +31,7 @@ from pipelines.integrate.assessment_sources import (
     delivery_counts,
     ledger_version,
 )
-from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED
+from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED, Lazy
 from pipelines.integrate.inputs import shares as inputs_shares
 from pipelines.publish.layers import kept_in_place, publish_layers
 from pipelines.runner import inputs_cache, runlog
@@ -489,7 +490,7 @@ def _delivery_counts(wh: Warehouse, staged: StagingStore, run_id: str) -> pd.Dat
 
 
 def _frames(inputs: integrate.Inputs, build: list[str], register: str = "",
-            reused: bool = False) -> dict[str, Frames]:
+            reused: bool = False) -> Lazy[str, Frames]:
     """The run's inputs as its tasks read them, by staged part: for each county it builds, the
     county's share (`inputs.shares`: no task reads the whole province); the licence register,
     once, when work orders are matched against it (unless taken over from the published run,
@@ -503,13 +504,21 @@ def _frames(inputs: integrate.Inputs, build: list[str], register: str = "",
     def frames(of: integrate.Inputs) -> Frames:
         return {f.name: getattr(of, f.name) for f in fields(of)}
 
-    nowhere = shares[integrate.UNLOCATED]
-    parts = {share_part(code): frames(shares[code]) for code in codes}
-    parts[INPUTS] = frames(replace(inputs, farmland_pbf=nowhere.farmland_pbf,
-                                   farmland_hsf=nowhere.farmland_hsf))
+    def share_of(code: str) -> Frames:
+        return frames(shares[code])
+
+    def for_publish() -> Frames:
+        nowhere = shares[integrate.UNLOCATED]
+        return frames(replace(inputs, farmland_pbf=nowhere.farmland_pbf,
+                              farmland_hsf=nowhere.farmland_hsf))
+
+    # Each made when it is written (`Lazy`), so the plan holds one county's share at a time.
+    parts: dict[str, Callable[[], Frames]] = {
+        share_part(code): partial(share_of, code) for code in codes}
+    parts[INPUTS] = for_publish
     if any(integrate.split_key(k)[1] == "complaints" for k in build) and not reused:
-        parts[REGISTERS] = _registers_part(inputs, register)
-    return parts
+        parts[REGISTERS] = partial(_registers_part, inputs, register)
+    return Lazy(parts)
 
 
 def _run_inputs(staged: StagingStore, wh: Warehouse, run: IntegrationRun,

@@ -117,8 +117,9 @@ class StagingStore(ABC):
     def read_inputs(self, run_id: str) -> Frames | None:
         return self.read(run_id, INPUTS)
 
-    def write_parts(self, run_id: str, parts: dict[str, Frames]) -> None:
-        """Replace each of `parts` (each whole, as `write` does)."""
+    def write_parts(self, run_id: str, parts: Mapping[str, Frames]) -> None:
+        """Replace each of `parts` (each whole, as `write` does), one after the other (a
+        `Lazy` mapping's frames are made as they are written)."""
         for part, frames in parts.items():
             self.write(run_id, part, frames)
 

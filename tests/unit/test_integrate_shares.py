@@ -95,3 +95,22 @@ def test_unlocated_farmland_tells_the_partitions_as_the_whole_does(drop: tuple[s
                       farmland_hsf=nowhere.farmland_hsf)
     assert partitions(publish) == partitions(whole)
     assert (UNLOCATED in partitions(whole)) == (len(drop) < 4)
+
+
+def test_shares_are_made_one_at_a_time_when_asked_for() -> None:
+    """`shares` (and the plan's staged parts) make a share when it is asked for and keep
+    none: the plan writing them one by one holds one county's share at a time."""
+    from pipelines.integrate.inputs import Lazy
+
+    made: list[str] = []
+
+    def make(key: str) -> str:
+        made.append(key)
+        return key.upper()
+
+    lazy = Lazy({"a": lambda: make("a"), "b": lambda: make("b")})
+    assert list(lazy) == ["a", "b"] and len(lazy) == 2 and made == []
+    assert [v for _, v in lazy.items()] == ["A", "B"] and made == ["a", "b"]
+    assert lazy["a"] == "A" and made == ["a", "b", "a"]  # made again: never kept
+    with pytest.raises(KeyError):
+        lazy["c"]
