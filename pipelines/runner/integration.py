@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from functools import partial
@@ -33,6 +33,7 @@ from pipelines.integrate.assessment_sources import (
 )
 from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED, Lazy
 from pipelines.integrate.inputs import shares as inputs_shares
+from pipelines.integrate.registers import Registers
 from pipelines.publish.layers import kept_in_place, publish_layers
 from pipelines.runner import inputs_cache, runlog
 from pipelines.runner.metrics import Stages
@@ -213,9 +214,20 @@ def _reuse_registers(staging: StagingStore, run_id: str, published: str | None,
     frame = (found or {}).get("registers")
     if frame is None or "digest" not in frame.columns or frame["digest"].iloc[0] != digest:
         return False
-    inputs.with_registers(pickle.loads(frame["pickled"].iloc[0]))
+    inputs.with_registers(_registers_of(frame))
     staging.adopt(run_id, published, [REGISTERS])
     return True
+
+
+def _matches_orders(keys: Iterable[str]) -> bool:
+    """Whether these partitions build enriched work orders (matched against the register)."""
+    return any(integrate.split_key(k)[1] == "complaints" for k in keys)
+
+
+def _registers_of(frame: gpd.GeoDataFrame) -> Registers:
+    """The register a `REGISTERS` part's frame holds (`_registers_part`)."""
+    registers: Registers = pickle.loads(frame["pickled"].iloc[0])
+    return registers
 
 
 def _registers_part(inputs: integrate.Inputs, digest: str) -> Frames:
@@ -338,7 +350,7 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     if jobs <= 1 or len(run.partitions) <= 1:
         return sum((_build_county(wh, staged, run, county, inputs)
                     for county in run.partitions), Counts())
-    if any(integrate.split_key(k)[1] == "complaints" for k in run.build) or not run.build:
+    if _matches_orders(run.build or integrate.part_keys(run.partitions)):
         inputs.registers.ready()  # made once, here, for every worker that matches orders
     for name in INPUT_ROLES:
         getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
@@ -377,8 +389,7 @@ def _build(staged: StagingStore, run: IntegrationRun, county: str,
     to take rows from (`Built.rows_from`) reads that run's staged part (on PostGIS, shared by
     every worker) and enriches only the rows that changed."""
     keys = run.parts_of(county)
-    plan = _built_from(staged, run.run_id) if any(
-        integrate.split_key(k)[1] == "complaints" for k in keys) else {}
+    plan = _built_from(staged, run.run_id) if _matches_orders(keys) else {}
     counts = Counts()
     for key in keys:
         source = plan.get(key, Built()).rows_from
@@ -516,7 +527,7 @@ def _frames(inputs: integrate.Inputs, build: list[str], register: str = "",
     parts: dict[str, Callable[[], Frames]] = {
         share_part(code): partial(share_of, code) for code in codes}
     parts[INPUTS] = for_publish
-    if any(integrate.split_key(k)[1] == "complaints" for k in build) and not reused:
+    if _matches_orders(build) and not reused:
         parts[REGISTERS] = partial(_registers_part, inputs, register)
     return Lazy(parts)
 
@@ -529,13 +540,13 @@ def _run_inputs(staged: StagingStore, wh: Warehouse, run: IntegrationRun,
     if county is None:
         frames = staged.read_inputs(run.run_id)
         return integrate.Inputs(**frames) if frames is not None else integrate.load_inputs(wh)
-    register = any(integrate.split_key(k)[1] == "complaints" for k in run.parts_of(county))
+    register = _matches_orders(run.parts_of(county))
     found = staged.read_parts(run.run_id, [share_part(county), *[REGISTERS] * register])
     if share_part(county) not in found:
         return integrate.load_inputs(wh)
     inputs = integrate.Inputs(**found[share_part(county)])
     if REGISTERS in found:
-        inputs.with_registers(pickle.loads(found[REGISTERS]["registers"]["pickled"].iloc[0]))
+        inputs.with_registers(_registers_of(found[REGISTERS]["registers"]))
     return inputs
 
 
