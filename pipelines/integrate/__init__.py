@@ -26,6 +26,7 @@ from pipelines.integrate.calendar import local_naive
 from pipelines.integrate.farmland import farmland_base_map, farmland_conflicts
 from pipelines.integrate.inputs import (
     COUNTY,
+    PARCELS_READ,
     ROW_IDENTITY,
     UNLOCATED,
     Inputs,
@@ -34,7 +35,12 @@ from pipelines.integrate.inputs import (
     load_inputs,
 )
 from pipelines.integrate.planar import interior_overlaps
-from pipelines.integrate.registers import complaints_enriched, licenses_on_farmland
+from pipelines.integrate.registers import (
+    RESPONSE_RESULTS,
+    complaints_enriched,
+    licenses_on_farmland,
+    response_results,
+)
 from pipelines.integrate.summary import enterprise_profile, region_summary
 from pipelines.integrate.workdays import (
     ResponseRule,
@@ -49,7 +55,7 @@ PARTITIONED = tuple(layer.layer for layer in all_layers() if layer.partitioned)
 
 __all__ = ["FAMILIES", "LAYERS", "UNLOCATED", "Inputs", "load_inputs", "partitions", "part_key",
            "part_keys", "split_key", "fingerprints", "part_prints", "PartPrint", "judged_alike",
-           "register_digest",
+           "register_digest", "orders_prints",
            "still_alike", "integrate_part", "build_part", "ROW_COLUMNS", "ENRICHED",
            "integrate_county", "integrate_unpartitioned", "finish", "merged_layer"]
 
@@ -142,23 +148,39 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     """A partition as `integrate_part` builds it, and how many of its rows were taken from
     `previous` rather than built. Work orders carry `ROW_COLUMNS`; with `previous` (the
     part's enriched orders as a run staged them, built from the same context: counties,
-    register and parcels, see `part_prints`), a row is taken over where its source row is
-    still the same and its interval holds at `as_of`; only the others are enriched. A daily
-    delivery then enriches its new orders and those whose deadline passed, not the county."""
+    register and parcels, see `part_prints`), a row whose source row is still the same is
+    taken over: as it was where its interval holds at `as_of`, else with only its
+    `RESPONSE_RESULTS` judged again (the rest is its source row's and the context's). Only
+    the other rows are enriched. A daily delivery then enriches its new orders, and judges
+    again those whose deadline passed, not the county.
+
+    Inputs read in part (`PARCELS_READ` on the work orders: the parcels under those orders
+    only, no project) build work orders only, and only those orders are enriched."""
     code, family = split_key(key)
+    partial = PARCELS_READ in inputs.complaints.columns
     if family != "complaints":
+        if partial:
+            raise RuntimeError(f"{key}: the run read only the parcels under new work orders")
         return integrate_part(inputs, key, as_of), 0
     orders = inputs.own("complaints", code)
     rule = ResponseRule.from_region(load_region().response_rule)
     after, until = row_intervals(orders[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                  WorkCalendar())
     rows = _row_hashes(orders)
-    taken = _taken_over(previous, rows, as_of)
+    taken, holds = _taken_over(previous, rows, as_of)
     kept, fresh = np.flatnonzero(taken >= 0), np.flatnonzero(taken < 0)
+    if partial and not orders[PARCELS_READ].to_numpy(dtype=bool)[fresh].all():
+        raise RuntimeError(f"{key}: a work order to enrich lies where no parcel was read")
     built = complaints_enriched(orders.iloc[fresh], inputs.licenses, inputs.farmland_pbf, as_of,
                                 inputs.registers)
     if len(kept) and previous is not None:
-        old = previous.iloc[taken[kept]].drop(columns=list(ROW_COLUMNS))
+        old = previous.iloc[taken[kept]].drop(columns=list(ROW_COLUMNS)).reset_index(drop=True)
+        again = np.flatnonzero(~holds[kept])  # judged at another moment: judged again
+        if len(again):
+            judged = response_results(orders.iloc[kept[again]], as_of)
+            for column in RESPONSE_RESULTS:
+                old[column] = old[column].astype(judged[column].dtype)
+                old.loc[again, column] = judged[column].to_numpy()
         joined = pd.concat([old, built], ignore_index=True)
         # in the orders' own order, as a whole build gives them
         order = np.argsort(np.concatenate([kept, fresh]), kind="stable")
@@ -167,28 +189,31 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     built["_row"] = rows
     built["_judged_after"] = after
     built["_judged_until"] = until
-    return {ENRICHED: built}, len(kept)
+    return {ENRICHED: built}, int(holds[kept].sum())
 
 
 def _taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
-                as_of: datetime) -> npt.NDArray[np.intp]:
+                as_of: datetime) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     """Per source row (by `rows`, its identity), the position in `previous` of its enriched
-    row, if that row holds at `as_of`; -1 where it must be enriched."""
+    row (-1 where there is none: it must be enriched), and whether that row's interval holds
+    at `as_of` (else its response results are judged again)."""
     none = np.full(len(rows), -1, dtype=np.intp)
     if previous is None or not len(previous) or not set(ROW_COLUMNS) <= set(previous.columns):
-        return none  # nothing staged, or staged before rows carried their identity
+        return none, none >= 0  # nothing staged, or staged before rows carried their identity
     now = np.datetime64(local_naive(as_of), "us")
     after = previous["_judged_after"].to_numpy(dtype="datetime64[us]")
     until = previous["_judged_until"].to_numpy(dtype="datetime64[us]")
-    holds = np.flatnonzero((np.isnat(after) | (after < now)) & (np.isnat(until) | (now <= until)))
-    # identical source rows (frames hashed whole) enrich alike: any one of them serves
-    unique, first = np.unique(previous["_row"].to_numpy(dtype=np.uint64)[holds],
+    holding = (np.isnat(after) | (after < now)) & (np.isnat(until) | (now <= until))
+    # identical source rows (frames hashed whole) enrich alike: any one of them serves, one
+    # that holds first (np.unique gives each value's first position in this order)
+    order = np.argsort(~holding, kind="stable")
+    unique, first = np.unique(previous["_row"].to_numpy(dtype=np.uint64)[order],
                               return_index=True)
     if not len(unique):
-        return none
+        return none, none >= 0
     found = pd.Index(unique).get_indexer(rows)
-    out: npt.NDArray[np.intp] = np.where(found >= 0, holds[first[found]], -1).astype(np.intp)
-    return out
+    out: npt.NDArray[np.intp] = np.where(found >= 0, order[first[found]], -1).astype(np.intp)
+    return out, np.where(out >= 0, holding[np.maximum(out, 0)], False)
 
 
 def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
@@ -207,7 +232,9 @@ def _row_hashes(frame: gpd.GeoDataFrame) -> npt.NDArray[np.uint64]:
         cols += [COUNTY] if COUNTY in frame.columns else []
         hashed = pd.util.hash_pandas_object(frame[cols], index=False)
     else:
-        plain = pd.DataFrame(frame.drop(columns=frame.geometry.name)).astype(str)
+        # (what a read says of the row, `PARCELS_READ`, is not the row)
+        plain = pd.DataFrame(frame.drop(columns=[frame.geometry.name, PARCELS_READ],
+                                        errors="ignore")).astype(str)
         plain["_wkb"] = shapely.to_wkb(geoms_of(frame), hex=True)
         hashed = pd.util.hash_pandas_object(plain, index=False)
     out: npt.NDArray[np.uint64] = hashed.to_numpy(dtype=np.uint64)
@@ -301,11 +328,29 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
             rows["farmland_pbf"][own("farmland_pbf")], rows["farmland_hsf"][own("farmland_hsf")]))
         out[part_key(code, "licences")] = PartPrint(_digest(
             "licences", counties, rows["licenses"][own("licenses")], parcels_hit("licenses")))
-        hit = parcels_hit("complaints")
-        out[part_key(code, "complaints")] = PartPrint(
-            _digest("complaints", counties, rows["complaints"][own("complaints")], register, hit),
-            _digest("complaints.context", counties, register, hit))
+        context = _digest("complaints.context", counties, register, parcels_hit("complaints"))
+        out[part_key(code, "complaints")] = _orders_print(context,
+                                                          rows["complaints"][own("complaints")])
     return out
+
+
+def _orders_print(context: str, own: npt.NDArray[np.uint64]) -> PartPrint:
+    """A work-order partition's print: its context and its own rows' hashes."""
+    return PartPrint(_digest("complaints", context, own), context)
+
+
+def orders_prints(inputs: Inputs, contexts: dict[str, str]) -> dict[str, PartPrint]:
+    """`part_prints` of the work-order partitions whose context (`PartPrint.context`) is
+    known to be `contexts[key]`: the counties, register and parcels the published run
+    built them from are the same, so only the orders are hashed (and no parcel is read)."""
+    located = inputs.complaints[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
+    by_county = pd.Series(np.arange(len(located))).groupby(located).indices \
+        if len(located) else {}
+    rows = _row_hashes(inputs.complaints)
+    none = np.zeros(0, dtype=np.intp)
+    return {key: _orders_print(context, rows[np.asarray(by_county.get(split_key(key)[0], none),
+                                                        dtype=np.intp)])
+            for key, context in contexts.items()}
 
 
 def judged_alike(inputs: Inputs, codes: Iterable[str],

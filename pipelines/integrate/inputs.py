@@ -201,6 +201,9 @@ INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
 # A loaded row is one version of one source row: its drop, row and load time say which, and
 # its county which partition owns it (`integrate.part_prints`).
 ROW_IDENTITY = ("_drop_id", "_source_row", "_valid_from")
+# On work orders read with only the parcels under some of them (`runner.inputs_cache`): True
+# for those. Such inputs build work orders, and only those (`integrate.build_part`).
+PARCELS_READ = "_parcels_read"
 
 
 def input_columns(name: str, contract: Contract) -> list[str]:

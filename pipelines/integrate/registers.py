@@ -130,12 +130,24 @@ def match_uscc(complaints: pd.DataFrame, licenses: pd.DataFrame,
                      index=complaints.index)
 
 
-def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame,
-                        pbf: gpd.GeoDataFrame, as_of: datetime,
-                        registers: Registers | None = None) -> gpd.GeoDataFrame:
+# The columns of `complaints_enriched` judged at `as_of` (`response_results`): the others are
+# the order's own, its licence's and its parcel's, whenever it is judged.
+RESPONSE_RESULTS = ("contact_within_2h", "proposal_within_1wd", "solved_within_15wd",
+                    "sla_calendar_unknown")
+
+
+def response_results(complaints: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """The `RESPONSE_RESULTS` of each work order judged at `as_of`, indexed like it."""
     rule = ResponseRule.from_region(load_region().response_rule)
     sla = evaluate_response_frame(complaints[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                   WorkCalendar())
+    return sla[list(RESPONSE_RESULTS)]
+
+
+def complaints_enriched(complaints: gpd.GeoDataFrame, licenses: gpd.GeoDataFrame,
+                        pbf: gpd.GeoDataFrame, as_of: datetime,
+                        registers: Registers | None = None) -> gpd.GeoDataFrame:
+    sla = response_results(complaints, as_of)
     on_pbf = pbf_hits(complaints, pbf)
     out = gpd.GeoDataFrame({
         "order_id": complaints["gdbh"].values,

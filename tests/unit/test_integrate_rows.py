@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from pipelines.integrate import ENRICHED, ROW_COLUMNS, Inputs, build_part, integrate_part
+from pipelines.integrate.inputs import PARCELS_READ
 from pipelines.integrate.workdays import (
     ResponseRule,
     WorkCalendar,
@@ -127,3 +128,32 @@ def test_a_part_staged_before_rows_carried_their_identity_is_built_whole() -> No
     old = integrate_part(inputs, KEY, AS_OF)[ENRICHED]  # no ROW_COLUMNS
     _, reused = _built(inputs, AS_OF, _staged(old))
     assert reused == 0
+
+
+def test_rows_judged_again_need_no_parcel_and_inputs_read_in_part_build_only_those() -> None:
+    inputs = make_inputs()
+    first, _ = _built(inputs, AS_OF)
+    later = SOLVED_DUE + TICK
+    scratch = _built(inputs, later)[0]
+    # no parcel read, no order under one: the rows past their deadline are judged again from
+    # what was staged, and equal a build from scratch with every parcel
+    orders = inputs.complaints.assign(**{PARCELS_READ: False})
+    blind = replace(inputs, complaints=orders, farmland_pbf=inputs.farmland_pbf.iloc[:0],
+                    farmland_hsf=inputs.farmland_hsf.iloc[:0])
+    again, reused = _built(blind, later, _staged(first))
+    assert reused == 0  # both judged again, neither enriched
+    pd.testing.assert_frame_equal(_contract(again), _contract(scratch))
+    # an order sent again must be enriched: without its parcels read, the build fails loudly
+    changed = orders.copy()
+    changed.loc[changed["gdbh"] == "G1", "sjqyxydm"] = "Z"
+    with pytest.raises(RuntimeError, match="no parcel was read"):
+        _built(replace(blind, complaints=changed), later, _staged(first))
+    # with its parcels read it is enriched, and equals a whole build
+    changed[PARCELS_READ] = changed["gdbh"] == "G1"
+    full = replace(inputs, complaints=changed.drop(columns=[PARCELS_READ]))
+    mine, reused = _built(replace(inputs, complaints=changed), later, _staged(first))
+    pd.testing.assert_frame_equal(_contract(mine), _contract(_built(full, later)[0]))
+    # and no other family is built from such inputs
+    for family in ("farmland", "licences"):
+        with pytest.raises(RuntimeError, match="only the parcels under new work orders"):
+            build_part(blind, f"{B}/{family}", later)
