@@ -142,14 +142,18 @@ class Planned(NamedTuple):
     codes: list[str]
     register: str = ""
     register_staged: bool = False
+    partial: bool = False  # the farmland left unread (`inputs_cache.Read.partial`)
 
 
 def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
-          staging: StagingStore | None, full: bool, keep_inputs: bool) -> Planned:
+          staging: StagingStore | None, full: bool, keep_inputs: bool,
+          partial: bool = True) -> Planned:
     version = core_version(wh)  # before the inputs: a load after this is published next time
-    # with staging: only rows the published run did not locate are located (inputs_cache)
-    inputs = integrate.load_inputs(wh) if staging is None else \
-        inputs_cache.load_inputs(wh, staging, run_id, full)
+    # with staging: only rows the published run did not locate are located (inputs_cache),
+    # and where only work orders changed, the farmland is left unread (`partial`)
+    read = inputs_cache.Read(integrate.load_inputs(wh)) if staging is None else \
+        inputs_cache.load_inputs(wh, staging, run_id, full, partial and county is None)
+    inputs = read.inputs
     when = when or as_of()
     codes = integrate.partitions(inputs)
     if county is not None and county not in codes:
@@ -158,13 +162,25 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         run = IntegrationRun(run_id, when, tuple([county] if county else codes), county, version)
         return Planned(run, inputs, codes)
     published = staging.published()
-    register = integrate.register_digest(inputs.licenses)
-    reused = not full and _reuse_registers(staging, run_id, published, inputs, register)
-    # the contracts too: a changed contract changes what every partition holds
-    now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "", register=register)
-    judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
     before = {} if full or published is None or published == run_id else \
         _built_from(staging, published)
+    if read.partial:
+        light = _light_prints(staging, published, inputs, codes, before)
+        if light is None:  # the unread farmland may matter after all: read it
+            log.info("integration run %s: the farmland is read after all", run_id)
+            return _plan(wh, run_id, county, when, staging, full, keep_inputs, partial=False)
+        # the licences are the published run's: so is their register, if it staged one
+        taken = _reuse_registers(staging, run_id, published, inputs, None)
+        register = taken or integrate.register_digest(inputs.licenses)
+        reused, now = bool(taken), light
+    else:
+        register = integrate.register_digest(inputs.licenses)
+        reused = not full and bool(_reuse_registers(staging, run_id, published, inputs,
+                                                    register))
+        # the contracts too: a changed contract changes what every partition holds
+        now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "",
+                                    register=register)
+    judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
     if county is not None:  # the others as published, whatever changed since
         build = integrate.part_keys([county])
         keep = [k for k in now if k not in build]
@@ -197,26 +213,48 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
              run_id, len(build), len(now), "full" if full else "changed inputs", len(keep),
              published)
     return Planned(IntegrationRun(run_id, when, counties, county, version, tuple(build)),
-                   inputs, codes, register, reused)
+                   inputs, codes, register, reused, read.partial)
+
+
+def _light_prints(staging: StagingStore, published: str | None, inputs: integrate.Inputs,
+                  codes: list[str], before: dict[str, Built]) -> dict[str, integrate.PartPrint] | None:
+    """The prints of a run whose farmland was left unread (`inputs_cache.Read.partial`): the
+    farmland and licence partitions as the published run recorded them (what they read is
+    the same), the work orders' from their context as recorded and their orders now
+    (`integrate.orders_prints`). None when the unread farmland could change the plan: a
+    partition the published run did not record or stage (built whole), a work-order part
+    recorded without its context, another set of partitions (a new order in no county)."""
+    keys = integrate.part_keys(codes)
+    if published is None or sorted(keys) != sorted(before):
+        return None
+    orders = {k: before[k].context for k in keys if integrate.split_key(k)[1] == "complaints"}
+    staged = set(staging.parts(published))
+    if not all(orders.values()) or not all(k in staged for k in keys if k not in orders):
+        return None
+    prints = integrate.orders_prints(inputs, orders)
+    return {k: prints[k] if k in prints else integrate.PartPrint(before[k].fingerprint)
+            for k in keys}
 
 
 BUILT_FROM = ".built_from"  # the run's record of what each of its partitions was built from
 
 
 def _reuse_registers(staging: StagingStore, run_id: str, published: str | None,
-                     inputs: integrate.Inputs, digest: str) -> bool:
+                     inputs: integrate.Inputs, digest: str | None) -> str:
     """The licence register the published run staged (`REGISTERS`), when made of the same
-    licences (`integrate.register_digest`), for these inputs and staged for this run too:
-    normalising a province's million names took 6 s of every daily run. Whether it was."""
+    licences (`integrate.register_digest`; None: they are the published run's, whatever
+    the digest), for these inputs and staged for this run too: normalising a province's
+    million names took 6 s of every daily run. Its digest, or "" if none was taken."""
     if published is None or published == run_id:
-        return False
+        return ""
     found = staging.read(published, REGISTERS)
     frame = (found or {}).get("registers")
-    if frame is None or "digest" not in frame.columns or frame["digest"].iloc[0] != digest:
-        return False
+    if frame is None or "digest" not in frame.columns or \
+            digest not in (None, frame["digest"].iloc[0]):
+        return ""
     inputs.with_registers(_registers_of(frame))
     staging.adopt(run_id, published, [REGISTERS])
-    return True
+    return str(frame["digest"].iloc[0])
 
 
 def _matches_orders(keys: Iterable[str]) -> bool:
@@ -301,9 +339,10 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
     # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
     cost = Stages("integration", sink=runlog.recorder(wh, run_id, rename=CLI_STAGES))
     with cost.stage("integrate.read") as read:
-        run, inputs, codes, register, staged_register = _plan(wh, run_id, None, when, staged,
-                                                              full, keep_inputs=False)
+        run, inputs, codes, register, staged_register, partial = _plan(
+            wh, run_id, None, when, staged, full, keep_inputs=False)
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
+        read["farmland"] = "part" if partial else "whole"  # (see inputs_cache)
     if inputs.counties.empty:
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}

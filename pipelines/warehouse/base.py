@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import TypeAlias
 
 import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
@@ -17,6 +19,7 @@ from pipelines.warehouse.columns import core_columns
 from pipelines.warehouse.tables import AuditTables
 
 Finalize = Callable[[Connection], None]
+GeomArray: TypeAlias = npt.NDArray[np.object_]  # shapely geometries (None where missing)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,17 @@ class Warehouse(ABC):
         """`read_current` with each row's `_version_id` as the first column: a row's content
         never changes while it is current, so an integration run keeps what it worked out
         of a row by that id (`runner.inputs_cache`)."""
+
+    def read_current_at(self, contract: Contract, columns: Sequence[str],
+                        points: GeomArray) -> gpd.GeoDataFrame:
+        """`read_current_versions` of only the rows whose geometry may touch one of `points`:
+        at least every row that intersects one (a bounding-box filter may give more). What
+        the points of a day's work orders lie on, without reading a province's parcels."""
+        rows = self.read_current_versions(contract, columns)
+        if not len(rows) or not len(points):
+            return rows.iloc[:0]
+        hit = np.unique(rows.sindex.query(points, predicate="intersects")[1])
+        return rows.iloc[hit].reset_index(drop=True)
 
     @abstractmethod
     def read_drop_versions(self, contract: Contract, drop_id: str,

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import geopandas as gpd
 import numpy as np
 import psycopg
+import shapely
 from psycopg import sql
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -24,9 +25,17 @@ from pipelines.contracts import Contract, all_contracts
 from pipelines.failpoints import failpoint
 from pipelines.publish import difference
 from pipelines.publish.styles_store import POSTGIS_STYLES_DDL, write_postgis_styles
-from pipelines.warehouse.base import Finalize, Layer, Parted, Warehouse, made, versioned
+from pipelines.warehouse.base import (
+    Finalize,
+    GeomArray,
+    Layer,
+    Parted,
+    Warehouse,
+    made,
+    versioned,
+)
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
-from pipelines.warehouse.pgcopy import NotArrowReadable, copy_in, copy_out, read_arrow
+from pipelines.warehouse.pgcopy import SRID, NotArrowReadable, copy_in, copy_out, read_arrow
 from pipelines.warehouse.tables import audit_tables
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
@@ -129,6 +138,34 @@ class PostgisWarehouse(Warehouse):
             map(sql.Identifier, ["_version_id", *columns, "geom"]))
         return self._read(sql.SQL("SELECT {} FROM {} WHERE _valid_to IS NULL").format(
             picked, sql.Identifier("core", contract.dataset)))
+
+    def read_current_at(self, contract: Contract, columns: Sequence[str],
+                        points: GeomArray) -> gpd.GeoDataFrame:
+        """Through the table's GiST index: the current rows whose box holds one of the
+        points (every row a point intersects, and maybe a few more), each once, by COPY (a
+        few thousand rows). The planner must know the table's size to take the index: one
+        never analysed, or much changed since (autovacuum may be off, or not there yet after
+        a load), is analysed first, else a million parcels are compared with every point;
+        and sequential scans are turned off for the query."""
+        valid = [p for p in points if p is not None and not p.is_empty]
+        table = sql.Identifier("core", contract.dataset)
+        cols = sql.SQL(", ").join(map(sql.Identifier, ["_version_id", *columns, "geom"]))
+        query = sql.SQL(
+            "SELECT {cols} FROM {t} WHERE _version_id IN (SELECT c._version_id FROM "
+            "(SELECT (ST_Dump(ST_GeomFromWKB(%(points)s, {srid}))).geom AS g) p "
+            "JOIN {t} c ON c.geom && p.g WHERE c._valid_to IS NULL)").format(
+            cols=cols, t=table, srid=sql.Literal(SRID))
+        with self.engine.begin() as conn:
+            driver = _driver(conn)
+            known = driver.execute(
+                "SELECT c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM pg_class c "
+                "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = %s::regclass",
+                (f"core.{contract.dataset}",)).fetchone()
+            if known is None or known[0] < 0 or known[1] > max(known[0], 1000) / 5:
+                driver.execute(sql.SQL("ANALYZE {}").format(table))
+            driver.execute("SET LOCAL enable_seqscan = off")
+            return copy_out(driver, query, {"points": shapely.to_wkb(
+                shapely.geometrycollections(valid))})
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:

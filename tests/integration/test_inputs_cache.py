@@ -10,13 +10,14 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines import integrate, runner
 from pipelines.config import settings
 from pipelines.integrate import Inputs
-from pipelines.integrate.inputs import INPUT_ROLES
+from pipelines.integrate.inputs import INPUT_ROLES, PARCELS_READ
 from pipelines.landing.drops import drop_file
 from pipelines.runner import inputs_cache
 from pipelines.warehouse import Warehouse
@@ -69,9 +70,53 @@ class _Located:
 
 def _cached(wh: Warehouse, staging: StagingStore, run_id: str) -> Inputs:
     """A run's inputs from the cache of the published run; then this run is the published."""
-    inputs = inputs_cache.load_inputs(wh, staging, run_id)
+    inputs = inputs_cache.load_inputs(wh, staging, run_id).inputs
     staging.mark_published(run_id)
     return inputs
+
+
+def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: str) -> None:
+    """A read that may leave the farmland unread (`partial`) does so after a delivery of work
+    orders only: the licences and orders as a fresh read gives them, no project, and of the
+    parcels at least every one a new order's point touches, the new orders marked
+    (`PARCELS_READ`); the work-order prints from the recorded context equal the whole
+    prints. After any other delivery it reads everything."""
+    read = inputs_cache.load_inputs(wh, staging, run_id, partial=True)
+    fresh = integrate.load_inputs(wh)
+    if dataset != "complaints":
+        assert not read.partial, dataset
+        _assert_same(read.inputs, fresh, f"partial after {dataset}")
+        return
+    got = read.inputs
+    assert read.partial and got.farmland_hsf.empty
+    assert list(got.farmland_hsf.columns) == list(fresh.farmland_hsf.columns)
+    pd.testing.assert_frame_equal(pd.DataFrame(got.counties), pd.DataFrame(fresh.counties))
+    pd.testing.assert_frame_equal(_sorted(got.licenses), _sorted(fresh.licenses))
+    orders = got.complaints
+    new = orders[orders[PARCELS_READ]]
+    assert 0 < len(new) < len(orders)
+    pd.testing.assert_frame_equal(_sorted(orders.drop(columns=[PARCELS_READ])),
+                                  _sorted(fresh.complaints))
+    touched = fresh.farmland_pbf.iloc[np.unique(fresh.farmland_pbf.sindex.query(
+        new.geometry.values, predicate="intersects")[1])]
+    key = ["_drop_id", "_source_row"]
+    assert set(map(tuple, touched[key].to_numpy())) <= set(
+        map(tuple, got.farmland_pbf[key].to_numpy()))
+    assert len(got.farmland_pbf) < len(fresh.farmland_pbf)
+    # the warehouse's read under points, where every point lies on some parcel
+    pbf = fresh.farmland_pbf
+    points = pbf.geometry.representative_point().to_numpy()[::7]
+    contract = integrate.inputs.input_contracts()["farmland_pbf"]
+    under = wh.read_current_at(contract, integrate.inputs.input_columns("farmland_pbf", contract),
+                               points)
+    touched = pbf.iloc[np.unique(pbf.sindex.query(points, predicate="intersects")[1])]
+    assert len(touched) >= len(points) > 0 and len(under) < len(pbf)
+    assert set(map(tuple, touched[key].to_numpy())) <= set(map(tuple, under[key].to_numpy()))
+    assert under["_version_id"].is_unique
+    codes = integrate.partitions(fresh)
+    whole = integrate.part_prints(fresh, codes)
+    contexts = {k: p.context for k, p in whole.items() if k.endswith("/complaints")}
+    assert integrate.orders_prints(got, contexts) == {k: whole[k] for k in contexts}
 
 
 def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
@@ -94,6 +139,8 @@ def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
         dataset, path = make(sample_dir, files)
         drop_file(s, path, dataset)
         runner.ingest(s, dataset)
+        _assert_partial(wh, staging, f"p-{i}", dataset)
+        located.taken()  # (that read's)
         inputs = _cached(wh, staging, f"t-{i}")
         taken = located.taken()
         if dataset == "admin_divisions":  # other counties: every row located again
@@ -105,7 +152,7 @@ def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
         _assert_same(inputs, integrate.load_inputs(wh), kind)
 
     # a full run locates everything again, and still stages where each row lies
-    inputs = inputs_cache.load_inputs(wh, staging, "t-full", full=True)
+    inputs = inputs_cache.load_inputs(wh, staging, "t-full", full=True).inputs
     assert located.taken() == {name: len(getattr(inputs, name)) for name in contracts}
     _assert_same(inputs, integrate.load_inputs(wh), "full")
     wh.engine.dispose()
