@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipelines.config import settings
 from pipelines.landing.drops import drop_file
+from tests.integration.test_incremental import _complaints
 
 NEXT_DAY = "2026-11-17T12:00:00"  # a day after the tests' YITU_AS_OF: a few deadlines pass
 
@@ -29,7 +31,8 @@ def _airflow_run(dag_run: str) -> str:
 
 
 def test_county_tasks_enrich_only_the_rows_that_changed(
-        yitu_env: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        yitu_env: Path, sample_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines import runner
     from pipelines.runner import runlog
     from tests.digests import published_digest
@@ -55,4 +58,34 @@ def test_county_tasks_enrich_only_the_rows_that_changed(
 
     runner.run_all(s, full=True)
     assert published_digest(wh) == by_tasks
+
+    # a day's new orders: the plan reads no project and only the parcels under the new
+    # orders, shares them out, and the county tasks enrich the new orders from them
+    dataset, path = _complaints(sample_dir, tmp_path)
+    drop_file(s, path, dataset)
+    runner.ingest(s, dataset)
+    read = _reads(monkeypatch)
+    run_id = _airflow_run("day-3")
+    assert read == [True]
+    by_tasks = published_digest(wh)
+    run = next(r for r in runlog.list_runs(wh) if r["run_id"] == run_id)
+    assert run["built"] and all(k.endswith("/complaints") for k in run["built"])
+    runner.run_all(s, full=True)
+    assert published_digest(wh) == by_tasks
     wh.engine.dispose()
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each read of a run's inputs left the farmland unread (`Read.partial`)."""
+    from pipelines.runner import inputs_cache
+
+    partial: list[bool] = []
+    real = inputs_cache.load_inputs
+
+    def spy(*args: Any, **kwargs: Any) -> inputs_cache.Read:
+        read = real(*args, **kwargs)
+        partial.append(read.partial)
+        return read
+
+    monkeypatch.setattr(inputs_cache, "load_inputs", spy)
+    return partial
