@@ -162,6 +162,8 @@ def _counties_of(frame: gpd.GeoDataFrame, contract: Contract, counties: gpd.GeoD
     if known is None or not len(known) or not len(frame):
         return locate(frame, counties, stated=contract.county_column)
     hit = at >= 0
-    out = locate(frame[~hit], counties, stated=contract.county_column).reindex(frame.index)
-    out[hit] = known[COUNTY].to_numpy(dtype=object)[at[hit]]
-    return out
+    codes = np.full(len(frame), np.nan, dtype=object)  # as `locate` leaves a row in no county
+    codes[hit] = known[COUNTY].to_numpy(dtype=object)[at[hit]]
+    found = locate(frame[~hit], counties, stated=contract.county_column)
+    codes[~hit] = found.to_numpy(dtype=object)
+    return pd.Series(codes, index=frame.index).astype(found.dtype)

@@ -150,6 +150,8 @@ class PostgisWarehouse(Warehouse):
         valid = [p for p in points if p is not None and not p.is_empty]
         table = sql.Identifier("core", contract.dataset)
         cols = sql.SQL(", ").join(map(sql.Identifier, ["_version_id", *columns, "geom"]))
+        if not valid:  # no row: the columns only
+            return self._read(sql.SQL("SELECT {} FROM {} WHERE false").format(cols, table))
         query = sql.SQL(
             "SELECT {cols} FROM {t} WHERE _version_id IN (SELECT c._version_id FROM "
             "(SELECT (ST_Dump(ST_GeomFromWKB(%(points)s, {srid}))).geom AS g) p "
