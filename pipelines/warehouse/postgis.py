@@ -146,16 +146,18 @@ class PostgisWarehouse(Warehouse):
         few thousand rows). The planner must know the table's size to take the index: one
         never analysed, or much changed since (autovacuum may be off, or not there yet after
         a load), is analysed first, else a million parcels are compared with every point;
-        and sequential scans are turned off for the query."""
+        and sequential scans are turned off for the query. The rows found are looked up by
+        key as one array (`= ANY(ARRAY(...))`): as `IN (...)` the planner scanned the whole
+        key index to join them, 1.5 s against 0.2 s for a day's orders at 1x."""
         valid = [p for p in points if p is not None and not p.is_empty]
         table = sql.Identifier("core", contract.dataset)
         cols = sql.SQL(", ").join(map(sql.Identifier, ["_version_id", *columns, "geom"]))
         if not valid:  # no row: the columns only
             return self._read(sql.SQL("SELECT {} FROM {} WHERE false").format(cols, table))
         query = sql.SQL(
-            "SELECT {cols} FROM {t} WHERE _version_id IN (SELECT c._version_id FROM "
+            "SELECT {cols} FROM {t} WHERE _version_id = ANY(ARRAY(SELECT c._version_id FROM "
             "(SELECT (ST_Dump(ST_GeomFromWKB(%(points)s, {srid}))).geom AS g) p "
-            "JOIN {t} c ON c.geom && p.g WHERE c._valid_to IS NULL)").format(
+            "JOIN {t} c ON c.geom && p.g WHERE c._valid_to IS NULL))").format(
             cols=cols, t=table, srid=sql.Literal(SRID))
         with self.engine.begin() as conn:
             driver = _driver(conn)
