@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import NamedTuple
 
 import geopandas as gpd
@@ -56,6 +57,7 @@ from pipelines.warehouse.counties import current_counties
 from pipelines.warehouse.ledger import dataset_versions
 from pipelines.warehouse.staging import StagingStore
 
+log = logging.getLogger(__name__)
 LOCATED = ".located"  # the part holding the run's counties of rows, and what they were against
 VERSION = "_version_id"
 Versions = npt.NDArray[np.int64]
@@ -130,6 +132,10 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
                                       "versions": [json.dumps(versions, sort_keys=True)]},
                                      geometry=[None], crs=4490)
     staging.write(run_id, LOCATED, places)
+    if unread:
+        log.info("integration run %s: only work orders changed since run %s: %d parcels read "
+                 "under %d new orders, no project", run_id, source,
+                 len(frames["farmland_pbf"]), len(new_points))
     return Read(Inputs(counties=counties, **frames), unread)
 
 
