@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.config import UsageError, settings
 from pipelines.contracts import DATASETS
@@ -297,10 +297,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Brief(logging.Formatter):
+    """Without --verbose, a logged exception as its last line: a library that logs a
+    traceback when the warehouse goes away mid-run (SQLAlchemy's pool, returning a dead
+    connection) would otherwise print it above yitu's own plain answer."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802  (logging's name)
+        lines = super().formatException(ei).strip().splitlines()
+        return f"  ({lines[-1] if lines else 'error'}; --verbose shows where)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=fmt)
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_Brief(fmt))
     try:
         return int(args.func(args))
     except (UsageError, PiiKeyMissing) as exc:
