@@ -289,10 +289,7 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
     names = ("farmland_pbf", "farmland_hsf", "licenses", "complaints")
     rows = {name: _row_hashes(getattr(inputs, name)) for name in names}
     # each dataset's rows by county, in one pass (not one comparison of every row per county)
-    located = {name: getattr(inputs, name)[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
-               for name in names}
-    by_county = {name: pd.Series(np.arange(len(c))).groupby(c).indices if len(c) else {}
-                 for name, c in located.items()}
+    by_county = {name: _positions_by_county(getattr(inputs, name)) for name in names}
     counties = _digest(tag, _row_hashes(inputs.counties))
     # work orders read the licences only through their register (`Registers.of`: codes and
     # the names they go by), made from the distinct (code, name) pairs: a licence delivery
@@ -334,6 +331,14 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
     return out
 
 
+def _positions_by_county(frame: gpd.GeoDataFrame) -> dict[str, npt.NDArray[np.intp]]:
+    """Positions of the frame's rows by the partition owning them (UNLOCATED: none)."""
+    located = frame[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
+    found: dict[str, npt.NDArray[np.intp]] = \
+        pd.Series(np.arange(len(located))).groupby(located).indices if len(located) else {}
+    return found
+
+
 def _orders_print(context: str, own: npt.NDArray[np.uint64]) -> PartPrint:
     """A work-order partition's print: its context and its own rows' hashes."""
     return PartPrint(_digest("complaints", context, own), context)
@@ -343,9 +348,7 @@ def orders_prints(inputs: Inputs, contexts: dict[str, str]) -> dict[str, PartPri
     """`part_prints` of the work-order partitions whose context (`PartPrint.context`) is
     known to be `contexts[key]`: the counties, register and parcels the published run
     built them from are the same, so only the orders are hashed (and no parcel is read)."""
-    located = inputs.complaints[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
-    by_county = pd.Series(np.arange(len(located))).groupby(located).indices \
-        if len(located) else {}
+    by_county = _positions_by_county(inputs.complaints)
     rows = _row_hashes(inputs.complaints)
     none = np.zeros(0, dtype=np.intp)
     return {key: _orders_print(context, rows[np.asarray(by_county.get(split_key(key)[0], none),

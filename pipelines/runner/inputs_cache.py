@@ -99,9 +99,9 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     known, seen = ({}, {}) if full or source is None or source == run_id else \
         _read_cache(staging, source, key)
     contracts = input_contracts()
-    unread = partial and bool(known) and all(
-        contracts[name].dataset in seen and seen[contracts[name].dataset] ==
-        versions.get(contracts[name].dataset) and name in known for name in SAME_SINCE)
+    same = [contracts[name].dataset for name in SAME_SINCE]
+    unread = partial and all(name in known for name in SAME_SINCE) and all(
+        seen.get(d) is not None and seen.get(d) == versions.get(d) for d in same)
     frames: dict[str, gpd.GeoDataFrame] = {}
     places: dict[str, gpd.GeoDataFrame] = {}
     new_points: GeomArray = np.zeros(0, dtype=object)  # (read before the parcels)

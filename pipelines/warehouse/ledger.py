@@ -134,12 +134,9 @@ def list_drops(wh: Warehouse, *, state: str | None = None,
 def dataset_versions(wh: Warehouse) -> dict[str, str]:
     """Per dataset, a digest of its loaded drops: loaded drops change core and nothing else
     does, so a dataset whose digest is the same holds the same current rows."""
-    t = wh.tables.drops
-    with wh.engine.connect() as conn:
-        rows = conn.execute(select(t.c.dataset, t.c.drop_id).where(t.c.state == "loaded")
-                            .order_by(t.c.dataset, t.c.drop_id)).all()
     found: dict[str, list[str]] = {}
-    for dataset, drop_id in rows:
-        found.setdefault(str(dataset), []).append(str(drop_id))
-    return {dataset: hashlib.blake2b("\x1f".join(ids).encode(), digest_size=16).hexdigest()
+    for drop in list_drops(wh, state="loaded"):
+        found.setdefault(drop.dataset, []).append(drop.drop_id)
+    return {dataset: hashlib.blake2b("\x1f".join(sorted(ids)).encode(),
+                                     digest_size=16).hexdigest()
             for dataset, ids in found.items()}
