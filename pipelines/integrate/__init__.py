@@ -144,7 +144,9 @@ ENRICHED = "complaints_enriched"
 
 
 def build_part(inputs: Inputs, key: str, as_of: datetime,
-               previous: gpd.GeoDataFrame | None = None) -> tuple[dict[str, gpd.GeoDataFrame], int]:
+               previous: gpd.GeoDataFrame | None = None,
+               held: npt.NDArray[np.bool_] | None = None
+               ) -> tuple[dict[str, gpd.GeoDataFrame], int]:
     """A partition as `integrate_part` builds it, and how many of its rows were taken from
     `previous` rather than built. Work orders carry `ROW_COLUMNS`; with `previous` (the
     part's enriched orders as a run staged them, built from the same context: counties,
@@ -155,7 +157,10 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     again those whose deadline passed, not the county.
 
     Inputs read in part (`PARCELS_READ` on the work orders: the parcels under those orders
-    only, no project) build work orders only, and only those orders are enriched."""
+    only, no project) build work orders only, and only those orders are enriched.
+
+    `held` (per own order, in `Inputs.own` order) leaves out the orders whose rows the part
+    keeps elsewhere (`segments.carried`): the others only are built."""
     code, family = split_key(key)
     partial = PARCELS_READ in inputs.complaints.columns
     if family != "complaints":
@@ -163,11 +168,13 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
             raise RuntimeError(f"{key}: the run read only the parcels under new work orders")
         return integrate_part(inputs, key, as_of), 0
     orders = inputs.own("complaints", code)
+    if held is not None:
+        orders = orders.iloc[np.flatnonzero(~held)]
     rule = ResponseRule.from_region(load_region().response_rule)
     after, until = row_intervals(orders[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                  WorkCalendar())
     rows = _row_hashes(orders)
-    taken, holds = _taken_over(previous, rows, as_of)
+    taken, holds = taken_over(previous, rows, as_of)
     kept, fresh = np.flatnonzero(taken >= 0), np.flatnonzero(taken < 0)
     if partial and not orders[PARCELS_READ].to_numpy(dtype=bool)[fresh].all():
         raise RuntimeError(f"{key}: a work order to enrich lies where no parcel was read")
@@ -192,7 +199,7 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     return {ENRICHED: built}, int(holds[kept].sum())
 
 
-def _taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
+def taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
                 as_of: datetime) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
     """Per source row (by `rows`, its identity), the position in `previous` of its enriched
     row (-1 where there is none: it must be enriched), and whether that row's interval holds
@@ -214,6 +221,12 @@ def _taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
     found = pd.Index(unique).get_indexer(rows)
     out: npt.NDArray[np.intp] = np.where(found >= 0, order[first[found]], -1).astype(np.intp)
     return out, np.where(out >= 0, holding[np.maximum(out, 0)], False)
+
+
+def own_rows(inputs: Inputs, code: str) -> npt.NDArray[np.uint64]:
+    """The identities of a county's own work orders, in `Inputs.own` order, as `build_part`
+    knows them."""
+    return _row_hashes(inputs.own("complaints", code))
 
 
 def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:

@@ -139,11 +139,15 @@ def signature(data: gpd.GeoDataFrame, labels: dict[str, str],
 @dataclass(frozen=True)
 class Difference:
     """What publishing one part by difference changes: the published fids to delete, the new
-    part's rows (by position) to insert, and how many published rows stay."""
+    part's rows (by position) to insert, and how many published rows stay; and which stay as
+    which (`stay_old`: positions among the published rows, `stay_new`: the new rows each
+    is matched with, aligned)."""
 
     delete: npt.NDArray[np.int64]
     insert: npt.NDArray[np.int64]
     kept: int
+    stay_old: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    stay_new: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def summary(self) -> str:
         return f"{len(self.insert)} inserted, {len(self.delete)} deleted, {self.kept} kept"
@@ -173,8 +177,11 @@ def difference(fids: npt.NDArray[np.int64], published: Hashes, new: Hashes) -> D
     rank = np.arange(len(order)) - starts[group] - np.where(side == 1, olds[group], 0)
     matched = rank < np.minimum(olds, news)[group]
     gone, came = order[~matched & (side == 0)], order[~matched & (side == 1)] - n_old
+    # matched rows of both sides come hash by hash, each by rank: the k-th of each pair up
+    stay_old, stay_new = order[matched & (side == 0)], order[matched & (side == 1)] - n_old
     return Difference(delete=np.sort(fids[gone].astype(np.int64)),
-                      insert=np.sort(came.astype(np.int64)), kept=int(matched.sum()) // 2)
+                      insert=np.sort(came.astype(np.int64)), kept=int(matched.sum()) // 2,
+                      stay_old=stay_old.astype(np.int64), stay_new=stay_new.astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -212,9 +219,9 @@ def record_of(conn: Connection[Any], name: str) -> tuple[Record | None, str]:
 
 @dataclass
 class Change:
-    """What publishing a layer by difference changes, gathered part by part (`add`): the
-    published fids to delete, the rows to insert with their hashes and parts, and each part's
-    rows and builder after it."""
+    """What publishing a layer by difference changes, gathered group by group (`add`): the
+    published fids to delete, the rows to insert with their hashes and parts, the rows that
+    stay but moved to another part of their group, and each part's rows and builder after."""
 
     row_count: int  # the published rows before
     part_rows: dict[str, int]
@@ -223,6 +230,7 @@ class Change:
     inserted: list[gpd.GeoDataFrame] = field(default_factory=list)
     hashes: list[Hashes] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
+    moved: list[tuple[npt.NDArray[np.int64], str]] = field(default_factory=list)
 
     @property
     def deleted(self) -> int:
@@ -241,25 +249,48 @@ class Change:
         cheaper); once not, never again as more parts are added."""
         return self.deleted + self.inserts <= self.kept
 
-    def add(self, part: str, fids: npt.NDArray[np.int64], published: Hashes,
-            data: gpd.GeoDataFrame | None) -> None:
-        """One part: `fids` and `published` hashes as recorded, `data` its rows now (None:
-        the part is gone)."""
-        new = row_hashes(data) if data is not None else np.zeros((0, 2), dtype=np.int64)
+    def add(self, recorded: dict[str, tuple[npt.NDArray[np.int64], Hashes]],
+            data: dict[str, gpd.GeoDataFrame | None]) -> None:
+        """One group of parts (`warehouse.base.part_group`), compared as one: `recorded`,
+        per part, its `fids` and `published` hashes as recorded; `data`, per part, its rows
+        now (None: the part is gone). A row equal to a published one of another part of
+        the group stays, with its fid, and is recorded under its new part."""
+        olds = list(recorded)
+        fids = np.concatenate([np.zeros(0, np.int64), *(recorded[p][0] for p in olds)])
+        published = np.concatenate([np.zeros((0, 2), np.int64),
+                                    *(recorded[p][1] for p in olds)])
+        old_part = np.repeat(np.arange(len(olds)), [len(recorded[p][0]) for p in olds])
+        news = [p for p, d in data.items() if d is not None]
+        made = [row_hashes(d) for p, d in data.items() if d is not None]
+        new = np.concatenate([np.zeros((0, 2), np.int64), *made])
+        new_part = np.repeat(np.arange(len(news)), [len(h) for h in made])
         change = difference(fids, published, new)
         self.delete.append(change.delete)
-        if data is not None and len(change.insert):
-            self.inserted.append(data.iloc[change.insert])
-            self.hashes.append(new[change.insert])
-            self.parts.append(part)
-        if data is None:
+        starts = np.r_[0, np.cumsum([len(h) for h in made])].astype(np.int64)
+        for i, part in enumerate(news):
+            mine = change.insert[new_part[change.insert] == i] - starts[i]
+            if len(mine):
+                frame = data[part]
+                assert frame is not None
+                self.inserted.append(frame.iloc[mine])
+                self.hashes.append(made[i][mine])
+                self.parts.append(part)
+            self.part_rows[part] = len(made[i])
+        names = np.array([*olds, *news], dtype=object)
+        was = names[old_part[change.stay_old]] if len(olds) else names[:0]
+        now = names[len(olds) + new_part[change.stay_new]] if len(news) else names[:0]
+        for part in news:  # rows of the group that stay, recorded under another part now
+            moved = fids[change.stay_old[(now == part) & (was != part)]]
+            if len(moved):
+                self.moved.append((moved, part))
+        for part in (p for p, d in data.items() if d is None):
             self.part_rows.pop(part, None)
             self.part_runs.pop(part, None)
-        else:
-            self.part_rows[part] = len(new)
 
     def summary(self) -> str:
-        return f"{self.inserts} inserted, {self.deleted} deleted, {self.kept} kept"
+        moved = sum(len(f) for f, _ in self.moved)
+        return f"{self.inserts} inserted, {self.deleted} deleted, {self.kept} kept" + (
+            f" ({moved} of them moved to another part)" if moved else "")
 
 
 def recorded(conn: Connection[Any], name: str, parts: list[str]
@@ -298,6 +329,9 @@ def apply(conn: Connection[Any], name: str, change: Change) -> None:
             rows = pd.concat(change.inserted, ignore_index=True) if len(change.inserted) > 1 \
                 else change.inserted[0].reset_index(drop=True)
             copy_in(conn, "publish", name, gpd.GeoDataFrame(rows).assign(fid=fids))
+        for moved, part in change.moved:
+            cur.execute("UPDATE audit.published_rows SET part = %s WHERE layer = %s "
+                        "AND fid = ANY(%s)", (part, name, moved.tolist()))
         cur.execute("UPDATE audit.published_layers SET row_count = %s, part_rows = %s, "
                     "part_runs = %s WHERE layer = %s",
                     (change.kept + change.inserts, json.dumps(change.part_rows),

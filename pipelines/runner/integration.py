@@ -18,11 +18,12 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
-from pipelines.integrate import FAMILIES
+from pipelines.integrate import ENRICHED, FAMILIES, ROW_COLUMNS, segments
 from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import (
     ASSESSED_FROM,
@@ -43,6 +44,7 @@ from pipelines.warehouse.base import Layer, Parted
 from pipelines.warehouse.staging import (
     INPUTS,
     REGISTERS,
+    Carry,
     Frames,
     StagingStore,
     share_part,
@@ -425,22 +427,49 @@ def _build_county(wh: Warehouse, staged: StagingStore, run: IntegrationRun, coun
 def _build(staged: StagingStore, run: IntegrationRun, county: str,
            inputs: integrate.Inputs) -> Counts:
     """The county's partitions of the run, staged; a work-order part whose plan names a run
-    to take rows from (`Built.rows_from`) reads that run's staged part (on PostGIS, shared by
-    every worker) and enriches only the rows that changed."""
+    to take rows from (`Built.rows_from`) is built from that run's staged part (on PostGIS,
+    shared by every worker): see `_build_orders`."""
     keys = run.parts_of(county)
     plan = _built_from(staged, run.run_id) if _matches_orders(keys) else {}
     counts = Counts()
     for key in keys:
-        source = plan.get(key, Built()).rows_from
-        found = staged.read(source, key) if source and source != run.run_id else None
-        previous = (found or {}).get(integrate.ENRICHED)
-        layers, reused = integrate.build_part(inputs, key, run.as_of, previous)
+        if integrate.split_key(key)[1] == "complaints":
+            source = plan.get(key, Built()).rows_from
+            counts += _build_orders(staged, run, key, inputs,
+                                    source if source != run.run_id else "")
+            continue
+        layers, _ = integrate.build_part(inputs, key, run.as_of)
         staged.write_partition(run.run_id, key, layers)
-        counts += Counts(sum(len(gdf) for gdf in layers.values()) - reused, reused)
+        counts += Counts(sum(len(gdf) for gdf in layers.values()))
     if counts.reused:
         log.info("integration run %s, county %s: %d rows built, %d taken over", run.run_id,
                  county, counts.rows, counts.reused)
     return counts
+
+
+def _build_orders(staged: StagingStore, run: IntegrationRun, key: str,
+                  inputs: integrate.Inputs, source: str) -> Counts:
+    """A work-order part as segments (`integrate.segments`): the segments of `source`'s part
+    whose rows all stay as they are, carried over unread; the other orders built into one
+    new segment of this run, taking over what they can of the segments not kept."""
+    carry, previous = segments.Carried((), np.zeros(0, dtype=bool)), None
+    if source:
+        names = staged.frame_names(source, key).get(key, [])
+        heads = staged.read(source, key, columns={n: ROW_COLUMNS for n in names}) or {}
+        carry = segments.carried(heads, integrate.own_rows(inputs, integrate.split_key(key)[0]),
+                                 run.as_of)
+        rest = [n for n in names if n not in carry.frames]
+        found = staged.read(source, key, frames=rest) if rest else None
+        previous = segments.joined(found or {}).get(ENRICHED)
+    layers, reused = integrate.build_part(inputs, key, run.as_of, previous,
+                                          carry.held if source else None)
+    built = layers[ENRICHED]
+    # a part all of whose rows are carried over gets no segment of this run
+    frames = {segments.frame_of(ENRICHED, run.run_id): built} \
+        if len(built) or not carry.frames else {}
+    staged.write_partition(run.run_id, key, frames,
+                           Carry(source, carry.frames) if carry.frames else None)
+    return Counts(len(built) - reused, reused + carry.rows)
 
 
 def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
@@ -483,15 +512,15 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     # The cross-county views read only `integrate.VIEW_COLUMNS` of the partitioned layers:
     # every one is read so first, its geometry never decoded. A layer to publish is read
     # whole when its turn comes in the warehouse's publish, so one is held at a time.
-    views = integrate.finish(inputs, staged.read_partitions(run.run_id, integrate.VIEW_COLUMNS),
-                             run.as_of)
+    names = staged.frame_names(run.run_id)
+    views = integrate.finish(inputs, _view_parts(staged, run.run_id, names), run.as_of)
     answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
     views[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
                                                                                  run.run_id))
     counts = {name: len(gdf) for name, gdf in views.items()}
     built_by = {k: b.built_by for k, b in _built_from(staged, run.run_id).items()}
     layers: dict[str, Layer] = {
-        **views, **{layer: _parted(staged, run.run_id, codes, layer, built_by)
+        **views, **{layer: _parted(staged, run.run_id, codes, layer, built_by, names)
                     for layer in integrate.PARTITIONED if layer not in kept}}
     del views
     swapped = publish_layers(wh, layers, unchanged=same)  # (empties `layers`)
@@ -503,23 +532,46 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     return counts
 
 
+def _view_parts(staged: StagingStore, run_id: str, names: dict[str, list[str]]
+                ) -> list[Frames]:
+    """Every partition of the run, each frame read only for `integrate.VIEW_COLUMNS` (a
+    segment's for its layer's) and the segments of a layer joined (`segments.joined`)."""
+    wanted = {n: integrate.VIEW_COLUMNS[segments.split_frame(n)[0]]
+              for found in names.values() for n in found
+              if segments.split_frame(n)[0] in integrate.VIEW_COLUMNS}
+    return [segments.joined(p) for p in staged.read_partitions(run_id, wanted)]
+
+
 def _parted(staged: StagingStore, run_id: str, codes: list[str], layer: str,
-            built_by: dict[str, str]) -> Parted:
+            built_by: dict[str, str], names: dict[str, list[str]]) -> Parted:
     """One partitioned layer of the run, by partition (in key order, as `read_partitions`
     gives them), each read from the staging store when the warehouse's publish comes to it,
-    with the run that built it (`Built.built_by`)."""
+    with the run that built it (`Built.built_by`). A layer staged as segments
+    (`integrate.segments`) is published by segment ("<key>@<run>"), each built by the run
+    it is named after: a segment published before is not read again."""
     family = next(f for f, names in FAMILIES.items() if layer in names)
     keys = tuple(sorted(integrate.part_key(code, family) for code in codes))
-    return Parted(keys, partial(_staged_part, staged, run_id, layer),
-                  tuple(built_by.get(k, "") for k in keys))
+    parts, runs = [], []
+    for key in keys:
+        found = [segments.split_frame(n) for n in names.get(key, [])]
+        mine = sorted(seg for name, seg in found if name == layer and seg)
+        if mine:
+            parts += [segments.frame_of(key, seg) for seg in mine]
+            runs += mine
+        else:  # one frame, or none (a part missing its layer fails when read)
+            parts.append(key)
+            runs.append(built_by.get(key, ""))
+    return Parted(tuple(parts), partial(_staged_part, staged, run_id, layer), tuple(runs))
 
 
 def _staged_part(staged: StagingStore, run_id: str, layer: str, key: str) -> gpd.GeoDataFrame:
-    found = staged.read(run_id, key, frames=[layer])
-    if not found or layer not in found:
-        raise UsageError(f"partition {key} of run {run_id} holds no {layer}: run the "
+    part, segment = segments.split_frame(key)
+    frame = segments.frame_of(layer, segment) if segment else layer
+    found = staged.read(run_id, part, frames=[frame])
+    if not found or frame not in found:
+        raise UsageError(f"partition {part} of run {run_id} holds no {layer}: run the "
                          "integration for every county first")
-    return found[layer]
+    return found[frame]
 
 
 DELIVERED = ".delivered"  # the run's counts of rows per delivery and county (the assessment's)

@@ -22,6 +22,14 @@ Finalize = Callable[[Connection], None]
 GeomArray: TypeAlias = npt.NDArray[np.object_]  # shapely geometries (None where missing)
 
 
+SEGMENT = "@"  # "<group>@<segment>": a part, or a staged frame, that is one segment of many
+
+
+def part_group(part: str) -> str:
+    """The group a part's rows are compared within (`Parted`): itself, or its segments'."""
+    return part.partition(SEGMENT)[0]
+
+
 @dataclass(frozen=True)
 class Parted:
     """A layer made of parts (an integration run's partitions), each read when its turn
@@ -32,6 +40,11 @@ class Parted:
     the run that builds it and taken over unchanged by later runs, so a part published as
     built by the same run holds the same rows: a publish by difference reads, hashes and
     compares only the others.
+
+    Parts named "<group>@<segment>" (`SEGMENT`) are segments of one group's rows (a
+    partition staged as segments, `integrate.segments`): a publish by difference compares a
+    group's changed segments together, so a row moving from one segment to another of its
+    group keeps its fid.
 
     `geometry`: the one kind every row's geometry is of (the layer contract's), so the
     table's column type does not follow which rows a part happens to hold."""

@@ -32,6 +32,7 @@ from pipelines.warehouse.base import (
     Parted,
     Warehouse,
     made,
+    part_group,
     versioned,
 )
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
@@ -294,18 +295,22 @@ def _by_difference(conn: Connection, name: str, layer: Parted, labels: dict[str,
     recorded = difference.recorded(_driver(conn), name,
                                    [p for p in scope if found.part_rows.get(p)])
     none = (np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+    groups: dict[str, list[str]] = {}
+    for part in scope:  # a group's segments compared together (`Parted`)
+        groups.setdefault(part_group(part), []).append(part)
     checked = ""
-    for part in scope:
-        data = _geom(layer.read(part)) if part in layer.parts else None
-        if data is not None and not checked:
-            checked = difference.signature(data, labels, layer.geometry)
+    for parts in groups.values():
+        data = {p: _geom(layer.read(p)) if p in layer.parts else None for p in parts}
+        first = next((d for d in data.values() if d is not None), None)
+        if first is not None and not checked:
+            checked = difference.signature(first, labels, layer.geometry)
             if checked != found.columns:
                 return None, "its columns or their labels changed"
-        fids, hashes = recorded.get(part, none)
-        if len(fids) != found.part_rows.get(part, 0):
+        old = {p: recorded.get(p, none) for p in parts if p in found.part_rows}
+        if any(len(old[p][0]) != found.part_rows[p] for p in old):
             return None, "the record does not match the table's rows"
-        change.add(part, fids, hashes, data)
-        del data
+        change.add(old, data)
+        del data, first
         if not change.worth_it():
             return None, f"more rows differ than stay: {change.summary()}"
     if not checked and layer.parts:  # no part read: the columns are checked on the first

@@ -30,6 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 import geopandas as gpd
@@ -51,6 +52,20 @@ REGISTERS = ".registers"  # the part holding the run's licence register, as matc
 PUBLISHED_RUN = "published.run"  # folder store: names the run the published layers came from
 PUBLISHED_RUN_META = "published_run"  # PostGIS store: the same, in audit.meta
 PIECE_BYTES = 64 << 20  # a frame's GeoParquet is stored in pieces of at most this many bytes
+
+
+class Carry(NamedTuple):
+    """Frames a part written for one run takes, as they are, from the same part of another
+    (`StagingStore.write`): a day's work orders add a frame beside those staged before."""
+
+    run_id: str
+    frames: tuple[str, ...]
+
+
+def _carried(run_id: str, carry: Carry | None) -> Carry | None:
+    if carry is not None and carry.run_id == run_id:
+        raise ValueError(f"run {run_id!r} cannot carry frames from itself: they are replaced")
+    return carry if carry is not None and carry.frames else None
 
 
 def share_part(code: str) -> str:
@@ -85,8 +100,10 @@ class StagingStore(ABC):
     (a retry, or two copies of it running at once) leaves one copy and changes nothing else."""
 
     @abstractmethod
-    def write(self, run_id: str, part: str, frames: Frames) -> str:
-        """Replace `part` of the run with `frames`; where it went, for the task's log."""
+    def write(self, run_id: str, part: str, frames: Frames, carry: Carry | None = None) -> str:
+        """Replace `part` of the run with `frames`, and with `carry`'s frames of the same part
+        of another run as that run staged them (copied, never decoded; those it lacks stay
+        missing); where it went, for the task's log."""
 
     @abstractmethod
     def read(self, run_id: str, part: str, columns: Columns | None = None,
@@ -97,6 +114,11 @@ class StagingStore(ABC):
     @abstractmethod
     def parts(self, run_id: str) -> list[str]:
         """The run's partition keys, sorted (the inputs are not a partition)."""
+
+    @abstractmethod
+    def frame_names(self, run_id: str, part: str | None = None) -> dict[str, list[str]]:
+        """The names of the frames of `part` (of every partition of the run when None), by
+        part, sorted."""
 
     @abstractmethod
     def adopt(self, run_id: str, source_run: str, parts: Iterable[str]) -> None:
@@ -128,10 +150,11 @@ class StagingStore(ABC):
         found = {part: self.read(run_id, part) for part in parts}
         return {part: frames for part, frames in found.items() if frames is not None}
 
-    def write_partition(self, run_id: str, key: str, layers: Frames) -> str:
+    def write_partition(self, run_id: str, key: str, layers: Frames,
+                        carry: Carry | None = None) -> str:
         if not key or key.startswith("."):
             raise ValueError(f"not a partition key: {key!r}")
-        return self.write(run_id, key, layers)
+        return self.write(run_id, key, layers, carry)
 
     def read_partitions(self, run_id: str, columns: Columns | None = None,
                         frames: Collection[str] | None = None) -> list[Frames]:
@@ -169,14 +192,21 @@ class FolderStaging(StagingStore):
     def _name(part: str) -> str:
         return part if part == INPUTS else quote(part, safe="")
 
-    def write(self, run_id: str, part: str, frames: Frames) -> str:
+    def write(self, run_id: str, part: str, frames: Frames, carry: Carry | None = None) -> str:
         run = self._run(run_id)
         run.mkdir(parents=True, exist_ok=True)
         target = run / self._name(part)
+        carry = _carried(run_id, carry)
         # A folder of its own per writer: two writers at once never mix their files.
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=run))
         for name, frame in frames.items():
             frame.to_parquet(tmp / f"{quote(name, safe='')}.parquet", index=False)
+        if carry:  # hard links, as `adopt`'s: a staged file is never rewritten in place
+            source = self._run(carry.run_id) / self._name(part)
+            for name in carry.frames:
+                file = f"{quote(name, safe='')}.parquet"
+                with contextlib.suppress(FileNotFoundError, FileExistsError):
+                    os.link(source / file, tmp / file)
         for _ in range(100):  # more writers than that at once is no retry: a bug
             try:
                 tmp.rename(target)
@@ -209,6 +239,13 @@ class FolderStaging(StagingStore):
             return []
         return sorted(unquote(d.name) for d in run.iterdir()
                       if d.is_dir() and not d.name.startswith("."))
+
+    def frame_names(self, run_id: str, part: str | None = None) -> dict[str, list[str]]:
+        run = self._run(run_id)
+        parts = self.parts(run_id) if part is None else [part]
+        found = {p: sorted(unquote(f.stem) for f in (run / self._name(p)).glob("*.parquet"))
+                 for p in parts if (run / self._name(p)).is_dir()}
+        return found
 
     def adopt(self, run_id: str, source_run: str, parts: Iterable[str]) -> None:
         run, source = self._run(run_id), self._run(source_run)
@@ -269,13 +306,20 @@ class PostgisStaging(StagingStore):
                                   "hashtext(:k))"), {"k": f"{run_id}\n{part}"})
             yield conn
 
-    def write(self, run_id: str, part: str, frames: Frames) -> str:
+    def write(self, run_id: str, part: str, frames: Frames, carry: Carry | None = None) -> str:
         from pipelines.warehouse.postgis import _driver
 
         key = {"r": run_id, "p": part}
+        carry = _carried(run_id, carry)
         with self._writing(run_id, [part]) as conn:
             conn.execute(text("DELETE FROM staging.parts WHERE run_id = :r AND part = :p"), key)
             conn.execute(text("INSERT INTO staging.parts (run_id, part) VALUES (:r, :p)"), key)
+            if carry:  # copied within the server, as `adopt` copies a part
+                conn.execute(text(
+                    "INSERT INTO staging.frames (run_id, part, frame, piece, data) "
+                    "SELECT :r, part, frame, piece, data FROM staging.frames "
+                    "WHERE run_id = :s AND part = :p AND frame = ANY(:f)"),
+                    {**key, "s": carry.run_id, "f": list(carry.frames)})
             stmt = ("COPY staging.frames (run_id, part, frame, piece, data) "
                     "FROM STDIN (FORMAT BINARY)")
             with _driver(conn).cursor() as cur, cur.copy(stmt) as copy:
@@ -329,6 +373,19 @@ class PostgisStaging(StagingStore):
     def read_partitions(self, run_id: str, columns: Columns | None = None,
                         frames: Collection[str] | None = None) -> list[Frames]:
         return list(self._read_parts(run_id, None, columns, frames).values())
+
+    def frame_names(self, run_id: str, part: str | None = None) -> dict[str, list[str]]:
+        wanted = "part = :p" if part is not None else "left(part, 1) <> '.'"
+        with self.wh.engine.connect() as conn:
+            self._ensure(conn)
+            found = conn.execute(text(
+                "SELECT part, frame FROM staging.frames WHERE run_id = :r AND piece = 0 AND "
+                f'{wanted} ORDER BY part COLLATE "C", frame COLLATE "C"'),
+                {"r": run_id, "p": part}).all()
+        out: dict[str, list[str]] = {}
+        for p, frame in found:
+            out.setdefault(str(p), []).append(str(frame))
+        return out
 
     def parts(self, run_id: str) -> list[str]:
         with self.wh.engine.connect() as conn:

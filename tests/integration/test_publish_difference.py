@@ -286,6 +286,45 @@ def test_a_parted_layer_compares_only_parts_built_by_another_run(postgis_url: st
     wh.engine.dispose()
 
 
+def test_segments_of_a_group_are_compared_together(postgis_url: str) -> None:
+    """Parts named "<group>@<segment>" (a county's work orders staged as segments): a
+    segment kept is not read; rows of a segment gone that come back in a new segment of the
+    same group keep their fid and are recorded under the new one; a row that moves to
+    another group is deleted and inserted as before."""
+    wh = _warehouse(postgis_url)
+    d1, d2, other = points(40), points(30, start=100), points(20, start=500)
+    first = {"k@r1": d1, "k@r2": d2, "m@r1": other}
+    reads: list[str] = []
+    wh.publish({LAYER: _parted(first, {"k@r1": "r1", "k@r2": "r2", "m@r1": "r1"}, reads)}, {})
+    fids = _fids(wh)
+
+    # r3: d1 kept; d2 rewritten with 10 rows of its own (d2's first 5 gone) and 5 new; one
+    # row of m comes into k's new segment, and m's segment is rewritten without it
+    merged = pd.concat([d2.iloc[5:], points(5, start=900), other.iloc[:1]], ignore_index=True)
+    now = {"k@r1": d1, "k@r3": merged, "m@r3": other.iloc[1:]}
+    reads.clear()
+    wh.publish({LAYER: _parted(now, {"k@r1": "r1", "k@r3": "r3", "m@r3": "r3"}, reads)}, {})
+    assert reads == ["k@r3", "m@r3"]
+    assert wh.published_by == {LAYER: "difference: 6 inserted, 6 deleted, 84 kept "
+                                      "(44 of them moved to another part)"}
+    after = _fids(wh)
+    assert all(after[code] == fids[code] for code in [*d1["code"], *d2["code"][5:],
+                                                       *other["code"][1:]])
+    assert after["p500"] != fids["p500"]  # moved to another group: inserted again
+    assert _rows(wh) == _rows_of(pd.concat(list(now.values()), ignore_index=True))
+    with wh.engine.connect() as conn:
+        parts = dict(conn.execute(text("SELECT part, count(*) FROM audit.published_rows "
+                                       "WHERE layer = :l GROUP BY part"), {"l": LAYER}).all())
+    assert parts == {"k@r1": 40, "k@r3": 31, "m@r3": 19}
+    assert _record_matches(wh, pd.concat(list(now.values()), ignore_index=True))
+    # as recorded: published again, no part compared (the first read for its columns only)
+    reads.clear()
+    wh.publish({LAYER: _parted(now, {"k@r1": "r1", "k@r3": "r3", "m@r3": "r3"}, reads)}, {})
+    assert reads == ["k@r1"] and wh.published_by == {LAYER: "difference: 0 inserted, 0 deleted, "
+                                                       "90 kept"}
+    wh.engine.dispose()
+
+
 def test_parts_of_one_layer_must_have_the_same_columns(postgis_url: str) -> None:
     wh = _warehouse(postgis_url)
     reads: list[str] = []

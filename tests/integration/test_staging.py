@@ -151,6 +151,34 @@ def test_a_run_adopts_the_published_runs_partitions(store: StagingStore) -> None
     same(store.read("r2", "460107"), layers("460107"))  # whole after the source is gone
 
 
+def test_a_part_carries_frames_of_another_runs_part_as_they_are(
+        store: StagingStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging_module, "PIECE_BYTES", 1000)  # a carried frame of many pieces
+    day1 = {"complaints_enriched@r1": frame(400, "d1"), "complaints_enriched@r0": frame(3, "d0")}
+    store.write_partition("r1", "460105/complaints", day1)
+    store.write_partition("r1", "460106/complaints", {"complaints_enriched@r1": frame(2, "x")})
+    assert store.frame_names("r1") == {
+        "460105/complaints": ["complaints_enriched@r0", "complaints_enriched@r1"],
+        "460106/complaints": ["complaints_enriched@r1"]}
+    # the next run writes its own segment and carries one of r1's; a frame r1 lacks, and
+    # the other part's, are not carried
+    store.write_partition("r2", "460105/complaints", {"complaints_enriched@r2": frame(1, "d2")},
+                          staging_module.Carry("r1", ("complaints_enriched@r1", "nothing")))
+    assert store.frame_names("r2", "460105/complaints") == {
+        "460105/complaints": ["complaints_enriched@r1", "complaints_enriched@r2"]}
+    same(store.read("r2", "460105/complaints"), {"complaints_enriched@r1": day1[
+        "complaints_enriched@r1"], "complaints_enriched@r2": frame(1, "d2")})
+    # written again (a retry): whole, never the carried frames twice
+    store.write_partition("r2", "460105/complaints", {},
+                          staging_module.Carry("r1", ("complaints_enriched@r0",)))
+    same(store.read("r2", "460105/complaints"), {"complaints_enriched@r0": frame(3, "d0")})
+    store.mark_published("r2")  # r1 dropped: what r2 carried is its own
+    same(store.read("r2", "460105/complaints"), {"complaints_enriched@r0": frame(3, "d0")})
+    with pytest.raises(ValueError, match="itself"):
+        store.write_partition("r2", "460105/complaints", {}, staging_module.Carry("r2", ("a",)))
+    assert store.frame_names("r9") == {}
+
+
 def test_large_frames_are_stored_in_pieces(store: StagingStore,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(staging_module, "PIECE_BYTES", 1000)

@@ -67,6 +67,7 @@ def test_an_integration_run_is_judged_at_one_moment(yitu_env: Path, sample_dir: 
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Every partition of a run uses the run's `as_of`, whenever its task happens to run."""
     from pipelines import integrate, runner
+    from pipelines.integrate import segments
     from pipelines.orchestration import tasks
     from pipelines.runner.integration import store
 
@@ -85,7 +86,7 @@ def test_an_integration_run_is_judged_at_one_moment(yitu_env: Path, sample_dir: 
     run_id = job["run"]["run_id"]
     part = store(s, wh).read(run_id, "460105/complaints")
     assert part is not None
-    staged = part["complaints_enriched"]
+    staged = segments.joined(part)["complaints_enriched"]
     at_plan = integrate.integrate_county(integrate.load_inputs(wh), "460105",
                                          datetime.fromisoformat(AS_OF))["complaints_enriched"]
     later = integrate.integrate_county(integrate.load_inputs(wh), "460105",
