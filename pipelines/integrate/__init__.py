@@ -167,13 +167,14 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
         if partial:
             raise RuntimeError(f"{key}: the run read only the parcels under new work orders")
         return integrate_part(inputs, key, as_of), 0
-    orders = inputs.own("complaints", code)
-    if held is not None:
-        orders = orders.iloc[np.flatnonzero(~held)]
+    at = inputs.own_positions("complaints", code)
+    if held is not None:  # (picked out first: a county's orders are many, a day's few)
+        at = at[~held]
+    orders = inputs.complaints.iloc[at]
     rule = ResponseRule.from_region(load_region().response_rule)
     after, until = row_intervals(orders[["pdsj", "sclxsj", "blyjsj", "bjsj"]], as_of, rule,
                                  WorkCalendar())
-    rows = _row_hashes(orders)
+    rows = row_ids(inputs, "complaints")[at]
     taken, holds = taken_over(previous, rows, as_of)
     kept, fresh = np.flatnonzero(taken >= 0), np.flatnonzero(taken < 0)
     if partial and not orders[PARCELS_READ].to_numpy(dtype=bool)[fresh].all():
@@ -226,7 +227,12 @@ def taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
 def own_rows(inputs: Inputs, code: str) -> npt.NDArray[np.uint64]:
     """The identities of a county's own work orders, in `Inputs.own` order, as `build_part`
     knows them."""
-    return _row_hashes(inputs.own("complaints", code))
+    return row_ids(inputs, "complaints")[inputs.own_positions("complaints", code)]
+
+
+def row_ids(inputs: Inputs, name: str) -> npt.NDArray[np.uint64]:
+    """The identity of every row of frame `name` (`_row_hashes`, row by row), made once."""
+    return inputs.memo(f"row ids of {name}", lambda: _row_hashes(getattr(inputs, name)))
 
 
 def integrate_county(inputs: Inputs, code: str, as_of: datetime) -> dict[str, gpd.GeoDataFrame]:
@@ -300,9 +306,9 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
     looked up among all parcels here too. So one county's parcels sent again rebuild the
     points of the counties those parcels reach, not every county's."""
     names = ("farmland_pbf", "farmland_hsf", "licenses", "complaints")
-    rows = {name: _row_hashes(getattr(inputs, name)) for name in names}
+    rows = {name: row_ids(inputs, name) for name in names}
     # each dataset's rows by county, in one pass (not one comparison of every row per county)
-    by_county = {name: _positions_by_county(getattr(inputs, name)) for name in names}
+    by_county = {name: inputs.positions(name) for name in names}
     counties = _digest(tag, _row_hashes(inputs.counties))
     # work orders read the licences only through their register (`Registers.of`: codes and
     # the names they go by), made from the distinct (code, name) pairs: a licence delivery
@@ -344,14 +350,6 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
     return out
 
 
-def _positions_by_county(frame: gpd.GeoDataFrame) -> dict[str, npt.NDArray[np.intp]]:
-    """Positions of the frame's rows by the partition owning them (UNLOCATED: none)."""
-    located = frame[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
-    found: dict[str, npt.NDArray[np.intp]] = \
-        pd.Series(np.arange(len(located))).groupby(located).indices if len(located) else {}
-    return found
-
-
 def _orders_print(context: str, own: npt.NDArray[np.uint64]) -> PartPrint:
     """A work-order partition's print: its context and its own rows' hashes."""
     return PartPrint(_digest("complaints", context, own), context)
@@ -361,8 +359,8 @@ def orders_prints(inputs: Inputs, contexts: dict[str, str]) -> dict[str, PartPri
     """`part_prints` of the work-order partitions whose context (`PartPrint.context`) is
     known to be `contexts[key]`: the counties, register and parcels the published run
     built them from are the same, so only the orders are hashed (and no parcel is read)."""
-    by_county = _positions_by_county(inputs.complaints)
-    rows = _row_hashes(inputs.complaints)
+    by_county = inputs.positions("complaints")
+    rows = row_ids(inputs, "complaints")
     none = np.zeros(0, dtype=np.intp)
     return {key: _orders_print(context, rows[np.asarray(by_county.get(split_key(key)[0], none),
                                                         dtype=np.intp)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +23,7 @@ from pipelines.warehouse.counties import current_counties
 if TYPE_CHECKING:
     from pipelines.integrate.registers import Registers
 
+T = TypeVar("T")
 UNLOCATED = "unlocated"  # the partition of rows in no county, and of land outside every county
 Codes = npt.NDArray[np.object_]
 
@@ -148,7 +149,33 @@ class Inputs:
     def own(self, name: str, code: str) -> gpd.GeoDataFrame:
         """The rows of frame `name` that partition `code` owns (see `county`)."""
         frame: gpd.GeoDataFrame = getattr(self, name)
-        return frame[frame[COUNTY].isna() if code == UNLOCATED else frame[COUNTY] == code]
+        return frame.iloc[self.own_positions(name, code)]
+
+    def own_positions(self, name: str, code: str) -> npt.NDArray[np.intp]:
+        """Where in frame `name` the rows partition `code` owns are, in row order."""
+        return np.asarray(self.positions(name).get(code, np.zeros(0, dtype=np.intp)),
+                          dtype=np.intp)
+
+    def positions(self, name: str) -> dict[str, npt.NDArray[np.intp]]:
+        """Positions of frame `name`'s rows by the partition owning them (UNLOCATED: those
+        in none), in row order; grouped once per frame (a province's county builds each
+        picked their orders out of a million, twice, 2.7 s a run)."""
+        def grouped() -> dict[str, npt.NDArray[np.intp]]:
+            located = getattr(self, name)[COUNTY].fillna(UNLOCATED).to_numpy(dtype=object)
+            found: dict[str, npt.NDArray[np.intp]] = pd.Series(
+                np.arange(len(located))).groupby(located).indices if len(located) else {}
+            return found
+
+        return self.memo(f"positions of {name}", grouped)
+
+    def memo(self, key: str, make: Callable[[], T]) -> T:
+        """`make()`, made once for these inputs (their frames are never changed once they
+        are inputs; `replace` makes new inputs, with nothing made yet)."""
+        known: dict[str, Any] = self.__dict__.setdefault("_memo", {})
+        if key not in known:
+            known[key] = make()
+        value: T = known[key]
+        return value
 
     def zone(self, codes: Iterable[str]) -> Zone:
         """The land of these partitions (county codes, and/or UNLOCATED)."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 import geopandas as gpd
@@ -107,27 +108,15 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     new_points: GeomArray = np.zeros(0, dtype=object)  # (read before the parcels)
     # the work orders first when the farmland under their new points is read after them
     order = sorted(contracts.items(), key=lambda kv: kv[0] in UNREAD and unread)
-    for name, contract in order:
-        columns = input_columns(name, contract)
-        if not unread or name not in UNREAD:
-            rows = wh.read_current_versions(contract, columns)
-        else:  # the parcels under the new orders' points; no project
-            rows = wh.read_current_at(contract, columns, new_points if name == "farmland_pbf"
-                                      else new_points[:0])
-        ids = rows[VERSION].to_numpy(dtype=np.int64)
-        frame = rows.drop(columns=[VERSION]).reset_index(drop=True)
-        frame = frame.set_crs(4490, allow_override=True)
-        cached = known.get(name)
-        at = _cached_at(ids, cached)
-        hit = at >= 0
-        frame[COUNTY] = _counties_of(frame, contract, counties, cached, at)
-        if unread and name == "complaints":
-            new_points = geoms_of(frame)[~hit]
-            frame[PARCELS_READ] = ~hit
-        frames[name] = frame
-        places[name] = cached if unread and name in UNREAD and cached is not None else \
-            gpd.GeoDataFrame({VERSION: ids, COUNTY: frame[COUNTY].to_numpy()},
-                             geometry=[None] * len(ids), crs=4490)
+    whole = _Ahead(wh, [(n, c) for n, c in order if not unread or n not in UNREAD])
+    try:
+        for name, contract in order:
+            frames[name], places[name] = _located(
+                wh, name, contract, counties, known.get(name), unread, whole, new_points)
+            if unread and name == "complaints":
+                new_points = geoms_of(frames[name])[frames[name][PARCELS_READ].to_numpy()]
+    finally:
+        whole.close()
     places["key"] = gpd.GeoDataFrame({"setup": [key[0]], "counties": [key[1]],
                                       "versions": [json.dumps(versions, sort_keys=True)]},
                                      geometry=[None], crs=4490)
@@ -137,6 +126,59 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
                  "under %d new orders, no project", run_id, source,
                  len(frames["farmland_pbf"]), len(new_points))
     return Read(Inputs(counties=counties, **frames), unread)
+
+
+class _Ahead:
+    """The whole reads of a run, side by side where the warehouse allows: the next read
+    runs while this one's rows are located (a province's licences and work orders, 4.7 s
+    instead of 7.5). At most two are under way or read and not yet taken: a third waits, so
+    a province's four frames are never all held twice, as read and as located."""
+
+    def __init__(self, wh: Warehouse, reads: list[tuple[str, Contract]]) -> None:
+        self.wh, self.waiting = wh, list(reads)
+        self.pool = ThreadPoolExecutor(2 if wh.reads_side_by_side else 1, "yitu-read")
+        self.running: dict[str, Future[gpd.GeoDataFrame]] = {}
+        self._start()
+
+    def _start(self) -> None:
+        while self.waiting and len(self.running) < 2:
+            name, contract = self.waiting.pop(0)
+            self.running[name] = self.pool.submit(self.wh.read_current_versions, contract,
+                                                  input_columns(name, contract))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.running or any(n == name for n, _ in self.waiting)
+
+    def take(self, name: str) -> gpd.GeoDataFrame:
+        rows = self.running.pop(name).result()
+        self._start()
+        return rows
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoDataFrame,
+             cached: gpd.GeoDataFrame | None, unread: bool, whole: _Ahead,
+             new_points: GeomArray) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One frame of the inputs, its rows located, and the counties of its rows to stage."""
+    if name in whole:
+        rows = whole.take(name)
+    else:  # the parcels under the new orders' points; no project
+        rows = wh.read_current_at(contract, input_columns(name, contract),
+                                  new_points if name == "farmland_pbf" else new_points[:0])
+    ids = rows[VERSION].to_numpy(dtype=np.int64)
+    frame = rows.drop(columns=[VERSION]).reset_index(drop=True)
+    del rows
+    frame = frame.set_crs(4490, allow_override=True)
+    at = _cached_at(ids, cached)
+    frame[COUNTY] = _counties_of(frame, contract, counties, cached, at)
+    if unread and name == "complaints":
+        frame[PARCELS_READ] = at < 0
+    place = cached if unread and name in UNREAD and cached is not None else \
+        gpd.GeoDataFrame({VERSION: ids, COUNTY: frame[COUNTY].to_numpy()},
+                         geometry=[None] * len(ids), crs=4490)
+    return frame, place
 
 
 def _read_cache(staging: StagingStore, source: str, key: tuple[str, str]

@@ -395,6 +395,9 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
         inputs.registers.ready()  # made once, here, for every worker that matches orders
     for name in INPUT_ROLES:
         getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
+        inputs.positions(name)  # (and each frame's rows grouped by county once)
+    if _matches_orders(run.build or integrate.part_keys(run.partitions)):
+        integrate.row_ids(inputs, "complaints")  # (and every order's identity)
     sizes = pd.concat([getattr(inputs, name)[COUNTY] for name in INPUT_ROLES])
     sizes = sizes.fillna(UNLOCATED).value_counts()
     order = sorted(run.partitions, key=lambda c: -int(sizes.get(c, 0)))  # largest first

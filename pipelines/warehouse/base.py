@@ -144,6 +144,9 @@ class Warehouse(ABC):
     # (PostGIS swaps tables one by one in one transaction); the GeoPackage writes a new file
     # holding every layer.
     publishes_some_layers = False
+    # Whether reads may run side by side, each on a connection of its own (PostGIS: the
+    # server encodes one result while the client decodes another).
+    reads_side_by_side = False
 
     @abstractmethod
     def publish(self, layers: dict[str, Layer],

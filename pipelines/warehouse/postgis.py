@@ -178,6 +178,8 @@ class PostgisWarehouse(Warehouse):
         return self._read(query.format(sql.SQL(", ").join(map(sql.Identifier, columns)),
                                        sql.Identifier("core", contract.dataset)), {"d": drop_id})
 
+    reads_side_by_side = True  # each read on an ADBC connection of its own (`_read`)
+
     # -- publish -----------------------------------------------------------------------
     publishes_some_layers = True
 

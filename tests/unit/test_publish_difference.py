@@ -55,3 +55,29 @@ def test_nothing_against_nothing() -> None:
     empty = np.zeros((0, 2), dtype=np.int64)
     got = difference(np.zeros(0, dtype=np.int64), empty, empty)
     assert (len(got.delete), len(got.insert), got.kept) == (0, 0, 0)
+
+
+def test_row_hashes_tell_a_missing_text_from_any_text_whatever_the_dtype() -> None:
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from pipelines.publish.difference import row_hashes
+
+    texts = [None, "None", "<NA>", "", "nan", "名"]
+    frame = gpd.GeoDataFrame({"t": pd.Series(texts, dtype=object),
+                              "n": pd.array([None, 0, 1, 2, 3, 4], dtype="Int64")},
+                             geometry=[shapely.Point(110, 20)] * 6, crs=4490)
+    hashes = row_hashes(frame)
+    assert len({tuple(h) for h in hashes.tolist()}) == 6
+    # text held as Python objects or as Arrow strings hashes alike
+    arrow = frame.assign(t=frame["t"].astype("string[pyarrow]"))
+    assert np.array_equal(row_hashes(arrow), hashes)
+    # a missing number is not 0, another geometry is another row, and every column counts
+    assert not np.array_equal(row_hashes(frame.assign(n=pd.array([0] * 6, dtype="Int64")))[0],
+                              hashes[0])
+    moved = frame.set_geometry([shapely.Point(110, 21)] * 6)
+    assert not (row_hashes(moved) == hashes).all(axis=1).any()
+    assert not (row_hashes(frame.assign(t="x"))[1:] == hashes[1:]).all(axis=1).any()
+    # the two halves are hashes under two keys, not one hash twice
+    assert not np.array_equal(hashes[:, 0], hashes[:, 1])
