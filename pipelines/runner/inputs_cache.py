@@ -212,6 +212,10 @@ def _counties_of(frame: gpd.GeoDataFrame, contract: Contract, counties: gpd.GeoD
     hit = at >= 0
     codes = np.full(len(frame), np.nan, dtype=object)  # as `locate` leaves a row in no county
     codes[hit] = known[COUNTY].to_numpy(dtype=object)[at[hit]]
-    found = locate(frame[~hit], counties, stated=contract.county_column)
+    # only what `locate` reads, of only the rows located now: a mask over every column of a
+    # million rows cost 0.4 s a frame, whether any row was left to locate or not
+    used = [frame.geometry.name, *([contract.county_column] if contract.county_column else [])]
+    found = locate(frame[used].iloc[np.flatnonzero(~hit)], counties,
+                   stated=contract.county_column)
     codes[~hit] = found.to_numpy(dtype=object)
     return pd.Series(codes, index=frame.index).astype(found.dtype)
