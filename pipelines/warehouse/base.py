@@ -167,7 +167,11 @@ class Warehouse(ABC):
         total = self.count_published(layer)
         if total <= at_most:
             return total, self.read_published(layer)
-        return total, self._read_published_where(layer, f"fid % {-(-total // at_most)} = 0")
+        return total, self._read_every(layer, -(-total // at_most))
+
+    def _read_every(self, layer: str, k: int) -> gpd.GeoDataFrame:
+        """The published rows whose fid is a multiple of `k`."""
+        return self._read_published_where(layer, f"fid % {k} = 0")
 
     @abstractmethod
     def count_published(self, layer: str) -> int: ...

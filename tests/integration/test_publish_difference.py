@@ -316,6 +316,14 @@ def test_segments_of_a_group_are_compared_together(postgis_url: str) -> None:
         parts = dict(conn.execute(text("SELECT part, count(*) FROM audit.published_rows "
                                        "WHERE layer = :l GROUP BY part"), {"l": LAYER}).all())
     assert parts == {"k@r1": 40, "k@r3": 31, "m@r3": 19}
+    assert wh.count_published(LAYER) == 90  # (as recorded, and as counted without a record)
+    with wh.engine.begin() as conn:
+        conn.execute(text("UPDATE audit.published_layers SET relation = 0 WHERE layer = :l"),
+                     {"l": LAYER})
+    assert wh.count_published(LAYER) == 90
+    with wh.engine.begin() as conn:
+        conn.execute(text("UPDATE audit.published_layers SET relation = to_regclass(:t) "
+                          "WHERE layer = :l"), {"l": LAYER, "t": f"publish.{LAYER}"})
     assert _record_matches(wh, pd.concat(list(now.values()), ignore_index=True))
     # as recorded: published again, no part compared (the first read for its columns only)
     reads.clear()
