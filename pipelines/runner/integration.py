@@ -32,7 +32,7 @@ from pipelines.integrate.assessment_sources import (
     delivery_counts,
     ledger_version,
 )
-from pipelines.integrate.inputs import COUNTY, INPUT_ROLES, UNLOCATED, Lazy
+from pipelines.integrate.inputs import INPUT_ROLES, Lazy
 from pipelines.integrate.inputs import shares as inputs_shares
 from pipelines.integrate.registers import Registers
 from pipelines.publish.layers import kept_in_place, publish_layers
@@ -393,14 +393,19 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
                     for county in run.partitions), Counts())
     if _matches_orders(run.build or integrate.part_keys(run.partitions)):
         inputs.registers.ready()  # made once, here, for every worker that matches orders
+    # the same: each frame's rows grouped by county once, and the STRtrees the builds
+    # query, the farmland's (points are looked up among parcels, never the other way)
     for name in INPUT_ROLES:
-        getattr(inputs, name).sindex  # noqa: B018  (the same: each STRtree built once)
-        inputs.positions(name)  # (and each frame's rows grouped by county once)
+        inputs.positions(name)
+    for name in ("farmland_pbf", "farmland_hsf"):
+        getattr(inputs, name).sindex  # noqa: B018
     if _matches_orders(run.build or integrate.part_keys(run.partitions)):
         integrate.row_ids(inputs, "complaints")  # (and every order's identity)
-    sizes = pd.concat([getattr(inputs, name)[COUNTY] for name in INPUT_ROLES])
-    sizes = sizes.fillna(UNLOCATED).value_counts()
-    order = sorted(run.partitions, key=lambda c: -int(sizes.get(c, 0)))  # largest first
+
+    def size(code: str) -> int:
+        return sum(len(inputs.positions(name).get(code, ())) for name in INPUT_ROLES)
+
+    order = sorted(run.partitions, key=lambda c: -size(c))  # largest first
     _FORKED["inputs"] = inputs
     try:
         return sum(forked_map(_build_forked, [(settings, run, c) for c in order], jobs),
