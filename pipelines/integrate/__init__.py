@@ -307,8 +307,6 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
     points of the counties those parcels reach, not every county's."""
     names = ("farmland_pbf", "farmland_hsf", "licenses", "complaints")
     rows = {name: row_ids(inputs, name) for name in names}
-    # each dataset's rows by county, in one pass (not one comparison of every row per county)
-    by_county = {name: inputs.positions(name) for name in names}
     counties = _digest(tag, _row_hashes(inputs.counties))
     # work orders read the licences only through their register (`Registers.of`: codes and
     # the names they go by), made from the distinct (code, name) pairs: a licence delivery
@@ -321,7 +319,7 @@ def part_prints(inputs: Inputs, codes: Iterable[str], tag: str = "",
         zone = inputs.zone([code])
 
         def own(name: str, code: str = code) -> npt.NDArray[np.intp]:
-            return np.asarray(by_county[name].get(code, none), dtype=np.intp)
+            return inputs.own_positions(name, code)  # (rows grouped by county once)
 
         def in_zone(name: str, zone: Zone = zone) -> npt.NDArray[np.intp]:
             return zone.positions(getattr(inputs, name))
@@ -359,11 +357,7 @@ def orders_prints(inputs: Inputs, contexts: dict[str, str]) -> dict[str, PartPri
     """`part_prints` of the work-order partitions whose context (`PartPrint.context`) is
     known to be `contexts[key]`: the counties, register and parcels the published run
     built them from are the same, so only the orders are hashed (and no parcel is read)."""
-    by_county = inputs.positions("complaints")
-    rows = row_ids(inputs, "complaints")
-    none = np.zeros(0, dtype=np.intp)
-    return {key: _orders_print(context, rows[np.asarray(by_county.get(split_key(key)[0], none),
-                                                        dtype=np.intp)])
+    return {key: _orders_print(context, own_rows(inputs, split_key(key)[0]))
             for key, context in contexts.items()}
 
 

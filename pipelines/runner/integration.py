@@ -393,14 +393,13 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
                     for county in run.partitions), Counts())
     if _matches_orders(run.build or integrate.part_keys(run.partitions)):
         inputs.registers.ready()  # made once, here, for every worker that matches orders
+        integrate.row_ids(inputs, "complaints")  # (and every order's identity)
     # the same: each frame's rows grouped by county once, and the STRtrees the builds
     # query, the farmland's (points are looked up among parcels, never the other way)
     for name in INPUT_ROLES:
         inputs.positions(name)
     for name in ("farmland_pbf", "farmland_hsf"):
         getattr(inputs, name).sindex  # noqa: B018
-    if _matches_orders(run.build or integrate.part_keys(run.partitions)):
-        integrate.row_ids(inputs, "complaints")  # (and every order's identity)
 
     def size(code: str) -> int:
         return sum(len(inputs.positions(name).get(code, ())) for name in INPUT_ROLES)
