@@ -90,16 +90,19 @@ def _identifier(record: str | None, spec: FieldSpec | None) -> str | None:
 def failing_samples(wh: Warehouse, contracts: Sequence[Contract], drop_ids: Sequence[str]
                     ) -> dict[SampleKey, list[FailingRow]]:
     """The first SAMPLES_PER_RULE quarantined rows per drop, rule and field, in one query
-    (a window function: a rejected file's hundred thousand failures are not read)."""
+    (a window function: a rejected file's hundred thousand failures are not read). Rows are
+    ranked on their keys alone, read from the index `quarantine_samples`, and only the
+    chosen ones read whole: ranked with their records, every failure's JSON record was
+    sorted (0.9 s of every report at 1x, against 0.2 s)."""
     if not drop_ids:
         return {}
     t = wh.tables.quarantine
     n = func.row_number().over(partition_by=(t.c.drop_id, t.c.rule, t.c.field),
                                order_by=(t.c.source_row, t.c.id)).label("n")
-    ranked = select(t.c.drop_id, t.c.dataset, t.c.rule, t.c.field, t.c.source_row, t.c.message,
-                    t.c.value, t.c.record, n).where(t.c.drop_id.in_(list(drop_ids))).subquery()
-    query = select(ranked).where(ranked.c.n <= SAMPLES_PER_RULE).order_by(
-        ranked.c.drop_id, ranked.c.rule, ranked.c.field, ranked.c.n)
+    ranked = select(t.c.id, n).where(t.c.drop_id.in_(list(drop_ids))).subquery()
+    query = select(t.c.drop_id, t.c.dataset, t.c.rule, t.c.field, t.c.source_row, t.c.message,
+                   t.c.value, t.c.record).join(ranked, ranked.c.id == t.c.id).where(
+        ranked.c.n <= SAMPLES_PER_RULE).order_by(t.c.drop_id, t.c.rule, t.c.field, ranked.c.n)
     ids = {c.dataset: identifying_field(c) for c in contracts}
     out: dict[SampleKey, list[FailingRow]] = {}
     with wh.engine.connect() as conn:

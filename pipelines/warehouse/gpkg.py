@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, event, text
 from pipelines.contracts import Contract
 from pipelines.publish.styles_store import write_gpkg_style
 from pipelines.warehouse.base import Finalize, Layer, Warehouse, conform_types, made, versioned
-from pipelines.warehouse.tables import audit_tables
+from pipelines.warehouse.tables import audit_tables, create_indexes
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
 # GeoPackage 1.2 opens without warnings in every GDAL (and so QGIS) still in service.
@@ -154,6 +154,7 @@ class GeoPackageWarehouse(Warehouse):
                                     dataset_options=GPKG_DATASET_OPTIONS)
         self.tables.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
+            create_indexes(conn, self.tables)
             for t in self.tables.metadata.tables.values():
                 # Registered as attribute tables so QGIS and ogrinfo list them too.
                 conn.execute(text(

@@ -37,7 +37,7 @@ from pipelines.warehouse.base import (
 )
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
 from pipelines.warehouse.pgcopy import SRID, NotArrowReadable, copy_in, copy_out, read_arrow
-from pipelines.warehouse.tables import audit_tables
+from pipelines.warehouse.tables import audit_tables, create_indexes
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 SCHEMAS = ("audit", "core", "dq", "publish", "publish_staging", "ogc")
@@ -93,6 +93,7 @@ class PostgisWarehouse(Warehouse):
             for c in all_contracts():
                 conn.exec_driver_sql(core_ddl(c))
             self.tables.metadata.create_all(conn)
+            create_indexes(conn, self.tables)
             conn.exec_driver_sql(STAGING_DDL)  # integration runs' staged frames (staging.py)
             conn.exec_driver_sql(POSTGIS_STYLES_DDL)  # QGIS's own table, read by roles.sql
             conn.exec_driver_sql(difference.PUBLISHED_ROWS_DDL)  # the loader's (roles.sql)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     ForeignKey,
@@ -79,6 +80,10 @@ def audit_tables(schemas: bool) -> AuditTables:
         Column("value", Text),  # masked where personal
         Column("record", Text),  # the row as JSON, personal data already tokenised
     )
+    # The report's failing rows (`report.rules.failing_samples`): each drop's, rule's and
+    # field's first rows ranked from this index, never sorted out of every failure's record.
+    Index(f"{quarantine.name}_samples", quarantine.c.drop_id, quarantine.c.rule,
+          quarantine.c.field, quarantine.c.source_row, quarantine.c.id)
     validation_stats = table(
         "dq", "validation_stats", *per_drop(),
         Column("expectation", Text, nullable=False),
@@ -178,3 +183,11 @@ def _integration_tables(table: Callable[..., Table]) -> tuple[Table, Table]:
         comment="integration runs: what each stage cost, per county for the county tasks",
     )
     return runs, stages
+
+
+def create_indexes(conn: Connection, tables: AuditTables) -> None:
+    """Every index of the audit and dq tables: `create_all` makes a new table's, not one
+    added since to a table the warehouse already has."""
+    for table in tables.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
