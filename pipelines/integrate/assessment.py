@@ -110,7 +110,9 @@ def business_entities(licenses: pd.DataFrame, quarters: list[str]) -> pd.DataFra
     for q in quarters:
         last_day = np.datetime64(quarter_bounds(q)[1] - pd.Timedelta(days=1), "ns")
         in_force = (np.isnat(start) | (start <= last_day)) & (np.isnat(end) | (end >= last_day))
-        per = np.bincount(pair_county[np.unique(pair[in_force])], minlength=len(codes))
+        held_pair = np.zeros(len(pair_county), dtype=bool)  # (no hashing: pairs are 0..n-1)
+        held_pair[pair[in_force]] = True
+        per = np.bincount(pair_county[held_pair], minlength=len(codes))
         held = np.flatnonzero(per)
         counts.append(pd.DataFrame({COUNTY: np.asarray(codes)[held], "_q": q,
                                     "business_entities": per[held]}))
