@@ -225,6 +225,14 @@ INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
     "complaints": ("gdbh", "slsj", "gdlx", "zbdw", "pdsj", "sclxsj", "blyjsj", "bjsj", "bljg",
                    "myd", "sjqymc", "sjqyxydm", "ldrdh_token", "ldrdh_masked"),
 }
+# What only enriching a work order reads of it (`registers.complaints_enriched`; "geom" its
+# point, also what locates it and finds its parcels): a run that takes over the enriched rows
+# of the orders it located before (never enriched again when read in part, `PARCELS_READ`)
+# reads these of its new orders only (`Warehouse.read_current_versions`' `sparse`).
+ENRICHING_ONLY: dict[str, tuple[str, ...]] = {
+    "complaints": ("gdbh", "gdlx", "zbdw", "sjqymc", "sjqyxydm", "ldrdh_token", "ldrdh_masked",
+                   "geom"),
+}
 # A loaded row is one version of one source row: its drop, row and load time say which, and
 # its county which partition owns it (`integrate.part_prints`).
 ROW_IDENTITY = ("_drop_id", "_source_row", "_valid_from")

@@ -119,10 +119,15 @@ class Warehouse(ABC):
 
     @abstractmethod
     def read_current_versions(self, contract: Contract,
-                              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                              columns: Sequence[str] | None = None,
+                              sparse: Sequence[str] = (), upto: int | None = None
+                              ) -> gpd.GeoDataFrame:
         """`read_current` with each row's `_version_id` as the first column: a row's content
         never changes while it is current, so an integration run keeps what it worked out
-        of a row by that id (`runner.inputs_cache`)."""
+        of a row by that id (`runner.inputs_cache`). The columns of `sparse` (of `columns`,
+        or the geometry, "geom") may be left missing on the rows whose version is `upto` or
+        older: a run that kept what it needs of those rows reads only the others' (the
+        warehouse may read them whole all the same)."""
 
     def read_current_at(self, contract: Contract, columns: Sequence[str],
                         points: GeomArray) -> gpd.GeoDataFrame:

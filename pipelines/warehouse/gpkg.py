@@ -200,7 +200,10 @@ class GeoPackageWarehouse(Warehouse):
         return self.read_current_versions(contract, columns).drop(columns=["_version_id"])
 
     def read_current_versions(self, contract: Contract,
-                              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                              columns: Sequence[str] | None = None,
+                              sparse: Sequence[str] = (), upto: int | None = None
+                              ) -> gpd.GeoDataFrame:
+        # (read whole: `sparse` is leave, not an order; a GeoPackage's rows are few)
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer):
             gdf = conform_types(contract, gpd.GeoDataFrame(geometry=[], crs=4490))

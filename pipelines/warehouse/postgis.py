@@ -135,9 +135,18 @@ class PostgisWarehouse(Warehouse):
         return self.read_current_versions(contract, columns).drop(columns=["_version_id"])
 
     def read_current_versions(self, contract: Contract,
-                              columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+                              columns: Sequence[str] | None = None,
+                              sparse: Sequence[str] = (), upto: int | None = None
+                              ) -> gpd.GeoDataFrame:
+        # the sparse columns of old versions as NULLs of their type: neither sent nor decoded
+        def column(name: str) -> sql.Composable:
+            if upto is None or name not in sparse:
+                return sql.Identifier(name)
+            return sql.SQL("CASE WHEN _version_id > {} THEN {} END AS {}").format(
+                sql.Literal(int(upto)), sql.Identifier(name), sql.Identifier(name))
+
         picked = sql.SQL("*") if columns is None else sql.SQL(", ").join(
-            map(sql.Identifier, ["_version_id", *columns, "geom"]))
+            column(c) for c in ["_version_id", *columns, "geom"])
         return self._read(sql.SQL("SELECT {} FROM {} WHERE _valid_to IS NULL").format(
             picked, sql.Identifier("core", contract.dataset)))
 

@@ -17,10 +17,11 @@ import pytest
 from pipelines import integrate, runner
 from pipelines.config import settings
 from pipelines.integrate import Inputs
-from pipelines.integrate.inputs import INPUT_ROLES, PARCELS_READ
+from pipelines.integrate.inputs import ENRICHING_ONLY, INPUT_ROLES, PARCELS_READ
 from pipelines.landing.drops import drop_file
 from pipelines.runner import inputs_cache
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.postgis import PostgisWarehouse
 from pipelines.warehouse.staging import StagingStore, staging_store
 from tests.integration.test_incremental import KINDS
 
@@ -79,8 +80,9 @@ def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: 
     """A read that may leave the farmland unread (`partial`) does so after a delivery of work
     orders only: the licences and orders as a fresh read gives them, no project, and of the
     parcels at least every one a new order's point touches, the new orders marked
-    (`PARCELS_READ`); the work-order prints from the recorded context equal the whole
-    prints. After any other delivery it reads everything."""
+    (`PARCELS_READ`), and of the orders located before, all but what only enriching reads
+    (`ENRICHING_ONLY`: left missing on PostGIS, never read); the work-order prints from the
+    recorded context equal the whole prints. After any other delivery it reads everything."""
     read = inputs_cache.load_inputs(wh, staging, run_id, partial=True)
     fresh = integrate.load_inputs(wh)
     if dataset != "complaints":
@@ -95,11 +97,20 @@ def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: 
     orders = got.complaints
     new = orders[orders[PARCELS_READ]]
     assert 0 < len(new) < len(orders)
-    pd.testing.assert_frame_equal(_sorted(orders.drop(columns=[PARCELS_READ])),
-                                  _sorted(fresh.complaints))
+    assert list(orders.drop(columns=[PARCELS_READ]).columns) == list(fresh.complaints.columns)
+    enriching = list(ENRICHING_ONLY["complaints"])
+    rest = [c for c in fresh.complaints.columns if c not in enriching]
+    pd.testing.assert_frame_equal(_sorted(orders[rest + ["geom"]].assign(geom=None)),
+                                  _sorted(fresh.complaints[rest + ["geom"]].assign(geom=None)))
+    key = ["_drop_id", "_source_row"]
+    whole = fresh.complaints.merge(new[key], on=key)  # the new orders: every column
+    pd.testing.assert_frame_equal(_sorted(new.drop(columns=[PARCELS_READ])),
+                                  _sorted(gpd.GeoDataFrame(whole, geometry="geom", crs=4490)))
+    old = orders[~orders[PARCELS_READ]]
+    if isinstance(wh, PostgisWarehouse):  # none of it sent
+        assert old[enriching].isna().all().all() and old.geometry.isna().all()
     touched = fresh.farmland_pbf.iloc[np.unique(fresh.farmland_pbf.sindex.query(
         new.geometry.values, predicate="intersects")[1])]
-    key = ["_drop_id", "_source_row"]
     assert set(map(tuple, touched[key].to_numpy())) <= set(
         map(tuple, got.farmland_pbf[key].to_numpy()))
     assert len(got.farmland_pbf) < len(fresh.farmland_pbf)
@@ -156,3 +167,42 @@ def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
     assert located.taken() == {name: len(getattr(inputs, name)) for name in contracts}
     _assert_same(inputs, integrate.load_inputs(wh), "full")
     wh.engine.dispose()
+
+
+def test_an_order_older_than_the_located_ones_but_new_is_read_whole(
+        postgis_url: str, yitu_env: Path, sample_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A version no newer than those the published run located, yet not located by it (a
+    load that committed after that run's read began), is read with every column: the read
+    that left the enriching columns of older versions unread is made whole again."""
+    monkeypatch.setenv("YITU_WAREHOUSE_URL", postgis_url)
+    s = settings()
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    assert runner.run_all(s).published
+    wh = runner.warehouse(s)
+    staging = staging_store(wh, s.staging)
+    published = staging.published()
+    assert published is not None
+    # the published run as if it had not located one order of its own
+    frames = staging.read(published, inputs_cache.LOCATED)
+    assert frames is not None
+    located = frames["complaints"]
+    missed = int(located[inputs_cache.VERSION].iloc[len(located) // 2])
+    frames["complaints"] = located[located[inputs_cache.VERSION] != missed]
+    staging.write(published, inputs_cache.LOCATED, frames)
+    dataset, path = KINDS["complaints"][0](sample_dir, tmp_path)
+    drop_file(s, path, dataset)
+    runner.ingest(s, dataset)
+
+    read = inputs_cache.load_inputs(wh, staging, "r-1", partial=True)
+    fresh = integrate.load_inputs(wh)
+    assert read.partial
+    orders = read.inputs.complaints
+    new = orders[orders[PARCELS_READ]]
+    assert len(new) > 1  # the delivery's, and the one missed
+    enriching = [c for c in ENRICHING_ONLY["complaints"] if c != "geom"]
+    # read whole: every column of every order, as a fresh read gives them
+    pd.testing.assert_frame_equal(_sorted(orders.drop(columns=[PARCELS_READ])),
+                                  _sorted(fresh.complaints))
+    assert orders[enriching].notna().any(axis=None)

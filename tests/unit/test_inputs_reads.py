@@ -28,7 +28,8 @@ class _SlowWarehouse:
         self.started: list[str] = []
         self.lock = threading.Lock()
 
-    def read_current_versions(self, contract: Any, columns: Any) -> gpd.GeoDataFrame:
+    def read_current_versions(self, contract: Any, columns: Any, sparse: Any = (),
+                              upto: Any = None) -> gpd.GeoDataFrame:
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
