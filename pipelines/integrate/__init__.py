@@ -29,6 +29,7 @@ from pipelines.integrate.inputs import (
     PARCELS_READ,
     ROW_IDENTITY,
     UNLOCATED,
+    ZONE_READ,
     Inputs,
     Zone,
     geoms_of,
@@ -157,14 +158,16 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     again those whose deadline passed, not the county.
 
     Inputs read in part (`PARCELS_READ` on the work orders: the parcels under those orders
-    only, no project) build work orders only, and only those orders are enriched.
+    only, no project) build work orders only, and only those orders are enriched; but for
+    the counties whose farmland was read (`ZONE_READ` on the counties: every row of their
+    shares), which build every family.
 
     `held` (per own order, in `Inputs.own` order) leaves out the orders whose rows the part
     keeps elsewhere (`segments.carried`): the others only are built."""
     code, family = split_key(key)
     partial = PARCELS_READ in inputs.complaints.columns
     if family != "complaints":
-        if partial:
+        if partial and not zone_read(inputs, code):
             raise RuntimeError(f"{key}: the run read only the parcels under new work orders")
         return integrate_part(inputs, key, as_of), 0
     at = inputs.own_positions("complaints", code)
@@ -198,6 +201,15 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     built["_judged_after"] = after
     built["_judged_until"] = until
     return {ENRICHED: built}, int(holds[kept].sum())
+
+
+def zone_read(inputs: Inputs, code: str) -> bool:
+    """Whether inputs read in part hold every row of county `code`'s share (`ZONE_READ`)."""
+    counties = inputs.counties
+    if ZONE_READ not in counties.columns:
+        return False
+    marks = counties.loc[counties[COUNTY] == code, ZONE_READ].to_numpy(dtype=bool)
+    return len(marks) == 1 and bool(marks[0])
 
 
 def taken_over(previous: gpd.GeoDataFrame | None, rows: npt.NDArray[np.uint64],
@@ -251,8 +263,8 @@ def _row_hashes(frame: gpd.GeoDataFrame) -> npt.NDArray[np.uint64]:
         cols += [COUNTY] if COUNTY in frame.columns else []
         hashed = pd.util.hash_pandas_object(frame[cols], index=False)
     else:
-        # (what a read says of the row, `PARCELS_READ`, is not the row)
-        plain = pd.DataFrame(frame.drop(columns=[frame.geometry.name, PARCELS_READ],
+        # (what a read says of the row, `PARCELS_READ`, `ZONE_READ`, is not the row)
+        plain = pd.DataFrame(frame.drop(columns=[frame.geometry.name, PARCELS_READ, ZONE_READ],
                                         errors="ignore")).astype(str)
         plain["_wkb"] = shapely.to_wkb(geoms_of(frame), hex=True)
         hashed = pd.util.hash_pandas_object(plain, index=False)

@@ -239,6 +239,10 @@ ROW_IDENTITY = ("_drop_id", "_source_row", "_valid_from")
 # On work orders read with only the parcels under some of them (`runner.inputs_cache`): True
 # for those. Such inputs build work orders, and only those (`integrate.build_part`).
 PARCELS_READ = "_parcels_read"
+# On the counties of inputs read with the farmland of some counties only (one county's parcels
+# sent again, `runner.inputs_cache`): True for those whose every share's row was read. Such
+# inputs build the farmland and licences of those counties only.
+ZONE_READ = "_zone_read"
 
 
 def input_columns(name: str, contract: Contract) -> list[str]:
@@ -305,6 +309,45 @@ class Lazy(Mapping[K, V]):
         return len(self._makers)
 
 
+def strays(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> npt.NDArray[np.intp]:
+    """Positions of the points of `frame` (located) that lie outside the county they are
+    in: placed by the county they state, or in none. Only these may touch a parcel outside
+    their partition's zone (see `shares`)."""
+    county_geoms = geoms_of(counties)
+    where = {code: i for i, code in reversed(list(enumerate(counties[COUNTY])))}
+    located = frame[COUNTY].to_numpy(dtype=object)
+    geoms = geoms_of(frame)
+    polygon = pd.Series(located).map(where).fillna(-1).to_numpy(dtype=np.intp)
+    within = polygon >= 0
+    within[within] = shapely.covers(county_geoms[polygon[within]], geoms[within])
+    return np.flatnonzero(pd.notna(geoms) & ~within).astype(np.intp)
+
+
+def holders(counties: gpd.GeoDataFrame, points: Iterable[gpd.GeoDataFrame], geoms: GeomArray,
+            owners: Codes) -> set[str]:
+    """The partitions whose share (`shares`) holds one of these farmland rows (`geoms`, and
+    the partition owning each, `owners`; missing: in none): their owners, the counties
+    whose polygon they reach into, UNLOCATED for one reaching outside every county, and the
+    partitions of the `points` (licences, work orders: located) lying outside their county
+    that touch one. What a change of those rows may change, and nothing else."""
+    found = set(pd.Series(owners, dtype=object).fillna(UNLOCATED))
+    valid = geoms[pd.notna(geoms)]
+    if not len(valid):
+        return found
+    county_geoms = geoms_of(counties)
+    hit = shapely.STRtree(county_geoms).query(valid, predicate="intersects")[1]
+    found |= set(counties[COUNTY].to_numpy(dtype=object)[np.unique(hit)])
+    if len(Zone(counties, frozenset(), True).positions(gpd.GeoDataFrame(geometry=valid))):
+        found.add(UNLOCATED)
+    tree = shapely.STRtree(valid)
+    for frame in points:
+        elsewhere = strays(frame, counties)
+        touched = tree.query(geoms_of(frame)[elsewhere], predicate="intersects")[0]
+        found |= set(pd.Series(frame[COUNTY].to_numpy(dtype=object)[elsewhere[touched]],
+                               dtype=object).fillna(UNLOCATED))
+    return found
+
+
 def shares(inputs: Inputs, codes: Iterable[str]) -> Lazy[str, Inputs]:
     """Each partition's share of the inputs: what `integrate_part` reads for it, so that with
     only its share (and the run's `registers`, see `Inputs.with_registers`) a partition is
@@ -354,14 +397,10 @@ def shares(inputs: Inputs, codes: Iterable[str]) -> Lazy[str, Inputs]:
 
     pbf = zone_rows(inputs.farmland_pbf)
     hsf = zone_rows(inputs.farmland_hsf)
-    where = {code: i for i, code in reversed(list(enumerate(county_codes)))}
     for frame in (inputs.licenses, inputs.complaints):
         located = frame[COUNTY].to_numpy(dtype=object)
         geoms = geoms_of(frame)
-        polygon = pd.Series(located).map(where).fillna(-1).to_numpy(dtype=np.intp)
-        within = polygon >= 0
-        within[within] = shapely.covers(county_geoms[polygon[within]], geoms[within])
-        elsewhere = np.flatnonzero(pd.notna(geoms) & ~within)
+        elsewhere = strays(frame, counties)
         if len(elsewhere) and len(inputs.farmland_pbf):
             point, parcel = inputs.farmland_pbf.sindex.query(geoms[elsewhere],
                                                              predicate="intersects")

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -52,11 +53,15 @@ from pipelines.integrate.inputs import (
     COUNTY,
     ENRICHING_ONLY,
     PARCELS_READ,
+    UNLOCATED,
+    ZONE_READ,
     Inputs,
     geoms_of,
+    holders,
     input_columns,
     input_contracts,
     locate,
+    strays,
 )
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.base import GeomArray
@@ -76,10 +81,12 @@ SAME_SINCE = ("farmland_pbf", "farmland_hsf", "licenses")
 
 
 class Read(NamedTuple):
-    """A run's inputs, and whether part of them was left unread (see the module)."""
+    """A run's inputs, whether part of them was left unread (see the module), and the
+    counties whose farmland was read where only theirs changed (`ZONE_READ`)."""
 
     inputs: Inputs
     partial: bool = False
+    zones: tuple[str, ...] = ()
 
 
 def cache_key(setup: str, counties: gpd.GeoDataFrame) -> tuple[str, str]:
@@ -106,9 +113,15 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     known, seen = ({}, {}) if full or source is None or source == run_id else \
         _read_cache(staging, source, key)
     contracts = input_contracts()
-    same = [contracts[name].dataset for name in SAME_SINCE]
-    unread = partial and all(name in known for name in SAME_SINCE) and all(
-        seen.get(d) is not None and seen.get(d) == versions.get(d) for d in same)
+
+    def same(name: str) -> bool:
+        d = contracts[name].dataset
+        return name in known and seen.get(d) is not None and seen.get(d) == versions.get(d)
+
+    unread = partial and all(same(name) for name in SAME_SINCE)
+    # some farmland changed, the licences did not: the farmland read where it changed
+    zoned = partial and not unread and wh.reads_in_part and same("licenses") and all(
+        name in known for name in contracts)
     frames: dict[str, gpd.GeoDataFrame] = {}
     places: dict[str, gpd.GeoDataFrame] = {}
     new_points: GeomArray = np.zeros(0, dtype=object)  # (read before the parcels)
@@ -116,9 +129,13 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     order = sorted(contracts.items(), key=lambda kv: kv[0] in UNREAD and unread)
     # the orders located before are taken over, never enriched: their enriching columns and
     # points are left unread (a day's run at 1x: 7 text columns and a point of a million
-    # orders neither sent nor decoded)
-    sparse = {name: _newest(known[name]) for name in ENRICHING_ONLY
-              if name in known} if unread else {}
+    # orders neither sent nor decoded). Zoned: of the farmland located before, only the
+    # version ids are read (what changed is told from them), every column left unread.
+    sparse: dict[str, tuple[Sequence[str], int | None]] = {
+        name: (ENRICHING_ONLY[name], _newest(known[name])) for name in ENRICHING_ONLY
+        if name in known} if unread else {
+        name: ([*input_columns(name, contracts[name]), "geom"], _newest(known[name]))
+        for name in UNREAD} if zoned else {}
     whole = _Ahead(wh, [(n, c) for n, c in order if not unread or n not in UNREAD], sparse)
     try:
         for name, contract in order:
@@ -128,6 +145,11 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
                 new_points = geoms_of(frames[name])[frames[name][PARCELS_READ].to_numpy()]
     finally:
         whole.close()
+    zones: tuple[str, ...] = ()
+    if zoned:
+        zones = _zoned(wh, frames, places, known, counties)
+        if zones:
+            counties = counties.assign(**{ZONE_READ: counties[COUNTY].isin(zones)})
     places["key"] = gpd.GeoDataFrame({"setup": [key[0]], "counties": [key[1]],
                                       "versions": [json.dumps(versions, sort_keys=True)]},
                                      geometry=[None], crs=4490)
@@ -136,7 +158,82 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
         log.info("integration run %s: only work orders changed since run %s: %d parcels read "
                  "under %d new orders, no project", run_id, source,
                  len(frames["farmland_pbf"]), len(new_points))
-    return Read(Inputs(counties=counties, **frames), unread)
+    if zones:
+        log.info("integration run %s: the farmland changed since run %s in %s only: %d "
+                 "parcels and %d projects read", run_id, source, ", ".join(zones),
+                 len(frames["farmland_pbf"]), len(frames["farmland_hsf"]))
+    return Read(Inputs(counties=counties, **frames), unread or bool(zones), zones)
+
+
+def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
+           places: dict[str, gpd.GeoDataFrame], known: dict[str, gpd.GeoDataFrame],
+           counties: gpd.GeoDataFrame) -> tuple[str, ...]:
+    """Where only some counties' farmland changed since the published run (one county's
+    parcels sent again): the farmland frames (read for version ids only) replaced by the
+    rows of those counties' shares, read by box, version and point (`read_current_within`),
+    and the counties returned. The counties are those whose share (`integrate.holders`)
+    holds a row added or closed since: its owner, the counties it reaches into, those whose
+    points outside their county touch it. Their every family is built again from their
+    whole share; the other counties keep their farmland and licence parts, and their new
+    work orders are enriched from the parcels under them (read too). Where a change reaches
+    outside every county, or more than half the counties, the farmland is read whole (no
+    county returned)."""
+    contracts = input_contracts()
+    geoms: list[GeomArray] = []
+    owners: list[npt.NDArray[np.object_]] = []
+    for name in UNREAD:
+        ids = places[name][VERSION].to_numpy(dtype=np.int64)
+        new = _cached_at(ids, known[name]) < 0
+        geoms.append(geoms_of(frames[name])[new])
+        owners.append(frames[name][COUNTY].to_numpy(dtype=object)[new])
+        cached = known[name][VERSION].to_numpy(dtype=np.int64)
+        gone = np.setdiff1d(cached, ids)
+        if len(gone):  # where the closed rows lay, and who owned them
+            rows = wh.read_versions(contracts[name], [], gone.tolist())
+            geoms.append(geoms_of(rows))
+            at = _cached_at(rows[VERSION].to_numpy(dtype=np.int64), known[name])
+            owners.append(known[name][COUNTY].to_numpy(dtype=object)[at])
+    points = (frames["licenses"], frames["complaints"])
+    zones = holders(counties, points, np.concatenate(geoms), np.concatenate(owners))
+    orders = places["complaints"][VERSION].to_numpy(dtype=np.int64)
+    new_orders = _cached_at(orders, known["complaints"]) < 0
+    if UNLOCATED in zones or 2 * len(zones) > len(counties):
+        log.info("the farmland changed in %d partitions: read whole", len(zones))
+        whole = _Ahead(wh, [(name, contracts[name]) for name in UNREAD])
+        try:
+            for name in UNREAD:
+                frames[name], _ = _located(wh, name, contracts[name], counties, known[name],
+                                           False, whole, np.zeros(0, dtype=object))
+        finally:
+            whole.close()
+        return ()
+    mine = counties[COUNTY].isin(zones).to_numpy()
+    boxes = [tuple(b) for b in shapely.bounds(geoms_of(counties)[mine])]
+    # the parcels the zones' points outside their county and the new orders lie on
+    under = [geoms_of(frames["complaints"])[new_orders]]
+    for frame in points:
+        at = strays(frame, counties)
+        under.append(geoms_of(frame)[at[pd.Series(
+            frame[COUNTY].to_numpy(dtype=object)[at]).isin(zones).to_numpy()]])
+    for name in UNREAD:
+        ids = places[name][VERSION].to_numpy(dtype=np.int64)
+        owned = ids[frames[name][COUNTY].isin(zones).to_numpy()]
+        rows = wh.read_current_within(
+            contracts[name], input_columns(name, contracts[name]), boxes, owned.tolist(),
+            np.concatenate(under) if name == "farmland_pbf" else None)
+        # each row's county as located above (every row current then is in `places`; one
+        # loaded since is left to the next run, as a whole read would have)
+        at = _cached_at(rows[VERSION].to_numpy(dtype=np.int64), places[name])
+        rows = rows[at >= 0]
+        at = at[at >= 0]
+        frame = rows.drop(columns=[VERSION]).reset_index(drop=True).set_crs(
+            4490, allow_override=True)
+        frame[COUNTY] = pd.Series(places[name][COUNTY].to_numpy(dtype=object)[at],
+                                  index=frame.index).astype(frames[name][COUNTY].dtype)
+        frames[name] = frame
+    orders_frame = frames["complaints"]
+    orders_frame[PARCELS_READ] = new_orders | orders_frame[COUNTY].isin(zones).to_numpy()
+    return tuple(c for c in counties[COUNTY] if c in zones)
 
 
 class _Ahead:
@@ -146,9 +243,10 @@ class _Ahead:
     a province's four frames are never all held twice, as read and as located."""
 
     def __init__(self, wh: Warehouse, reads: list[tuple[str, Contract]],
-                 sparse: dict[str, int | None] | None = None) -> None:
+                 sparse: dict[str, tuple[Sequence[str], int | None]] | None = None) -> None:
         self.wh, self.waiting = wh, list(reads)
-        self.sparse = {k: v for k, v in (sparse or {}).items() if v is not None}
+        # frame -> (columns left unread, on versions up to this one)
+        self.sparse = {k: (c, v) for k, (c, v) in (sparse or {}).items() if v is not None}
         self.pool = ThreadPoolExecutor(2 if wh.reads_side_by_side else 1, "yitu-read")
         self.running: dict[str, Future[gpd.GeoDataFrame]] = {}
         self._start()
@@ -156,10 +254,10 @@ class _Ahead:
     def _start(self) -> None:
         while self.waiting and len(self.running) < 2:
             name, contract = self.waiting.pop(0)
+            columns, upto = self.sparse.get(name, ((), None))
             self.running[name] = self.pool.submit(
                 self.wh.read_current_versions, contract, input_columns(name, contract),
-                ENRICHING_ONLY.get(name, ()) if name in self.sparse else (),
-                self.sparse.get(name))
+                columns, upto)
 
     def __contains__(self, name: str) -> bool:
         return name in self.running or any(n == name for n, _ in self.waiting)
@@ -184,7 +282,7 @@ def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
                                   new_points if name == "farmland_pbf" else new_points[:0])
     ids = rows[VERSION].to_numpy(dtype=np.int64)
     at = _cached_at(ids, cached)
-    upto = whole.sparse.get(name)
+    upto = whole.sparse.get(name, ((), None))[1]
     if upto is not None and bool(((ids <= upto) & (at < 0)).any()):
         # a version the published run did not locate, though no newer than one it did (a
         # load that committed after its read began): its enriching columns are needed

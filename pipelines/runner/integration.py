@@ -175,6 +175,9 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         taken = _reuse_registers(staging, run_id, published, inputs, None)
         register = taken or integrate.register_digest(inputs.licenses)
         reused, now = bool(taken), light
+        if read.zones:  # their farmland changed: their every part printed from their share
+            now.update(integrate.part_prints(inputs, read.zones, tag=wh.meta("setup") or "",
+                                             register=register))
     else:
         register = integrate.register_digest(inputs.licenses)
         reused = not full and bool(_reuse_registers(staging, run_id, published, inputs,

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import shapely
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
 from pipelines.contracts import Contract
@@ -139,6 +140,34 @@ class Warehouse(ABC):
             return rows.iloc[:0]
         hit = np.unique(rows.sindex.query(points, predicate="intersects")[1])
         return rows.iloc[hit].reset_index(drop=True)
+
+    def read_current_within(self, contract: Contract, columns: Sequence[str],
+                            boxes: Sequence[tuple[float, float, float, float]] = (),
+                            versions: Sequence[int] = (), points: GeomArray | None = None
+                            ) -> gpd.GeoDataFrame:
+        """`read_current_versions` of only the current rows whose bounding box meets one
+        of `boxes` (xmin, ymin, xmax, ymax), whose version is one of `versions`, or that may
+        touch one of `points` (as `read_current_at`): some counties' land, the rows owned
+        there and the parcels some points lie on, in one read, each row once (a bounding-box
+        filter may give more). What one county's farmland sent again is rebuilt from."""
+        rows = self.read_current_versions(contract, columns)
+        take = rows["_version_id"].isin(list(versions)).to_numpy().copy()
+        if len(rows) and boxes:
+            hit = rows.sindex.query(shapely.box(*np.asarray(boxes, dtype=float).T))[1]
+            take[hit] = True
+        if len(rows) and points is not None and len(points):
+            take[rows.sindex.query(points, predicate="intersects")[1]] = True
+        return rows[take].reset_index(drop=True)
+
+    @abstractmethod
+    def read_versions(self, contract: Contract, columns: Sequence[str],
+                      versions: Sequence[int]) -> gpd.GeoDataFrame:
+        """The rows of these versions, current or closed since, `_version_id` first, then
+        `columns` and the geometry: where the rows a load closed lay."""
+
+    # Whether `read_current_versions` leaves the `sparse` columns unread (PostGIS): a run
+    # then gains by reading in part what it knows (`runner.inputs_cache`).
+    reads_in_part = False
 
     @abstractmethod
     def read_drop_versions(self, contract: Contract, drop_id: str,

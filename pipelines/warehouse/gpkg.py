@@ -213,11 +213,18 @@ class GeoPackageWarehouse(Warehouse):
             gdf = pyogrio.read_dataframe(self.path, layer=layer, where="_valid_to IS NULL",
                                          columns=None if columns is None else list(columns),
                                          use_arrow=True, fid_as_index=True)
-        gdf = _geom_last(gdf, columns)
-        ids = gdf.index.to_numpy(dtype=np.int64) if len(gdf) else np.zeros(0, dtype=np.int64)
-        gdf = gdf.reset_index(drop=True)
-        gdf.insert(0, "_version_id", ids)
-        return gdf
+        return _versioned(gdf, columns)
+
+    def read_versions(self, contract: Contract, columns: Sequence[str],
+                      versions: Sequence[int]) -> gpd.GeoDataFrame:
+        layer = self._layer(contract.dataset)
+        wanted = [int(v) for v in versions]
+        if not self._has_layer(layer) or not wanted:
+            return self.read_current_versions(contract, columns).iloc[:0]
+        # (the version id is GDAL's fid; OGR SQL where: no bind parameters, integers only)
+        return _versioned(pyogrio.read_dataframe(
+            self.path, layer=layer, columns=list(columns), use_arrow=True, fid_as_index=True,
+            where=f"fid IN ({','.join(map(str, wanted))})"), columns)
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:
@@ -259,6 +266,16 @@ class GeoPackageWarehouse(Warehouse):
             return []
         # the layers, not the attribute tables beside them (QGIS's layer_styles)
         return [name for name, geometry in pyogrio.list_layers(self.publish_path) if geometry]
+
+
+def _versioned(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None) -> gpd.GeoDataFrame:
+    """Rows read with their fid as index: the fid as `_version_id`, first; the geometry
+    last."""
+    gdf = _geom_last(gdf, columns)
+    ids = gdf.index.to_numpy(dtype=np.int64) if len(gdf) else np.zeros(0, dtype=np.int64)
+    gdf = gdf.reset_index(drop=True)
+    gdf.insert(0, "_version_id", ids)
+    return gdf
 
 
 def _geom_last(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None) -> gpd.GeoDataFrame:

@@ -170,6 +170,44 @@ class PostgisWarehouse(Warehouse):
             "(SELECT (ST_Dump(ST_GeomFromWKB(%(points)s, {srid}))).geom AS g) p "
             "JOIN {t} c ON c.geom && p.g WHERE c._valid_to IS NULL))").format(
             cols=cols, t=table, srid=sql.Literal(SRID))
+        self._analysed(contract)
+        with self.engine.begin() as conn:
+            driver = _driver(conn)
+            driver.execute("SET LOCAL enable_seqscan = off")
+            return copy_out(driver, query, {"points": shapely.to_wkb(
+                shapely.geometrycollections(valid))})
+
+    def read_current_within(self, contract: Contract, columns: Sequence[str],
+                            boxes: Sequence[tuple[float, float, float, float]] = (),
+                            versions: Sequence[int] = (), points: GeomArray | None = None
+                            ) -> gpd.GeoDataFrame:
+        """In one statement, through ADBC as `read_current_versions` (the same columns and
+        types as a whole read): each box through the GiST index, the versions through the
+        key, the rows under the points as `read_current_at` finds them."""
+        table = sql.Identifier("core", contract.dataset)
+        cols = sql.SQL(", ").join(map(sql.Identifier, ["_version_id", *columns, "geom"]))
+        ids: sql.Composable = sql.SQL("%(versions)s::bigint[]")
+        valid = [] if points is None else [p for p in points if p is not None
+                                           and not p.is_empty]
+        if valid:
+            self._analysed(contract)
+            ids = sql.SQL("ARRAY(SELECT c._version_id FROM (SELECT (ST_Dump(ST_GeomFromWKB("
+                          "%(points)s, {srid}))).geom AS g) p JOIN {t} c ON c.geom && p.g "
+                          "WHERE c._valid_to IS NULL) || {ids}").format(
+                srid=sql.Literal(SRID), t=table, ids=ids)
+        within = [sql.SQL("geom && ST_MakeEnvelope({}, {}, {}, {}, {})").format(
+            *map(sql.Literal, map(float, box)), sql.Literal(SRID)) for box in boxes]
+        query = sql.SQL("SELECT {cols} FROM {t} WHERE _valid_to IS NULL AND ({where})").format(
+            cols=cols, t=table, where=sql.SQL(" OR ").join(
+                [*within, sql.SQL("_version_id = ANY({})").format(ids)]))
+        params: dict[str, Any] = {"versions": [int(v) for v in versions]}
+        if valid:
+            params["points"] = shapely.to_wkb(shapely.geometrycollections(valid))
+        return self._read(query, params)
+
+    def _analysed(self, contract: Contract) -> None:
+        """The table analysed if the planner knows nothing of it, or it changed much since
+        (see `read_current_at`): else points are compared with every row."""
         with self.engine.begin() as conn:
             driver = _driver(conn)
             known = driver.execute(
@@ -177,10 +215,17 @@ class PostgisWarehouse(Warehouse):
                 "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = %s::regclass",
                 (f"core.{contract.dataset}",)).fetchone()
             if known is None or known[0] < 0 or known[1] > max(known[0], 1000) / 5:
-                driver.execute(sql.SQL("ANALYZE {}").format(table))
-            driver.execute("SET LOCAL enable_seqscan = off")
-            return copy_out(driver, query, {"points": shapely.to_wkb(
-                shapely.geometrycollections(valid))})
+                driver.execute(sql.SQL("ANALYZE {}").format(
+                    sql.Identifier("core", contract.dataset)))
+
+    def read_versions(self, contract: Contract, columns: Sequence[str],
+                      versions: Sequence[int]) -> gpd.GeoDataFrame:
+        query = sql.SQL("SELECT {} FROM {} WHERE _version_id = ANY(%(v)s::bigint[])").format(
+            sql.SQL(", ").join(map(sql.Identifier, ["_version_id", *columns, "geom"])),
+            sql.Identifier("core", contract.dataset))
+        return self._read(query, {"v": [int(v) for v in versions]})
+
+    reads_in_part = True  # the sparse columns of `read_current_versions` are not sent
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:

@@ -17,7 +17,13 @@ import pytest
 from pipelines import integrate, runner
 from pipelines.config import settings
 from pipelines.integrate import Inputs
-from pipelines.integrate.inputs import ENRICHING_ONLY, INPUT_ROLES, PARCELS_READ
+from pipelines.integrate.inputs import (
+    COUNTY,
+    ENRICHING_ONLY,
+    INPUT_ROLES,
+    PARCELS_READ,
+    ZONE_READ,
+)
 from pipelines.landing.drops import drop_file
 from pipelines.runner import inputs_cache
 from pipelines.warehouse import Warehouse
@@ -85,8 +91,11 @@ def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: 
     recorded context equal the whole prints. After any other delivery it reads everything."""
     read = inputs_cache.load_inputs(wh, staging, run_id, partial=True)
     fresh = integrate.load_inputs(wh)
+    if dataset in ("farmland_pbf", "farmland_hsf") and isinstance(wh, PostgisWarehouse):
+        _assert_zoned(read, fresh)
+        return
     if dataset != "complaints":
-        assert not read.partial, dataset
+        assert not read.partial and not read.zones, dataset
         _assert_same(read.inputs, fresh, f"partial after {dataset}")
         return
     got = read.inputs
@@ -128,6 +137,38 @@ def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: 
     whole = integrate.part_prints(fresh, codes)
     contexts = {k: p.context for k, p in whole.items() if k.endswith("/complaints")}
     assert integrate.orders_prints(got, contexts) == {k: whole[k] for k in contexts}
+
+
+def _assert_zoned(read: inputs_cache.Read, fresh: Inputs) -> None:
+    """One county's parcels or projects sent again (PostGIS): the farmland read for the
+    counties whose shares hold a row added or closed, the licences and orders whole; those counties'
+    shares and prints equal the whole read's, and they are marked (`ZONE_READ`), their
+    orders too (`PARCELS_READ`); the other counties' shares hold no more than their orders'
+    parcels."""
+    got = read.inputs
+    assert read.partial and 0 < len(read.zones) < len(fresh.counties) / 2, read.zones
+    counties = pd.DataFrame(got.counties)
+    assert counties[ZONE_READ].tolist() == counties[COUNTY].isin(read.zones).tolist()
+    pd.testing.assert_frame_equal(counties.drop(columns=[ZONE_READ]),
+                                  pd.DataFrame(fresh.counties))
+    pd.testing.assert_frame_equal(_sorted(got.licenses), _sorted(fresh.licenses))
+    orders = got.complaints
+    pd.testing.assert_frame_equal(_sorted(orders.drop(columns=[PARCELS_READ])),
+                                  _sorted(fresh.complaints))
+    assert orders[PARCELS_READ].tolist() == orders[COUNTY].isin(read.zones).tolist()
+    for name in ("farmland_pbf", "farmland_hsf"):
+        a, b = getattr(got, name), getattr(fresh, name)
+        assert list(a.columns) == list(b.columns) and a.crs == b.crs, name
+        assert 0 < len(a) < len(b), name
+    codes = list(read.zones)
+    whole = integrate.inputs.shares(fresh, codes)
+    mine = integrate.inputs.shares(got, codes)
+    for code in codes:  # every row of the county's share, as from the whole read
+        for name in ("farmland_pbf", "farmland_hsf", "licenses"):
+            pd.testing.assert_frame_equal(_sorted(getattr(mine[code], name)),
+                                          _sorted(getattr(whole[code], name)),
+                                          obj=f"{code} {name}")
+    assert integrate.part_prints(got, codes) == integrate.part_prints(fresh, codes)
 
 
 def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(

@@ -95,6 +95,37 @@ def test_load_read_round_trip(wh: Warehouse) -> None:
     assert len(wh.read_drop_versions(contract, "nothing", ["gdbh"])) == 0
 
 
+def test_reads_by_version_box_and_point(wh: Warehouse) -> None:
+    """`read_versions` gives closed versions too; `read_current_within` the current rows in
+    a box, of some versions, or under some points, each once, with the columns and types
+    of a whole read."""
+    contract = load_contract("complaints")
+    wh.load_core(contract, _orders(14, "d1"), "d1", LOADED_AT, lambda conn: None)
+    columns = ["gdbh", "slsj", "_drop_id"]
+    first = wh.read_current_versions(contract, columns)
+    wh.load_core(contract, _orders(3, "d2"), "d2", LOADED_AT, lambda conn: None)  # closes 3
+    whole = wh.read_current_versions(contract, columns)
+    old = first.loc[~first["_version_id"].isin(whole["_version_id"]), "_version_id"].tolist()
+    assert len(old) == 3
+    got = wh.read_versions(contract, ["gdbh"], [*old, 10_000])
+    assert sorted(got["_version_id"]) == sorted(old) and list(got.columns) == [
+        "_version_id", "gdbh", "geom"]
+    assert set(got["gdbh"]) == {"G0", "G1", "G2"} and got.geometry.notna().any()
+    assert wh.read_versions(contract, ["gdbh"], []).empty
+
+    by_gdbh = whole.set_index("gdbh")["_version_id"]
+    # G0 (d2's), G3, G4 of d1's (d2's G1 has no point, its G2 lies at 110.1)
+    box = (110.0 - 1e-9, 19.4, 110.0 + 0.1 / 13 * 4.5, 19.6)
+    point = whole.loc[whole["gdbh"] == "G10", "geom"].to_numpy()
+    picked = wh.read_current_within(contract, columns, [box], [int(by_gdbh["G12"]),
+                                                               int(by_gdbh["G0"])], point)
+    assert sorted(picked["gdbh"]) == ["G0", "G10", "G12", "G3", "G4"]
+    assert picked["_version_id"].is_unique
+    assert list(picked.columns) == list(whole.columns)
+    assert picked.dtypes.astype(str).tolist() == whole.dtypes.astype(str).tolist()
+    assert wh.read_current_within(contract, columns).empty
+
+
 def test_postgis_load_is_one_transaction_with_finalize(postgis_url: str) -> None:
     wh = open_warehouse(postgis_url)
     wh.ensure_ready()
