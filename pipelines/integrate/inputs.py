@@ -314,22 +314,25 @@ def strays(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> npt.NDArray[n
     in: placed by the county they state, or in none. Only these may touch a parcel outside
     their partition's zone (see `shares`)."""
     county_geoms = geoms_of(counties)
-    where = {code: i for i, code in reversed(list(enumerate(counties[COUNTY])))}
-    located = frame[COUNTY].to_numpy(dtype=object)
+    shapely.prepare(county_geoms)
+    codes = pd.Index(counties[COUNTY])
+    first = np.flatnonzero(~codes.duplicated())  # (a code given twice: its first polygon)
+    found = codes[first].get_indexer(pd.Index(frame[COUNTY]))
+    polygon = np.where(found >= 0, first[np.maximum(found, 0)], -1)
     geoms = geoms_of(frame)
-    polygon = pd.Series(located).map(where).fillna(-1).to_numpy(dtype=np.intp)
     within = polygon >= 0
     within[within] = shapely.covers(county_geoms[polygon[within]], geoms[within])
     return np.flatnonzero(pd.notna(geoms) & ~within).astype(np.intp)
 
 
-def holders(counties: gpd.GeoDataFrame, points: Iterable[gpd.GeoDataFrame], geoms: GeomArray,
-            owners: Codes) -> set[str]:
+def holders(counties: gpd.GeoDataFrame, geoms: GeomArray, owners: Codes,
+            points: GeomArray, partitions: Codes) -> set[str]:
     """The partitions whose share (`shares`) holds one of these farmland rows (`geoms`, and
     the partition owning each, `owners`; missing: in none): their owners, the counties
     whose polygon they reach into, UNLOCATED for one reaching outside every county, and the
-    partitions of the `points` (licences, work orders: located) lying outside their county
-    that touch one. What a change of those rows may change, and nothing else."""
+    partitions of the `points` (of licences and work orders lying outside their county,
+    `strays`; each point's partition in `partitions`) that touch one. What a change of those
+    rows may change, and nothing else."""
     found = set(pd.Series(owners, dtype=object).fillna(UNLOCATED))
     valid = geoms[pd.notna(geoms)]
     if not len(valid):
@@ -339,13 +342,8 @@ def holders(counties: gpd.GeoDataFrame, points: Iterable[gpd.GeoDataFrame], geom
     found |= set(counties[COUNTY].to_numpy(dtype=object)[np.unique(hit)])
     if len(Zone(counties, frozenset(), True).positions(gpd.GeoDataFrame(geometry=valid))):
         found.add(UNLOCATED)
-    tree = shapely.STRtree(valid)
-    for frame in points:
-        elsewhere = strays(frame, counties)
-        touched = tree.query(geoms_of(frame)[elsewhere], predicate="intersects")[0]
-        found |= set(pd.Series(frame[COUNTY].to_numpy(dtype=object)[elsewhere[touched]],
-                               dtype=object).fillna(UNLOCATED))
-    return found
+    touched = shapely.STRtree(valid).query(points, predicate="intersects")[0]
+    return found | set(pd.Series(partitions[touched], dtype=object).fillna(UNLOCATED))
 
 
 def shares(inputs: Inputs, codes: Iterable[str]) -> Lazy[str, Inputs]:

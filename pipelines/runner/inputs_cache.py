@@ -187,14 +187,20 @@ def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
         geoms.append(geoms_of(frames[name])[new])
         owners.append(frames[name][COUNTY].to_numpy(dtype=object)[new])
         cached = known[name][VERSION].to_numpy(dtype=np.int64)
-        gone = np.setdiff1d(cached, ids)
+        gone = np.setdiff1d(cached, ids, assume_unique=True)
         if len(gone):  # where the closed rows lay, and who owned them
             rows = wh.read_versions(contracts[name], [], gone.tolist())
             geoms.append(geoms_of(rows))
             at = _cached_at(rows[VERSION].to_numpy(dtype=np.int64), known[name])
             owners.append(known[name][COUNTY].to_numpy(dtype=object)[at])
-    points = (frames["licenses"], frames["complaints"])
-    zones = holders(counties, points, np.concatenate(geoms), np.concatenate(owners))
+    # the licences' and orders' points outside their county, and their partitions
+    pointed = ("licenses", "complaints")
+    outside = [strays(frames[name], counties) for name in pointed]
+    points = np.concatenate([geoms_of(frames[n])[a] for n, a in zip(
+        pointed, outside, strict=True)])
+    partitions = np.concatenate([frames[n][COUNTY].to_numpy(dtype=object)[a] for n, a in zip(
+        pointed, outside, strict=True)])
+    zones = holders(counties, np.concatenate(geoms), np.concatenate(owners), points, partitions)
     orders = places["complaints"][VERSION].to_numpy(dtype=np.int64)
     new_orders = _cached_at(orders, known["complaints"]) < 0
     if UNLOCATED in zones or 2 * len(zones) > len(counties):
@@ -210,17 +216,14 @@ def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
     mine = counties[COUNTY].isin(zones).to_numpy()
     boxes = [tuple(b) for b in shapely.bounds(geoms_of(counties)[mine])]
     # the parcels the zones' points outside their county and the new orders lie on
-    under = [geoms_of(frames["complaints"])[new_orders]]
-    for frame in points:
-        at = strays(frame, counties)
-        under.append(geoms_of(frame)[at[pd.Series(
-            frame[COUNTY].to_numpy(dtype=object)[at]).isin(zones).to_numpy()]])
+    under = np.concatenate([geoms_of(frames["complaints"])[new_orders],
+                            points[pd.Series(partitions).isin(zones).to_numpy()]])
     for name in UNREAD:
         ids = places[name][VERSION].to_numpy(dtype=np.int64)
         owned = ids[frames[name][COUNTY].isin(zones).to_numpy()]
         rows = wh.read_current_within(
             contracts[name], input_columns(name, contracts[name]), boxes, owned.tolist(),
-            np.concatenate(under) if name == "farmland_pbf" else None)
+            under if name == "farmland_pbf" else None)
         # each row's county as located above (every row current then is in `places`; one
         # loaded since is left to the next run, as a whole read would have)
         at = _cached_at(rows[VERSION].to_numpy(dtype=np.int64), places[name])
@@ -337,12 +340,15 @@ def _counties_of(frame: gpd.GeoDataFrame, contract: Contract, counties: gpd.GeoD
     if known is None or not len(known) or not len(frame):
         return locate(frame, counties, stated=contract.county_column)
     hit = at >= 0
-    codes = np.full(len(frame), np.nan, dtype=object)  # as `locate` leaves a row in no county
-    codes[hit] = known[COUNTY].to_numpy(dtype=object)[at[hit]]
     # only what `locate` reads, of only the rows located now: a mask over every column of a
     # million rows cost 0.4 s a frame, whether any row was left to locate or not
     used = [frame.geometry.name, *([contract.county_column] if contract.county_column else [])]
     found = locate(frame[used].iloc[np.flatnonzero(~hit)], counties,
                    stated=contract.county_column)
-    codes[~hit] = found.to_numpy(dtype=object)
-    return pd.Series(codes, index=frame.index).astype(found.dtype)
+    # the cached codes taken in their own (Arrow) type, missing where not cached, as `locate`
+    # leaves a row in no county: through Python objects a million codes took 1.5 s a frame
+    codes = pd.Series(known[COUNTY].array.take(np.where(hit, at, -1), allow_fill=True),
+                      index=frame.index).astype(found.dtype)
+    if len(found):
+        codes.iloc[np.flatnonzero(~hit)] = found.to_numpy(dtype=object)
+    return codes

@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
 from pipelines.integrate import FAMILIES, UNLOCATED, Inputs, integrate_part, part_key, partitions
-from pipelines.integrate.inputs import COUNTY, locate, shares
+from pipelines.integrate.inputs import COUNTY, geoms_of, holders, locate, shares, strays
 from tests.unit.test_integrate_partitions import AS_OF, COUNTIES, A, B, make_inputs
 
 
@@ -114,3 +115,30 @@ def test_shares_are_made_one_at_a_time_when_asked_for() -> None:
     assert lazy["a"] == "A" and made == ["a", "b", "a"]  # made again: never kept
     with pytest.raises(KeyError):
         lazy["c"]
+
+
+def test_holders_are_the_partitions_whose_share_holds_a_row() -> None:
+    """`holders` of any one parcel (one county's parcels sent again: `runner.inputs_cache`
+    reads and rebuilds only the holders' shares) are exactly the partitions whose share
+    holds it: its owner, the counties it reaches into, UNLOCATED, and the partitions of the
+    points outside their county lying on it (P6: A's licence and work order); of a project,
+    at least those."""
+    inputs = tricky_inputs()
+    codes = partitions(inputs)
+    every = shares(inputs, codes)
+    points = [inputs.licenses, inputs.complaints]
+    stray = [strays(f, inputs.counties) for f in points]
+    at = np.concatenate([geoms_of(f)[s] for f, s in zip(points, stray, strict=True)])
+    of = np.concatenate([f[COUNTY].to_numpy(dtype=object)[s]
+                         for f, s in zip(points, stray, strict=True)])
+    assert len(at) >= 3  # the licences W, V and the order G4
+    seen = set()
+    for name in ("farmland_pbf", "farmland_hsf"):
+        frame = getattr(inputs, name)
+        for i in range(len(frame)):
+            held = {c for c in codes if frame.index[i] in getattr(every[c], name).index}
+            got = holders(inputs.counties, geoms_of(frame)[[i]],
+                          frame[COUNTY].to_numpy(dtype=object)[[i]], at, of)
+            assert got == held if name == "farmland_pbf" else got >= held, (name, i, got)
+            seen.add(frozenset(got))
+    assert {frozenset({A}), frozenset({A, B}), frozenset({A, B, UNLOCATED})} <= seen, seen
