@@ -168,7 +168,7 @@ def build_part(inputs: Inputs, key: str, as_of: datetime,
     partial = PARCELS_READ in inputs.complaints.columns
     if family != "complaints":
         if partial and not zone_read(inputs, code):
-            raise RuntimeError(f"{key}: the run read only the parcels under new work orders")
+            raise RuntimeError(f"{key}: the run read the farmland in part, not this county's share")
         return integrate_part(inputs, key, as_of), 0
     at = inputs.own_positions("complaints", code)
     if held is not None:  # (picked out first: a county's orders are many, a day's few)

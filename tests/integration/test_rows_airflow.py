@@ -2,7 +2,8 @@
 (`tasks.integrate_county` -> `runner.integrate_partition`) read the published run's staged part
 from the staging store and enrich only the rows that changed; what they publish is a full
 rebuild's. On the folder store beside the GeoPackage (test_incremental.py runs the CLI on
-both warehouses)."""
+both warehouses); on PostGIS, one county's parcels sent again, read and shared out where they
+changed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from pipelines.config import settings
 from pipelines.landing.drops import drop_file
-from tests.integration.test_incremental import _complaints
+from tests.integration.test_incremental import _complaints, _pbf
 
 NEXT_DAY = "2026-11-17T12:00:00"  # a day after the tests' YITU_AS_OF: a few deadlines pass
 
@@ -75,8 +76,40 @@ def test_county_tasks_enrich_only_the_rows_that_changed(
     wh.engine.dispose()
 
 
-def _reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each read of a run's inputs left the farmland unread (`Read.partial`)."""
+def test_county_tasks_build_a_resent_county_from_its_zoned_share(
+        postgis_url: str, yitu_env: Path, sample_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One county's parcels sent again, through the Airflow route on PostGIS: the plan reads
+    the farmland of the counties it reaches only (`inputs_cache._zoned`), stages their shares
+    (marked `ZONE_READ`) for their county tasks in the staging schema, and what is published
+    equals a full rebuild."""
+    from pipelines import runner
+    from tests.digests import published_digest
+
+    monkeypatch.setenv("YITU_WAREHOUSE_URL", postgis_url)
+    s = settings()
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    runner.ingest(s)
+    _airflow_run("first-1")
+    dataset, path = _pbf(sample_dir, tmp_path)
+    drop_file(s, path, dataset)
+    runner.ingest(s, dataset)
+    zones: list[tuple[str, ...]] = []
+    read = _reads(monkeypatch, zones)
+    _airflow_run("resend-2")
+    assert read == [True] and len(zones[0]) >= 1, zones
+    wh = runner.warehouse(s)
+    by_tasks = published_digest(wh)
+    runner.run_all(s, full=True)
+    assert published_digest(wh) == by_tasks
+    wh.engine.dispose()
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch,
+           zones: list[tuple[str, ...]] | None = None) -> list[bool]:
+    """Whether each read of a run's inputs left the farmland unread (`Read.partial`), and
+    into `zones` the counties whose farmland it read (`Read.zones`)."""
     from pipelines.runner import inputs_cache
 
     partial: list[bool] = []
@@ -85,6 +118,8 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     def spy(*args: Any, **kwargs: Any) -> inputs_cache.Read:
         read = real(*args, **kwargs)
         partial.append(read.partial)
+        if zones is not None:
+            zones.append(read.zones)
         return read
 
     monkeypatch.setattr(inputs_cache, "load_inputs", spy)
