@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from pipelines.integrate import ENRICHED, ROW_COLUMNS, Inputs, build_part, integrate_part
-from pipelines.integrate.inputs import PARCELS_READ
+from pipelines.integrate.inputs import COUNTY, PARCELS_READ, ZONE_READ
 from pipelines.integrate.workdays import (
     ResponseRule,
     WorkCalendar,
@@ -153,7 +153,19 @@ def test_rows_judged_again_need_no_parcel_and_inputs_read_in_part_build_only_tho
     full = replace(inputs, complaints=changed.drop(columns=[PARCELS_READ]))
     mine, reused = _built(replace(inputs, complaints=changed), later, _staged(first))
     pd.testing.assert_frame_equal(_contract(mine), _contract(_built(full, later)[0]))
-    # and no other family is built from such inputs
+    # and no other family is built from such inputs...
     for family in ("farmland", "licences"):
-        with pytest.raises(RuntimeError, match="only the parcels under new work orders"):
+        with pytest.raises(RuntimeError, match="read the farmland in part"):
             build_part(blind, f"{B}/{family}", later)
+    # ... but those of a county whose whole share was read (`ZONE_READ`), as from the whole
+    zoned = replace(inputs, complaints=changed, counties=inputs.counties.assign(
+        **{ZONE_READ: inputs.counties[COUNTY] == B}))
+    for family in ("farmland", "licences"):
+        got, _ = build_part(zoned, f"{B}/{family}", later)
+        want = integrate_part(inputs, f"{B}/{family}", later)
+        assert list(got) == list(want)
+        for layer in got:
+            pd.testing.assert_frame_equal(got[layer], want[layer], obj=layer)
+    other = next(c for c in inputs.counties[COUNTY] if c != B)
+    with pytest.raises(RuntimeError, match="read the farmland in part"):
+        build_part(zoned, f"{other}/farmland", later)
