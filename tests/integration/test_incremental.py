@@ -159,8 +159,8 @@ def _farmland_read() -> str:
 
 
 # PostGIS runs the same runner on its staging schema (tests/integration/test_staging.py tests
-# that store on its own): two kinds there, every kind on the embedded warehouse.
-ON_POSTGIS = ("complaints", "one county's PBF")
+# that store on its own): the kinds read in part there, every kind on the embedded warehouse.
+ON_POSTGIS = ("complaints", "one county's PBF", "one county's HSF")
 
 
 def _tables(s: Settings) -> dict[str, tuple[int, Counter[tuple[int, str]]]]:
@@ -250,7 +250,7 @@ def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir:
         _assert_counted_as_fresh(s, kind)
         # work orders only: the farmland is left unread, but the parcels under new orders;
         # one county's parcels (PostGIS): read where they changed (inputs_cache._zoned)
-        part = kind == "complaints" or (kind == "one county's PBF" and not s.embedded)
+        part = kind == "complaints" or (kind.startswith("one county's") and not s.embedded)
         assert _farmland_read() == ("part" if part else "whole"), kind
         if not s.embedded:  # PostGIS publishes only the layers of the families rebuilt...
             families = _families(built)
@@ -263,8 +263,8 @@ def test_each_kind_of_change_rebuilds_only_what_reads_it(home: Path, sample_dir:
             assert all(before[n] == after[n] for n in kept), kind  # not touched
             # ... by difference where few rows differ: the same table, unchanged rows keep
             # their fid; the others swapped in whole, a new table
-            main = {"complaints": "complaints_enriched",
-                    "one county's PBF": "farmland_base_map"}[kind]
+            main = {"complaints": "complaints_enriched", "one county's PBF": "farmland_base_map",
+                    "one county's HSF": "farmland_base_map"}[kind]
             assert published[main] == "by difference", (kind, published)
             # ... reading only the partitions this run built of it: the others are the
             # published ones (built by the same run)
