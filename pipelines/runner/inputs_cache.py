@@ -136,6 +136,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
         name in known for name in contracts)
     frames: dict[str, gpd.GeoDataFrame] = {}
     places: dict[str, gpd.GeoDataFrame] = {}
+    new: dict[str, npt.NDArray[np.bool_]] = {}  # per frame, the rows not located before
     new_points: GeomArray = np.zeros(0, dtype=object)  # (read before the parcels)
     # the work orders first when the farmland under their new points is read after them
     order = sorted(contracts.items(), key=lambda kv: kv[0] in UNREAD and unread)
@@ -143,15 +144,17 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     # points are left unread (a day's run at 1x: 7 text columns and a point of a million
     # orders neither sent nor decoded). Zoned: of the farmland located before, only the
     # version ids are read (what changed is told from them), every column left unread.
-    sparse: dict[str, tuple[Sequence[str], int | None]] = {
-        name: (ENRICHING_ONLY[name], _newest(known[name])) for name in ENRICHING_ONLY
-        if name in known} if unread else {
-        name: ([*input_columns(name, contracts[name]), "geom"], _newest(known[name]))
-        for name in UNREAD} if zoned else {}
+    sparse: dict[str, tuple[Sequence[str], int | None]] = {}
+    if unread:
+        sparse = {name: (ENRICHING_ONLY[name], _newest(known[name]))
+                  for name in ENRICHING_ONLY if name in known}
+    elif zoned:
+        sparse = {name: ([*input_columns(name, contracts[name]), "geom"], _newest(known[name]))
+                  for name in UNREAD}
     whole = _Ahead(wh, [(n, c) for n, c in order if not unread or n not in UNREAD], sparse)
     try:
         for name, contract in order:
-            frames[name], places[name] = _located(
+            frames[name], places[name], new[name] = _located(
                 wh, name, contract, counties, known.get(name), unread, whole, new_points)
             if unread and name == "complaints":
                 new_points = geoms_of(frames[name])[frames[name][PARCELS_READ].to_numpy()]
@@ -159,7 +162,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
         whole.close()
     zones: tuple[str, ...] = ()
     if zoned:
-        zones = _zoned(wh, frames, places, known, counties)
+        zones = _zoned(wh, contracts, frames, places, known, new, counties)
         if zones:
             counties = counties.assign(**{ZONE_READ: counties[COUNTY].isin(zones)})
     places["key"] = gpd.GeoDataFrame({"setup": [key[0]], "counties": [key[1]],
@@ -177,9 +180,10 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     return Read(Inputs(counties=counties, **frames), unread or bool(zones), zones)
 
 
-def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
+def _zoned(wh: Warehouse, contracts: dict[str, Contract], frames: dict[str, gpd.GeoDataFrame],
            places: dict[str, gpd.GeoDataFrame], known: dict[str, gpd.GeoDataFrame],
-           counties: gpd.GeoDataFrame) -> tuple[str, ...]:
+           new: dict[str, npt.NDArray[np.bool_]], counties: gpd.GeoDataFrame
+           ) -> tuple[str, ...]:
     """Where only some counties' farmland changed since the published run (one county's
     parcels sent again): the farmland frames (read for version ids only) replaced by the
     rows of those counties' shares, read by box, version and point (`read_current_within`),
@@ -190,14 +194,12 @@ def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
     work orders are enriched from the parcels under them (read too). Where a change reaches
     outside every county, or more than half the counties, the farmland is read whole (no
     county returned)."""
-    contracts = input_contracts()
     geoms: list[GeomArray] = []
     owners: list[npt.NDArray[np.object_]] = []
     for name in UNREAD:
+        geoms.append(geoms_of(frames[name])[new[name]])
+        owners.append(frames[name][COUNTY].to_numpy(dtype=object)[new[name]])
         ids = places[name][VERSION].to_numpy(dtype=np.int64)
-        new = _cached_at(ids, known[name]) < 0
-        geoms.append(geoms_of(frames[name])[new])
-        owners.append(frames[name][COUNTY].to_numpy(dtype=object)[new])
         cached = known[name][VERSION].to_numpy(dtype=np.int64)
         gone = np.setdiff1d(cached, ids, assume_unique=True)
         if len(gone):  # where the closed rows lay, and who owned them
@@ -213,15 +215,15 @@ def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
     partitions = np.concatenate([frames[n][COUNTY].to_numpy(dtype=object)[a] for n, a in zip(
         pointed, outside, strict=True)])
     zones = holders(counties, np.concatenate(geoms), np.concatenate(owners), points, partitions)
-    orders = places["complaints"][VERSION].to_numpy(dtype=np.int64)
-    new_orders = _cached_at(orders, known["complaints"]) < 0
+    new_orders = new["complaints"]
     if UNLOCATED in zones or 2 * len(zones) > len(counties):
         log.info("the farmland changed in %d partitions: read whole", len(zones))
         whole = _Ahead(wh, [(name, contracts[name]) for name in UNREAD])
         try:
             for name in UNREAD:
-                frames[name], _ = _located(wh, name, contracts[name], counties, known[name],
-                                           False, whole, np.zeros(0, dtype=object))
+                frames[name], _, _ = _located(wh, name, contracts[name], counties,
+                                              known[name], False, whole,
+                                              np.zeros(0, dtype=object))
         finally:
             whole.close()
         return ()
@@ -243,8 +245,8 @@ def _zoned(wh: Warehouse, frames: dict[str, gpd.GeoDataFrame],
         at = at[at >= 0]
         frame = rows.drop(columns=[VERSION]).reset_index(drop=True).set_crs(
             4490, allow_override=True)
-        frame[COUNTY] = pd.Series(places[name][COUNTY].to_numpy(dtype=object)[at],
-                                  index=frame.index).astype(frames[name][COUNTY].dtype)
+        frame[COUNTY] = _codes_at(places[name], at, frame.index).astype(
+            frames[name][COUNTY].dtype)
         frames[name] = frame
     orders_frame = frames["complaints"]
     orders_frame[PARCELS_READ] = new_orders | orders_frame[COUNTY].isin(zones).to_numpy()
@@ -288,8 +290,10 @@ class _Ahead:
 
 def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoDataFrame,
              cached: gpd.GeoDataFrame | None, unread: bool, whole: _Ahead,
-             new_points: GeomArray) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """One frame of the inputs, its rows located, and the counties of its rows to stage."""
+             new_points: GeomArray
+             ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, npt.NDArray[np.bool_]]:
+    """One frame of the inputs, its rows located, the counties of its rows to stage, and
+    which of its rows the published run did not locate."""
     if name in whole:
         rows = whole.take(name)
     else:  # the parcels under the new orders' points; no project
@@ -309,12 +313,13 @@ def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
     del rows
     frame = frame.set_crs(4490, allow_override=True)
     frame[COUNTY] = _counties_of(frame, contract, counties, cached, at)
+    new = at < 0
     if unread and name == "complaints":
-        frame[PARCELS_READ] = at < 0
+        frame[PARCELS_READ] = new
     place = cached if unread and name in UNREAD and cached is not None else \
         gpd.GeoDataFrame({VERSION: ids, COUNTY: frame[COUNTY].to_numpy()},
                          geometry=[None] * len(ids), crs=4490)
-    return frame, place
+    return frame, place, new
 
 
 def _newest(known: gpd.GeoDataFrame) -> int | None:
@@ -345,6 +350,14 @@ def _cached_at(ids: Versions, known: gpd.GeoDataFrame | None) -> npt.NDArray[np.
     return at
 
 
+def _codes_at(known: gpd.GeoDataFrame, at: npt.NDArray[np.intp], index: pd.Index
+              ) -> pd.Series:
+    """The counties `known` holds at positions `at` (-1: missing, as `locate` leaves a row
+    in no county), taken in their own (Arrow) type: through Python objects a million codes
+    took 1.5 s a frame."""
+    return pd.Series(known[COUNTY].array.take(at, allow_fill=True), index=index)
+
+
 def _counties_of(frame: gpd.GeoDataFrame, contract: Contract, counties: gpd.GeoDataFrame,
                  known: gpd.GeoDataFrame | None, at: npt.NDArray[np.intp]) -> pd.Series:
     """`locate`'s answer for each row: the cached county of a version located before (at
@@ -357,10 +370,7 @@ def _counties_of(frame: gpd.GeoDataFrame, contract: Contract, counties: gpd.GeoD
     used = [frame.geometry.name, *([contract.county_column] if contract.county_column else [])]
     found = locate(frame[used].iloc[np.flatnonzero(~hit)], counties,
                    stated=contract.county_column)
-    # the cached codes taken in their own (Arrow) type, missing where not cached, as `locate`
-    # leaves a row in no county: through Python objects a million codes took 1.5 s a frame
-    codes = pd.Series(known[COUNTY].array.take(np.where(hit, at, -1), allow_fill=True),
-                      index=frame.index).astype(found.dtype)
+    codes = _codes_at(known, np.where(hit, at, -1), frame.index).astype(found.dtype)
     if len(found):
         codes.iloc[np.flatnonzero(~hit)] = found.to_numpy(dtype=object)
     return codes

@@ -59,6 +59,16 @@ class PublishLockTimeout(RuntimeError):
     (an analyst's transaction left open, typically) and gave up; nothing was published."""
 
 
+def _under_points(table: sql.Identifier) -> sql.Composable:
+    """The versions of the current rows of `table` whose box holds one of the points of the
+    `%(points)s` parameter (a WKB geometry collection), as an array: through the GiST
+    index, one lookup per point."""
+    return sql.SQL(
+        "ARRAY(SELECT c._version_id FROM (SELECT (ST_Dump(ST_GeomFromWKB(%(points)s, {srid})))"
+        ".geom AS g) p JOIN {t} c ON c.geom && p.g WHERE c._valid_to IS NULL)").format(
+        srid=sql.Literal(SRID), t=table)
+
+
 def _driver(conn: Connection) -> psycopg.Connection[Any]:
     """The psycopg connection under SQLAlchemy's: COPY runs in the same transaction."""
     driver = conn.connection.driver_connection
@@ -165,11 +175,8 @@ class PostgisWarehouse(Warehouse):
         cols = sql.SQL(", ").join(map(sql.Identifier, ["_version_id", *columns, "geom"]))
         if not valid:  # no row: the columns only
             return self._read(sql.SQL("SELECT {} FROM {} WHERE false").format(cols, table))
-        query = sql.SQL(
-            "SELECT {cols} FROM {t} WHERE _version_id = ANY(ARRAY(SELECT c._version_id FROM "
-            "(SELECT (ST_Dump(ST_GeomFromWKB(%(points)s, {srid}))).geom AS g) p "
-            "JOIN {t} c ON c.geom && p.g WHERE c._valid_to IS NULL))").format(
-            cols=cols, t=table, srid=sql.Literal(SRID))
+        query = sql.SQL("SELECT {cols} FROM {t} WHERE _version_id = ANY({under})").format(
+            cols=cols, t=table, under=_under_points(table))
         self._analysed(contract)
         with self.engine.begin() as conn:
             driver = _driver(conn)
@@ -191,10 +198,7 @@ class PostgisWarehouse(Warehouse):
                                            and not p.is_empty]
         if valid:
             self._analysed(contract)
-            ids = sql.SQL("ARRAY(SELECT c._version_id FROM (SELECT (ST_Dump(ST_GeomFromWKB("
-                          "%(points)s, {srid}))).geom AS g) p JOIN {t} c ON c.geom && p.g "
-                          "WHERE c._valid_to IS NULL) || {ids}").format(
-                srid=sql.Literal(SRID), t=table, ids=ids)
+            ids = sql.SQL("{} || {}").format(_under_points(table), ids)
         within = [sql.SQL("geom && ST_MakeEnvelope({}, {}, {}, {}, {})").format(
             *map(sql.Literal, map(float, box)), sql.Literal(SRID)) for box in boxes]
         query = sql.SQL("SELECT {cols} FROM {t} WHERE _valid_to IS NULL AND ({where})").format(
