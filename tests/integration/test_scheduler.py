@@ -65,7 +65,12 @@ def test_drops_trigger_ingest_and_integration_by_themselves(
     final = runs["yitu_integrate"][-1]
     tis = af.task_instances("yitu_integrate", final["dag_run_id"])
     assert {ti["state"] for ti in tis} == {"success"}
-    assert sum(ti["task_id"] == "integrate_county" for ti in tis) >= 19
+    # A late ingest's asset event may start one more run after the one that built the
+    # counties: it takes every partition over (one job building nothing). The counties were
+    # built by some run of them.
+    built = max(sum(ti["task_id"] == "integrate_county" for ti in af.task_instances(
+        "yitu_integrate", r["dag_run_id"])) for r in runs["yitu_integrate"])
+    assert built >= 19
     published_at = _when(next(ti["end_date"] for ti in tis if ti["task_id"] == "publish"))
 
     status = json.loads(subprocess.run([sys.executable, "-m", "pipelines.cli", "status",
