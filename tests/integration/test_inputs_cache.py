@@ -76,8 +76,18 @@ class _Located:
 
 
 def _cached(wh: Warehouse, staging: StagingStore, run_id: str) -> Inputs:
-    """A run's inputs from the cache of the published run; then this run is the published."""
+    """A run's inputs from the cache of the published run; then this run is the published.
+    What it staged of each licence and order, whether it lies outside its county, is what
+    `strays` says of the rows read."""
     inputs = inputs_cache.load_inputs(wh, staging, run_id).inputs
+    placed = staging.read(run_id, inputs_cache.LOCATED)
+    assert placed is not None
+    for name in inputs_cache.POINTED:
+        frame = getattr(inputs, name)
+        flags = np.zeros(len(frame), dtype=bool)
+        flags[integrate.inputs.strays(frame, inputs.counties)] = True
+        assert placed[name][inputs_cache.STRAY].to_numpy(dtype=bool).tolist() == \
+            flags.tolist(), (run_id, name)
     staging.mark_published(run_id)
     return inputs
 
@@ -141,10 +151,11 @@ def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: 
 
 def _assert_zoned(read: inputs_cache.Read, fresh: Inputs) -> None:
     """One county's parcels or projects sent again (PostGIS): the farmland read for the
-    counties whose shares hold a row added or closed, the licences and orders whole; those counties'
-    shares and prints equal the whole read's, and they are marked (`ZONE_READ`), their
-    orders too (`PARCELS_READ`); the other counties' shares hold no more than their orders'
-    parcels."""
+    counties whose shares hold a row added or closed, the licences whole, the work orders
+    as a day's run reads them but whole where they lie outside their county or in those
+    counties; those counties' shares and prints equal the whole read's, and they are marked
+    (`ZONE_READ`), their orders too (`PARCELS_READ`); the other counties' shares hold no
+    more than their orders' parcels."""
     got = read.inputs
     assert read.partial and 0 < len(read.zones) < len(fresh.counties) / 2, read.zones
     counties = pd.DataFrame(got.counties)
@@ -153,9 +164,22 @@ def _assert_zoned(read: inputs_cache.Read, fresh: Inputs) -> None:
                                   pd.DataFrame(fresh.counties))
     pd.testing.assert_frame_equal(_sorted(got.licenses), _sorted(fresh.licenses))
     orders = got.complaints
-    pd.testing.assert_frame_equal(_sorted(orders.drop(columns=[PARCELS_READ])),
-                                  _sorted(fresh.complaints))
     assert orders[PARCELS_READ].tolist() == orders[COUNTY].isin(read.zones).tolist()
+    enriching = list(ENRICHING_ONLY["complaints"])
+    rest = [c for c in fresh.complaints.columns if c not in enriching]
+    pd.testing.assert_frame_equal(_sorted(orders[rest + ["geom"]].assign(geom=None)),
+                                  _sorted(fresh.complaints[rest + ["geom"]].assign(geom=None)))
+    whole = orders[PARCELS_READ].to_numpy().copy()  # the zones' orders, and the strays
+    key = ["_drop_id", "_source_row"]
+    outside = fresh.complaints.iloc[integrate.inputs.strays(fresh.complaints, fresh.counties)]
+    assert len(outside), "the sample holds orders outside their county"
+    whole |= pd.MultiIndex.from_frame(orders[key]).isin(pd.MultiIndex.from_frame(outside[key]))
+    mine = gpd.GeoDataFrame(fresh.complaints.merge(orders.loc[whole, key], on=key),
+                            geometry="geom", crs=4490)
+    pd.testing.assert_frame_equal(
+        _sorted(orders[whole].drop(columns=[PARCELS_READ])), _sorted(mine))
+    left = orders[~whole]
+    assert len(left) and left[enriching].isna().all().all()  # none of it sent
     for name in ("farmland_pbf", "farmland_hsf"):
         a, b = getattr(got, name), getattr(fresh, name)
         assert list(a.columns) == list(b.columns) and a.crs == b.crs, name
@@ -164,11 +188,25 @@ def _assert_zoned(read: inputs_cache.Read, fresh: Inputs) -> None:
     whole = integrate.inputs.shares(fresh, codes)
     mine = integrate.inputs.shares(got, codes)
     for code in codes:  # every row of the county's share, as from the whole read
-        for name in ("farmland_pbf", "farmland_hsf", "licenses"):
-            pd.testing.assert_frame_equal(_sorted(getattr(mine[code], name)),
+        for name in ("farmland_pbf", "farmland_hsf", "licenses", "complaints"):
+            pd.testing.assert_frame_equal(_sorted(getattr(mine[code], name).drop(
+                columns=[PARCELS_READ], errors="ignore")),
                                           _sorted(getattr(whole[code], name)),
                                           obj=f"{code} {name}")
     assert integrate.part_prints(got, codes) == integrate.part_prints(fresh, codes)
+
+
+def _offshore(sample: Path, out: Path) -> Path:
+    """Five work orders placed off the coast, outside every county but inside the region's
+    extent: each is located by the county it states and lies outside it (`strays`)."""
+    rows = pd.read_csv(sample / "complaints.csv", encoding="gbk", dtype=str,
+                       keep_default_na=False).head(5)
+    key = rows.columns[0]  # ＧＤＢＨ
+    rows[key] = rows[key].str[:-5] + "8" + rows[key].str[-4:]
+    rows["JD"], rows["WD"] = "108.45", "19.2"
+    path = out / "工单-海上.csv"
+    rows.to_csv(path, index=False, encoding="gbk")
+    return path
 
 
 def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
@@ -176,6 +214,7 @@ def test_cached_inputs_equal_a_fresh_read_after_each_kind_of_delivery(
     s = settings()
     for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
         drop_file(s, sample_dir / f["file"], f["dataset"])
+    drop_file(s, _offshore(sample_dir, tmp_path), "complaints")
     assert runner.run_all(s).published  # the published run staged where its rows lie
     wh = runner.warehouse(s)
     staging = staging_store(wh, s.staging)
