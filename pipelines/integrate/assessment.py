@@ -46,10 +46,24 @@ def local(moments: pd.Series) -> pd.Series:
 
 
 def quarter_of(moments: pd.Series) -> pd.Series:
-    """"2026Q3" per moment (local wall-clock time), None where there is none."""
+    """"2026Q3" per moment (local wall-clock time), missing where there is none. Each
+    quarter's label is made once and taken by position: made as text per moment, a
+    province's million work orders took 0.25 s a call."""
     ts = pd.to_datetime(moments)
-    labels = ts.dt.year.astype("Int64").astype(str) + "Q" + ts.dt.quarter.astype("Int64").astype(str)
-    return labels.where(ts.notna(), None)
+    if ts.dt.tz is not None:  # its own wall-clock time, as `.dt.year` reads it
+        ts = ts.dt.tz_localize(None)
+    months = ts.to_numpy(dtype="datetime64[M]")
+    valid = ~np.isnat(months)
+    index = months[valid].astype(np.int64) // 3  # quarters since 1970Q1
+    first = int(index.min()) if len(index) else 0
+    seen = np.zeros(int(index.max()) - first + 1 if len(index) else 0, dtype=bool)
+    seen[index - first] = True  # (a few thousand quarters at most: pandas' time range)
+    found = np.flatnonzero(seen) + first
+    labels = pd.array([f"{1970 + q // 4}Q{q % 4 + 1}" for q in found.tolist()] + [None],
+                      dtype="str")
+    picked = np.full(len(ts), len(found), dtype=np.intp)  # (the missing after the labels)
+    picked[valid] = (np.cumsum(seen) - 1)[index - first]
+    return pd.Series(labels.take(picked), index=ts.index)
 
 
 def quarter_bounds(quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -171,3 +172,24 @@ def test_nothing_delivered_yet_gives_an_empty_layer() -> None:
                               WorkCalendar())
     assert empty.empty
     assert list(empty.columns) == [*load_layer("county_assessment").column_names, "geom"]
+
+
+def _quarter_by_text(moments: pd.Series) -> pd.Series:
+    """The label made per moment as text (quarter_of's first form): the reference."""
+    ts = pd.to_datetime(moments)
+    labels = (ts.dt.year.astype("Int64").astype(str) + "Q"
+              + ts.dt.quarter.astype("Int64").astype(str))
+    return labels.where(ts.notna(), None)
+
+
+def test_quarter_of_labels_each_moment_as_made_per_moment() -> None:
+    rng = np.random.default_rng(7)
+    moments = pd.Series(pd.to_datetime(rng.integers(-1_000_000_000, 2_800_000_000, 20_000),
+                                       unit="s"), index=np.arange(20_000) + 5)
+    moments[::7] = pd.NaT
+    for given in (moments, moments.dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
+                  moments[:0], pd.Series([None, None]), moments.dropna(),
+                  pd.Series(["2026-07-01 00:00:00", "2026-06-30 23:59:59",
+                             "1969-12-31 23:00:00"])):
+        pd.testing.assert_series_equal(quarter_of(given), _quarter_by_text(given))
+    assert quarter_of(pd.Series(["2026-09-30 23:59:59", None])).tolist()[0] == "2026Q3"
