@@ -30,7 +30,7 @@ from pipelines.report.links import Linker
 from pipelines.report.maps import MAX_FEATURES, LayerMap, layer_map
 from pipelines.report.page import front_page, maps_page
 from pipelines.report.profile import Movement, Profile, delivery_profile, movements
-from pipelines.report.rules import failing_samples
+from pipelines.report.rules import kept_samples
 from pipelines.report.scorecard import Score, department_scores
 from pipelines.report.site import shell, write_stylesheet
 from pipelines.warehouse import Warehouse, ledger
@@ -93,7 +93,8 @@ def write_report(wh: Warehouse, reports_dir: Path, now: datetime | None = None) 
     scores = department_scores(facts)
     shrinkage = pbf_shrinkage(wh, drops)
     region = load_region()
-    samples = failing_samples(wh, contracts, [d.drop_id for f in facts for d in f.recent])
+    samples = kept_samples(wh, contracts, [d for f in facts for d in f.recent],
+                           reports_dir / "samples")
     pages: dict[str, str] = {"index.html": front_page(facts, scores, linker, now, shrinkage)}
     for f in facts:
         profiles = _profiles(wh, f, reports_dir / "profiles")

@@ -5,8 +5,11 @@ failing rows from the quarantine, personal values only ever as stored (masked)."
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -23,6 +26,7 @@ from pipelines.landing.field_rules import (
 from pipelines.load.workbook_hints import GENERIC_HINT
 from pipelines.validate.suite import RULE_MESSAGE_ZH
 from pipelines.warehouse import Warehouse
+from pipelines.warehouse.ledger import DropRecord
 
 SAMPLES_PER_RULE = 3
 ALLOWED_SHOWN = 12  # a county list is long: the first values say what kind of code is meant
@@ -116,3 +120,62 @@ def failing_samples(wh: Warehouse, contracts: Sequence[Contract], drop_ids: Sequ
             if len(anywhere) < SAMPLES_PER_RULE:
                 anywhere.append(row)
     return out
+
+
+SAMPLES_VERSION = 1  # of the files `kept_samples` keeps; another is read again
+ANSWERED = ("loaded", "rejected")  # states whose quarantined rows stay as they are
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+
+
+def kept_samples(wh: Warehouse, contracts: Sequence[Contract], drops: Sequence[DropRecord],
+                 folder: Path) -> dict[SampleKey, list[FailingRow]]:
+    """`failing_samples` of `drops`, each answered drop's kept in `folder` (one JSON file a
+    drop, stamped with when it was answered): its quarantined rows do not change until it
+    is answered again, so a report asks the warehouse for the drops answered since only.
+    Asked for every recent drop of every dataset, ranking a province's 200 thousand
+    quarantined rows took 1.4 s of the server's on every run."""
+    out: dict[SampleKey, list[FailingRow]] = {}
+    asked: list[DropRecord] = []
+    for drop in drops:
+        found = _kept(folder, drop)
+        if found is None:
+            asked.append(drop)
+        else:
+            out.update(found)
+    fresh = failing_samples(wh, contracts, [d.drop_id for d in asked])
+    out.update(fresh)
+    for drop in asked:
+        if _keepable(drop):
+            mine = [[*key[1:], [list(astuple(r)) for r in rows]]
+                    for key, rows in fresh.items() if key[0] == drop.drop_id]
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{drop.drop_id}.json"
+            part = path.with_name(f".{path.name}.{os.getpid()}")  # no reader sees half
+            part.write_text(json.dumps(
+                {"version": SAMPLES_VERSION, "answered": _answered(drop), "samples": mine},
+                ensure_ascii=False), encoding="utf-8")
+            os.replace(part, path)
+    return out
+
+
+def _answered(drop: DropRecord) -> str:
+    return drop.processed_at.isoformat() if drop.processed_at else ""
+
+
+def _keepable(drop: DropRecord) -> bool:
+    """An answered drop, named as yitu names drops (its id becomes a file name)."""
+    return drop.state in ANSWERED and bool(_answered(drop)) and bool(
+        _SAFE_ID.fullmatch(drop.drop_id))
+
+
+def _kept(folder: Path, drop: DropRecord) -> dict[SampleKey, list[FailingRow]] | None:
+    if not _keepable(drop):
+        return None
+    try:
+        raw = json.loads((folder / f"{drop.drop_id}.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if raw.get("version") != SAMPLES_VERSION or raw.get("answered") != _answered(drop):
+        return None
+    return {(drop.drop_id, str(rule), str(field)): [FailingRow(*row) for row in rows]
+            for rule, field, rows in raw["samples"]}
