@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -88,8 +89,16 @@ def gx_context(mode: str = "ephemeral", project_root_dir: Path | None = None) ->
     return context
 
 
-@cache
+_MAKING = threading.Lock()  # a warm-up thread and a validation wait for one context
+
+
 def _batch_definition() -> Any:
+    with _MAKING:
+        return _made()
+
+
+@cache
+def _made() -> Any:
     context = gx_context()
     source = context.data_sources.add_pandas("yitu")
     return source.add_dataframe_asset("delivery").add_batch_definition_whole_dataframe("all")
@@ -100,6 +109,16 @@ def warm_up() -> None:
     process), in a process about to fork workers that validate: they inherit it instead of
     each paying for it (the Celery workers' preload, `yitu run --jobs`)."""
     _batch_definition()
+
+
+def warm_up_aside() -> threading.Thread:
+    """`warm_up` in a thread of this process, while it waits for something else (a file
+    read by the reader's child): the validation that follows finds the context made, or
+    waits for it. Only in a process that forks nothing while the thread runs (a fork during
+    an import leaves the child holding the import's lock)."""
+    thread = threading.Thread(target=warm_up, name="yitu-gx-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _validate(plain: pd.DataFrame, suite: Any, params: dict[str, Any]) -> Any:
