@@ -318,7 +318,8 @@ def strays(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> npt.NDArray[n
     codes = pd.Index(counties[COUNTY])
     first = np.flatnonzero(~codes.duplicated())  # (a code given twice: its first polygon)
     found = codes[first].get_indexer(pd.Index(frame[COUNTY]))
-    polygon = np.where(found >= 0, first[np.maximum(found, 0)], -1)
+    polygon = np.full(len(found), -1, dtype=np.intp)  # (no county at all: every point)
+    polygon[found >= 0] = first[found[found >= 0]]
     geoms = geoms_of(frame)
     within = polygon >= 0
     within[within] = shapely.covers(county_geoms[polygon[within]], geoms[within])

@@ -142,3 +142,15 @@ def test_holders_are_the_partitions_whose_share_holds_a_row() -> None:
             assert got == held if name == "farmland_pbf" else got >= held, (name, i, got)
             seen.add(frozenset(got))
     assert {frozenset({A}), frozenset({A, B}), frozenset({A, B, UNLOCATED})} <= seen, seen
+
+
+def test_without_counties_every_point_is_a_stray() -> None:
+    """Before any admin divisions are loaded (a first delivery of licences alone), every
+    point lies outside the county it is in, for there is none; a missing point is no stray."""
+    inputs = tricky_inputs()
+    none = inputs.counties.iloc[:0]
+    for frame in (inputs.licenses, inputs.complaints):
+        located = frame.assign(**{COUNTY: None})
+        present = np.flatnonzero(pd.notna(geoms_of(located)))
+        assert strays(located, none).tolist() == present.tolist()
+        assert strays(located.iloc[:0], none).tolist() == []
