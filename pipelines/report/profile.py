@@ -99,7 +99,7 @@ def profile_frame(contract: Contract, drop_id: str, frame: pd.DataFrame) -> Prof
     return Profile(drop_id, len(frame), columns)
 
 
-def _answered(drop: DropRecord) -> str:
+def answered_stamp(drop: DropRecord) -> str:
     """When the drop was answered: a retried drop is loaded again and profiled again."""
     return drop.processed_at.isoformat() if drop.processed_at else ""
 
@@ -109,7 +109,7 @@ def _cached(path: Path, drop: DropRecord) -> Profile | None:
         raw = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if raw.get("version") != VERSION or raw.get("answered") != _answered(drop):
+    if raw.get("version") != VERSION or raw.get("answered") != answered_stamp(drop):
         return None
     cols = [ColumnProfile(**{**c, "top": [tuple(t) for t in c["top"]]}) for c in raw["columns"]]
     return Profile(raw["drop_id"], raw["rows"], cols)
@@ -129,7 +129,7 @@ def delivery_profile(wh: Warehouse, contract: Contract, drop: DropRecord, folder
     rows = pd.DataFrame(versions[versions["_drop_id"] == drop.drop_id].drop(columns="geom"))
     made = profile_frame(contract, drop.drop_id, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": VERSION, "answered": _answered(drop), **asdict(made)},
+    path.write_text(json.dumps({"version": VERSION, "answered": answered_stamp(drop), **asdict(made)},
                                ensure_ascii=False), encoding="utf-8")
     return made
 

@@ -24,6 +24,7 @@ from pipelines.landing.field_rules import (
     rule_name,
 )
 from pipelines.load.workbook_hints import GENERIC_HINT
+from pipelines.report.profile import answered_stamp
 from pipelines.validate.suite import RULE_MESSAGE_ZH
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.ledger import DropRecord
@@ -152,19 +153,15 @@ def kept_samples(wh: Warehouse, contracts: Sequence[Contract], drops: Sequence[D
             path = folder / f"{drop.drop_id}.json"
             part = path.with_name(f".{path.name}.{os.getpid()}")  # no reader sees half
             part.write_text(json.dumps(
-                {"version": SAMPLES_VERSION, "answered": _answered(drop), "samples": mine},
+                {"version": SAMPLES_VERSION, "answered": answered_stamp(drop), "samples": mine},
                 ensure_ascii=False), encoding="utf-8")
             os.replace(part, path)
     return out
 
 
-def _answered(drop: DropRecord) -> str:
-    return drop.processed_at.isoformat() if drop.processed_at else ""
-
-
 def _keepable(drop: DropRecord) -> bool:
     """An answered drop, named as yitu names drops (its id becomes a file name)."""
-    return drop.state in ANSWERED and bool(_answered(drop)) and bool(
+    return drop.state in ANSWERED and bool(answered_stamp(drop)) and bool(
         _SAFE_ID.fullmatch(drop.drop_id))
 
 
@@ -175,7 +172,7 @@ def _kept(folder: Path, drop: DropRecord) -> dict[SampleKey, list[FailingRow]] |
         raw = json.loads((folder / f"{drop.drop_id}.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if raw.get("version") != SAMPLES_VERSION or raw.get("answered") != _answered(drop):
+    if raw.get("version") != SAMPLES_VERSION or raw.get("answered") != answered_stamp(drop):
         return None
     return {(drop.drop_id, str(rule), str(field)): [FailingRow(*row) for row in rows]
             for rule, field, rows in raw["samples"]}

@@ -235,11 +235,8 @@ def _zoned(wh: Warehouse, contracts: dict[str, Contract], frames: dict[str, gpd.
     unread = {n: ~new[n] & (places[n][VERSION].to_numpy(dtype=np.int64) <= upto)
               for n, upto in sparse.items() if upto is not None}
     outside = []
-    for name in POINTED:
-        if STRAY in places[name].columns:
-            out = np.flatnonzero(places[name][STRAY].to_numpy(dtype=bool))
-        else:
-            out = strays(frames[name], counties)
+    for name in POINTED:  # (`_located` staged every pointed frame's flags)
+        out = np.flatnonzero(places[name][STRAY].to_numpy(dtype=bool))
         if name in unread:  # their points (and the rest) were left unread
             _filled(wh, contracts[name], frames[name], places[name], out[unread[name][out]],
                     ENRICHING_ONLY[name])
