@@ -46,23 +46,53 @@ def core_ddl(contract: Contract) -> str:
 STAGING_DDL = """
 CREATE SCHEMA IF NOT EXISTS staging;
 REVOKE ALL ON SCHEMA staging FROM PUBLIC;
+-- A warehouse staged before frames were shared: its frames table (bytes beside each run's
+-- name) set aside, moved into the shape below at the end, then dropped.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'staging'
+               AND table_name = 'frames' AND column_name = 'data') THEN
+        ALTER TABLE staging.frames RENAME TO frames_v1;
+        ALTER INDEX staging.frames_pkey RENAME TO frames_v1_pkey;
+    END IF;
+END $$;
 CREATE UNLOGGED TABLE IF NOT EXISTS staging.parts (
     run_id text NOT NULL,
     part text NOT NULL,
     written_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, part)
 );
+-- A staged frame names its bytes: a run adopting another's part, or carrying its frames,
+-- adds names, never copies of the bytes. Bytes no frame names are dropped on publishing.
 CREATE UNLOGGED TABLE IF NOT EXISTS staging.frames (
     run_id text NOT NULL,
     part text NOT NULL,
     frame text NOT NULL,
-    piece integer NOT NULL,
-    data bytea NOT NULL,
-    PRIMARY KEY (run_id, part, frame, piece),
+    blob uuid NOT NULL,
+    PRIMARY KEY (run_id, part, frame),
     FOREIGN KEY (run_id, part) REFERENCES staging.parts ON DELETE CASCADE
 );
+CREATE UNLOGGED TABLE IF NOT EXISTS staging.blobs (
+    blob uuid NOT NULL,
+    piece integer NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (blob, piece)
+);
 -- Parquet is compressed already: stored out of line as it is, not compressed again.
-ALTER TABLE staging.frames ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE staging.blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+DO $$
+BEGIN
+    IF to_regclass('staging.frames_v1') IS NOT NULL THEN
+        INSERT INTO staging.frames (run_id, part, frame, blob)
+        SELECT run_id, part, frame, gen_random_uuid() FROM staging.frames_v1
+        GROUP BY run_id, part, frame;
+        INSERT INTO staging.blobs (blob, piece, data)
+        SELECT f.blob, o.piece, o.data FROM staging.frames_v1 o
+        JOIN staging.frames f USING (run_id, part, frame);
+        DROP TABLE staging.frames_v1;
+    END IF;
+END $$;
 COMMENT ON TABLE staging.parts IS 'integration runs'' staged inputs and partitions (not for analysts)';
-COMMENT ON TABLE staging.frames IS 'the frames of a staged part, GeoParquet in pieces';
+COMMENT ON TABLE staging.frames IS 'the frames of a staged part, each naming its GeoParquet bytes';
+COMMENT ON TABLE staging.blobs IS 'staged GeoParquet bytes in pieces, shared by the frames naming them';
 """

@@ -278,9 +278,13 @@ class FolderStaging(StagingStore):
 
 # -- PostGIS: the warehouse's staging schema ----------------------------------------------------
 class PostgisStaging(StagingStore):
-    """`staging.parts` (run, part) and `staging.frames` (run, part, frame, piece, GeoParquet
-    bytes), written through binary COPY. A part is replaced in one transaction under an
-    advisory lock of its own; reads are one snapshot (REPEATABLE READ)."""
+    """`staging.parts` (run, part), `staging.frames` (run, part, frame, the name of its bytes)
+    and `staging.blobs` (name, piece, GeoParquet bytes), written through binary COPY. A part
+    is replaced in one transaction under an advisory lock of its own; reads are one snapshot
+    (REPEATABLE READ). Adopting a part or carrying a frame adds names only: a day's run
+    takes the published run's untouched counties without copying their bytes. Bytes no
+    frame names any more are dropped when a run is published (`mark_published`: no other
+    run is staging then, as it drops their parts too)."""
 
     def __init__(self, wh: Warehouse) -> None:
         self.wh = wh
@@ -290,7 +294,8 @@ class PostgisStaging(StagingStore):
         """The schema on a warehouse set up before it existed: created on first use."""
         if self._ready:
             return
-        if not conn.execute(text("SELECT to_regclass('staging.frames') IS NOT NULL")).scalar():
+        # staging.blobs came with shared bytes: a warehouse staged before is moved over
+        if not conn.execute(text("SELECT to_regclass('staging.blobs') IS NOT NULL")).scalar():
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('yitu.ensure_ready'))"))
             conn.exec_driver_sql(STAGING_DDL)
         self._ready = True
@@ -314,21 +319,24 @@ class PostgisStaging(StagingStore):
         with self._writing(run_id, [part]) as conn:
             conn.execute(text("DELETE FROM staging.parts WHERE run_id = :r AND part = :p"), key)
             conn.execute(text("INSERT INTO staging.parts (run_id, part) VALUES (:r, :p)"), key)
-            if carry:  # copied within the server, as `adopt` copies a part
+            if carry:  # named again, as `adopt` names a part's: the bytes stay where they are
                 conn.execute(text(
-                    "INSERT INTO staging.frames (run_id, part, frame, piece, data) "
-                    "SELECT :r, part, frame, piece, data FROM staging.frames "
+                    "INSERT INTO staging.frames (run_id, part, frame, blob) "
+                    "SELECT :r, part, frame, blob FROM staging.frames "
                     "WHERE run_id = :s AND part = :p AND frame = ANY(:f)"),
                     {**key, "s": carry.run_id, "f": list(carry.frames)})
-            stmt = ("COPY staging.frames (run_id, part, frame, piece, data) "
-                    "FROM STDIN (FORMAT BINARY)")
-            with _driver(conn).cursor() as cur, cur.copy(stmt) as copy:
-                copy.set_types(["text", "text", "text", "int4", "bytea"])
-                for name, frame in frames.items():
-                    data = memoryview(encode(frame))
-                    for piece, start in enumerate(range(0, max(len(data), 1), PIECE_BYTES)):
-                        copy.write_row((run_id, part, name, piece,
-                                        data[start:start + PIECE_BYTES]))
+            blobs = {name: uuid.uuid4() for name in frames}
+            stmt = "COPY staging.blobs (blob, piece, data) FROM STDIN (FORMAT BINARY)"
+            with _driver(conn).cursor() as cur:
+                with cur.copy(stmt) as copy:
+                    copy.set_types(["uuid", "int4", "bytea"])
+                    for name, frame in frames.items():
+                        data = memoryview(encode(frame))
+                        for piece, start in enumerate(range(0, max(len(data), 1), PIECE_BYTES)):
+                            copy.write_row((blobs[name], piece, data[start:start + PIECE_BYTES]))
+                cur.execute("INSERT INTO staging.frames (run_id, part, frame, blob) "
+                            "SELECT %s, %s, * FROM unnest(%s::text[], %s::uuid[])",
+                            (run_id, part, list(blobs), list(blobs.values())))
         return f"staging.frames run {run_id!r} part {part!r}"
 
     def _read_parts(self, run_id: str, parts: list[str] | None,
@@ -353,7 +361,8 @@ class PostgisStaging(StagingStore):
                                     'ORDER BY part COLLATE "C"').format(wanted), params)
                 out: dict[str, Frames] = {str(p): {} for (p,) in cur.fetchall()}
                 query = sql.SQL("COPY (SELECT part, frame, data FROM staging.frames "
-                                "WHERE run_id = %(run)s AND {}{} ORDER BY part, frame, piece) "
+                                "JOIN staging.blobs USING (blob) WHERE run_id = %(run)s "
+                                "AND {}{} ORDER BY part, frame, piece) "
                                 "TO STDOUT (FORMAT BINARY)").format(wanted, named)
                 with cur.copy(query, params) as copy:
                     copy.set_types(["text", "text", "bytea"])
@@ -379,7 +388,7 @@ class PostgisStaging(StagingStore):
         with self.wh.engine.connect() as conn:
             self._ensure(conn)
             found = conn.execute(text(
-                "SELECT part, frame FROM staging.frames WHERE run_id = :r AND piece = 0 AND "
+                "SELECT part, frame FROM staging.frames WHERE run_id = :r AND "
                 f'{wanted} ORDER BY part COLLATE "C", frame COLLATE "C"'),
                 {"r": run_id, "p": part}).all()
         out: dict[str, list[str]] = {}
@@ -402,10 +411,10 @@ class PostgisStaging(StagingStore):
                 "INSERT INTO staging.parts (run_id, part) SELECT :r, part FROM staging.parts "
                 "WHERE run_id = :s AND part = ANY(:p) ON CONFLICT DO NOTHING RETURNING part"),
                 {"r": run_id, "s": source_run, "p": wanted}).scalars().all()
-            # Copied within the server: the frames never leave it.
+            # Named again: the bytes are the source run's, shared, never copied.
             conn.execute(text(
-                "INSERT INTO staging.frames (run_id, part, frame, piece, data) "
-                "SELECT :r, part, frame, piece, data FROM staging.frames "
+                "INSERT INTO staging.frames (run_id, part, frame, blob) "
+                "SELECT :r, part, frame, blob FROM staging.frames "
                 "WHERE run_id = :s AND part = ANY(:p)"),
                 {"r": run_id, "s": source_run, "p": list(taken)})
 
@@ -417,3 +426,7 @@ class PostgisStaging(StagingStore):
         with self.wh.engine.begin() as conn:
             self._ensure(conn)
             conn.execute(text("DELETE FROM staging.parts WHERE run_id <> :r"), {"r": run_id})
+            # the bytes of the parts just dropped, and of parts written again since, unless
+            # this run names them too
+            conn.execute(text("DELETE FROM staging.blobs b WHERE NOT EXISTS "
+                              "(SELECT FROM staging.frames f WHERE f.blob = b.blob)"))

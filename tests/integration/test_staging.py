@@ -187,7 +187,7 @@ def test_large_frames_are_stored_in_pieces(store: StagingStore,
     same(store.read("r1", "460105"), big)
     if isinstance(store, PostgisStaging):
         with store.wh.engine.connect() as conn:
-            pieces = conn.execute(text("SELECT count(*) FROM staging.frames")).scalar_one()
+            pieces = conn.execute(text("SELECT count(*) FROM staging.blobs")).scalar_one()
         assert pieces > 5
 
 
@@ -201,7 +201,8 @@ def test_only_the_loader_may_use_staging(postgis_url: str) -> None:
             persistence = conn.execute(text(
                 "SELECT relname, relpersistence FROM pg_class WHERE relnamespace = "
                 "'staging'::regnamespace AND relkind = 'r' ORDER BY 1")).all()
-            assert [tuple(r) for r in persistence] == [("frames", "u"), ("parts", "u")]
+            assert [tuple(r) for r in persistence] == [("blobs", "u"), ("frames", "u"),
+                                                       ("parts", "u")]
         for role in ("yitu_analyst", "yitu_monitor"):
             with engine.connect() as conn:
                 conn.execute(text(f"SET ROLE {role}"))
@@ -217,6 +218,106 @@ def test_only_the_loader_may_use_staging(postgis_url: str) -> None:
     finally:
         engine.dispose()
         wh.engine.dispose()
+
+
+def _bytes_staged(store: PostgisStaging) -> tuple[int, int]:
+    """(pieces of bytes stored, their total size)."""
+    with store.wh.engine.connect() as conn:
+        n, size = conn.execute(text(
+            "SELECT count(*), coalesce(sum(octet_length(data)), 0) FROM staging.blobs")).one()
+    return int(n), int(size)
+
+
+def test_adopting_and_carrying_name_the_bytes_never_copy_them(postgis_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A day's run takes the published run's untouched counties: on the server, their bytes
+    are named again, not copied; publishing the run drops the bytes no frame names any more,
+    and only those."""
+    monkeypatch.setattr(staging_module, "PIECE_BYTES", 1000)  # frames of many pieces
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    store = PostgisStaging(wh)
+    for code in ("460105", "460106", "460107"):
+        store.write_partition("r1", code, {"farmland_base_map": frame(300, code)})
+    store.write_partition("r1", "460105/complaints", {"c@r1": frame(200, "d1")})
+    store.mark_published("r1")
+    first = _bytes_staged(store)
+    assert first[0] > 20
+
+    store.write_partition("r2", "460106", {"farmland_base_map": frame(300, "new")})
+    mine = _bytes_staged(store)
+    assert mine[0] > first[0]
+    store.write_partition("r2", "460105/complaints", {"c@r2": frame(5, "d2")},
+                          staging_module.Carry("r1", ("c@r1",)))
+    store.adopt("r2", "r1", ["460105", "460106", "460107"])
+    after = _bytes_staged(store)
+    # only r2's own segment was stored: nothing adopted or carried was copied
+    assert after[1] == mine[1] + len(staging_module.encode(frame(5, "d2")))
+    same(store.read("r2", "460105"), {"farmland_base_map": frame(300, "460105")})
+    same(store.read("r2", "460105/complaints"), {"c@r1": frame(200, "d1"),
+                                                 "c@r2": frame(5, "d2")})
+
+    store.mark_published("r2")
+    # r1's own 460106 is gone; what r2 adopted or carried from r1 stays
+    gone = _bytes_staged(store)
+    assert gone[0] < after[0]
+    same(store.read("r2", "460107"), {"farmland_base_map": frame(300, "460107")})
+    same(store.read("r2", "460105/complaints"), {"c@r1": frame(200, "d1"),
+                                                 "c@r2": frame(5, "d2")})
+    same(store.read("r2", "460106"), {"farmland_base_map": frame(300, "new")})
+    with store.wh.engine.connect() as conn:
+        named = conn.execute(text("SELECT count(DISTINCT blob) FROM staging.frames")).scalar()
+        stored = conn.execute(text("SELECT count(DISTINCT blob) FROM staging.blobs")).scalar()
+    assert named == stored == 5  # four parts, five frames: each named once, all stored
+    store.write_partition("r2", "460107", {"farmland_base_map": frame(2, "again")})
+    store.mark_published("r2")  # a part written again: its old bytes go when published
+    with store.wh.engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(DISTINCT blob) FROM staging.blobs")).scalar()
+    assert stored == 5
+    wh.engine.dispose()
+
+
+V1_STAGING = """
+CREATE SCHEMA staging;
+CREATE UNLOGGED TABLE staging.parts (run_id text NOT NULL, part text NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run_id, part));
+CREATE UNLOGGED TABLE staging.frames (run_id text NOT NULL, part text NOT NULL,
+    frame text NOT NULL, piece integer NOT NULL, data bytea NOT NULL,
+    PRIMARY KEY (run_id, part, frame, piece),
+    FOREIGN KEY (run_id, part) REFERENCES staging.parts ON DELETE CASCADE);
+"""
+
+
+@pytest.mark.parametrize("first_use", ["store", "ensure_ready"])
+def test_a_warehouse_staged_before_bytes_were_shared_keeps_its_parts(
+        postgis_url: str, first_use: str) -> None:
+    """A warehouse whose published run was staged with each frame's bytes in its own rows
+    (the shape before staging.blobs): moved over on first use, every frame read back as
+    written, whichever comes first, the store or `yitu`'s setup."""
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    written = {"460105": layers("a"), ".inputs": {"counties": frame(7, "c")}}
+    with wh.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA staging CASCADE"))
+        conn.exec_driver_sql(V1_STAGING)
+        for part, frames in written.items():
+            conn.execute(text("INSERT INTO staging.parts (run_id, part) VALUES ('r1', :p)"),
+                         {"p": part})
+            for name, f in frames.items():
+                data = staging_module.encode(f)
+                for piece, start in enumerate(range(0, len(data), 700)):  # in pieces
+                    conn.execute(text("INSERT INTO staging.frames VALUES ('r1', :p, :f, :i, :d)"),
+                                 {"p": part, "f": name, "i": piece, "d": data[start:start + 700]})
+    if first_use == "ensure_ready":
+        wh.ensure_ready()
+    store = PostgisStaging(wh)
+    for part, frames in written.items():
+        same(store.read("r1", part), frames)
+    assert store.parts("r1") == ["460105"]
+    with wh.engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('staging.frames_v1')")).scalar() is None
+    wh.engine.dispose()
 
 
 def test_a_warehouse_set_up_before_staging_gets_it_on_first_use(postgis_url: str) -> None:
