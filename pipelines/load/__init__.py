@@ -7,6 +7,8 @@ the quarantined and flagged rows, the change report and the files sent back to t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,12 +93,37 @@ def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Cont
               frame: gpd.GeoDataFrame, verdict: Verdict, outcome: ValidationOutcome,
               counties: gpd.GeoDataFrame | None = None) -> None:
     """Write the drop's answer: its good rows as the current version (one transaction with
-    the ledger outcome and the quarantine), then what it changed, then the report files."""
+    the ledger outcome and the quarantine, committed once the answer files are written),
+    then what it changed."""
     _count(rec, contract, frame, verdict)
+
+    def answer_files() -> None:
+        write_rejection_report(settings, rec, verdict.failures, contract, frame, counties)
+        keep_validation_result(settings, rec, outcome.result)
+
+    # The answer files are written before the commit: a crash before it leaves the drop
+    # pending and the next run writes them again; after it, they are already there. Where
+    # the load is one transaction, they are made beside it: it mostly waits on the
+    # warehouse (a county's parcels sent again: COPY and closing the versions replaced,
+    # 5-8 s at 1x, while its answer workbook takes 2-5 s to make).
+    if not wh.loads_at_once:
+        answer_files()
+        _commit(wh, rec, contract, frame, verdict, outcome, lambda: None)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="yitu-answer") as aside:
+        answered = aside.submit(answer_files)
+        _commit(wh, rec, contract, frame, verdict, outcome, answered.result)
+
+
+def _commit(wh: Warehouse, rec: DropRecord, contract: Contract, frame: gpd.GeoDataFrame,
+            verdict: Verdict, outcome: ValidationOutcome, answered: Callable[[], None]) -> None:
+    """The drop's outcome in one transaction (with its good rows, when loaded), committed
+    once `answered` says the answer files are written; then what it changed."""
     good = verdict.good.rename(columns={ROW_ID_COLUMN: "_source_row"})
     good["_drop_id"], good["_source_file"] = rec.drop_id, rec.file
 
     def finalize(conn: Connection) -> None:
+        answered()  # (raises what writing them raised: nothing is committed then)
         # A drop processed again (a retry, or two workers at once) replaces its own dq rows.
         for table in (wh.tables.quarantine, wh.tables.validation_stats):
             conn.execute(delete(table).where(table.c.drop_id == rec.drop_id))
@@ -108,10 +135,6 @@ def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Cont
         ledger.save_outcome(conn, wh, rec)
         failpoint("load.before_commit")
 
-    # The answer files first: a crash before the commit leaves the drop pending and the next
-    # run writes them again; after it, they are already there.
-    write_rejection_report(settings, rec, verdict.failures, contract, frame, counties)
-    keep_validation_result(settings, rec, outcome.result)
     if rec.state == "loaded":
         assert rec.processed_at is not None
         wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),

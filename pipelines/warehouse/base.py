@@ -112,6 +112,12 @@ class Warehouse(ABC):
         """Load one drop's good rows as the current version, and run `finalize` (ledger,
         quarantine) so that a rerun of the same drop never duplicates rows."""
 
+    # Whether `load_core` writes the rows and `finalize`'s in one transaction (PostGIS): a
+    # `finalize` that raises then leaves no row behind, so the drop's answer files may be
+    # made while the rows are sent (`load.load_rows`). The embedded GeoPackage appends the
+    # rows first (a rerun removes them).
+    loads_at_once = False
+
     @abstractmethod
     def read_current(self, contract: Contract,
                      columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:

@@ -238,6 +238,7 @@ class PostgisWarehouse(Warehouse):
                                        sql.Identifier("core", contract.dataset)), {"d": drop_id})
 
     reads_side_by_side = True  # each read on an ADBC connection of its own (`_read`)
+    loads_at_once = True  # `load_core`: the rows and `finalize` in one transaction
 
     # -- publish -----------------------------------------------------------------------
     publishes_some_layers = True

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import openpyxl
 import pandas as pd
+import pytest
 from sqlalchemy import update
 
 from pipelines.config import settings
 from pipelines.contracts import load_contract
 from pipelines.landing.drops import drop_file
 from pipelines.runner import ingest, warehouse
+from pipelines.warehouse import ledger
 
 
 def test_too_many_bad_rows_reject_the_whole_file(yitu_env: Path, tmp_path: Path) -> None:
@@ -114,3 +118,45 @@ def test_a_county_delivery_replaces_that_county_only(home: Path, sample_dir: Pat
     assert sorted(after.loc[after["xzqdm"] == "460105", "yjjbnttbbh"]) == \
         sorted(resend["YJJBNTTBBH"])
     assert rec.notes["changes"]["removed"] >= 1
+
+
+def test_the_answer_files_are_whole_before_the_load_commits(
+        home: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer files are made beside the load (it waits on the warehouse meanwhile): when
+    making them fails (a full disk), nothing of the drop is committed and it waits for the
+    next run; when the drop's outcome commits, every file is there and whole."""
+    import pipelines.load as load
+    from pipelines.load.answer import WORKBOOK
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    written = load.write_rejection_report
+    monkeypatch.setattr(load, "write_rejection_report", full_disk)
+    drop_file(settings(), sample_dir / "complaints.csv", "complaints")
+    with pytest.raises(OSError, match="No space left"):
+        ingest(settings())
+    wh = warehouse(settings())
+    # no row committed (the embedded warehouse writes the answer files before any row)
+    assert len(wh.read_current(load_contract("complaints"))) == 0
+    [waiting] = ledger.list_drops(wh, dataset="complaints")
+    assert waiting.state == "pending"
+    monkeypatch.setattr(load, "write_rejection_report", written)
+
+    seen: dict[str, Any] = {}
+    real = load.failpoint
+
+    def at(point: str) -> None:
+        if point == "load.before_commit":  # the outcome is about to commit
+            folder = home / "quarantine" / "complaints" / waiting.drop_id
+            seen["json"] = json.loads((folder / "rejections.json").read_text("utf-8"))
+            seen["book"] = openpyxl.load_workbook(folder / WORKBOOK).sheetnames
+        real(point)
+
+    monkeypatch.setattr(load, "failpoint", at)
+    [answered] = ingest(settings())
+    assert answered.drop_id == waiting.drop_id
+    assert answered.state == "loaded" and answered.rows_quarantined > 0
+    assert seen["json"]["drop_id"] == waiting.drop_id and seen["json"]["state"] == "loaded"
+    assert len(seen["book"]) == 3
+    assert len(wh.read_current(load_contract("complaints"))) == answered.rows_loaded
