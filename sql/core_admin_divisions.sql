@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS core.admin_divisions (
     _closed_by text,
     geom geometry(MultiPolygon, 4490)
 );
-CREATE INDEX IF NOT EXISTS admin_divisions_geom_gist ON core.admin_divisions USING gist (geom);
+CREATE INDEX IF NOT EXISTS admin_divisions_geom_current ON core.admin_divisions USING gist (geom) WHERE _valid_to IS NULL;
+DROP INDEX IF EXISTS core.admin_divisions_geom_gist;
 CREATE INDEX IF NOT EXISTS admin_divisions_drop ON core.admin_divisions (_drop_id);
 CREATE INDEX IF NOT EXISTS admin_divisions_current ON core.admin_divisions (xzqdm) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.admin_divisions IS '行政区划（自然资源和规划局）';

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS core.complaints (
     _closed_by text,
     geom geometry(Point, 4490)
 );
-CREATE INDEX IF NOT EXISTS complaints_geom_gist ON core.complaints USING gist (geom);
+CREATE INDEX IF NOT EXISTS complaints_geom_current ON core.complaints USING gist (geom) WHERE _valid_to IS NULL;
+DROP INDEX IF EXISTS core.complaints_geom_gist;
 CREATE INDEX IF NOT EXISTS complaints_drop ON core.complaints (_drop_id);
 CREATE INDEX IF NOT EXISTS complaints_current ON core.complaints (gdbh) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.complaints IS '12345热线工单（12345政务服务便民热线）';

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS core.licenses (
     _closed_by text,
     geom geometry(Point, 4490)
 );
-CREATE INDEX IF NOT EXISTS licenses_geom_gist ON core.licenses USING gist (geom);
+CREATE INDEX IF NOT EXISTS licenses_geom_current ON core.licenses USING gist (geom) WHERE _valid_to IS NULL;
+DROP INDEX IF EXISTS core.licenses_geom_gist;
 CREATE INDEX IF NOT EXISTS licenses_drop ON core.licenses (_drop_id);
 CREATE INDEX IF NOT EXISTS licenses_current ON core.licenses (zzbh) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.licenses IS '证照（市场监督管理局）';

@@ -40,7 +40,7 @@ __all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "core_vers
            "ingest", "init", "integrate_partition", "plan_run", "publish_is_stale", "publish_run",
            "report", "reprocess", "run_all", "status", "warehouse"]
 log = logging.getLogger(__name__)
-SETUP_FORMAT = "5"  # bump when the setup itself (not a contract) changes what it creates
+SETUP_FORMAT = "6"  # bump when the setup itself (not a contract) changes what it creates
 OnFailure = Callable[[DropRecord, Exception], None]
 
 

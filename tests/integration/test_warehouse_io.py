@@ -239,3 +239,60 @@ def test_arrow_reads_give_what_copy_gives(postgis_url: str) -> None:
             [None if g is None else g.wkb for g in expected.geometry]
     assert wh._read(queries[0])["i2"].dtype == "int64"
     wh.engine.dispose()
+
+
+def test_the_spatial_index_holds_current_rows_and_the_reads_use_it(postgis_url: str) -> None:
+    """Each core table's spatial index holds its current rows only (closing a version adds
+    no entry to it), the spatial reads go through it, and a warehouse set up with the
+    whole-table index before has it replaced on setup."""
+    wh = open_warehouse(postgis_url)
+    wh.ensure_ready()
+    contract = load_contract("complaints")
+
+    def indexes() -> dict[str, str]:
+        with wh.engine.connect() as conn:
+            return dict(conn.execute(text(  # type: ignore[arg-type]
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'core' "
+                "AND tablename = 'complaints' AND indexdef LIKE '%gist%'")).all())
+
+    assert list(indexes()) == ["complaints_geom_current"]
+    assert indexes()["complaints_geom_current"].endswith("WHERE (_valid_to IS NULL)")
+
+    wh.load_core(contract, _orders(14, "d1"), "d1", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _orders(3, "d2"), "d2", LOADED_AT, lambda conn: None)  # closes 3
+    current = wh.read_current_versions(contract, ["gdbh"])
+    point = current.loc[current["gdbh"] == "G10", "geom"].to_numpy()
+    with wh.engine.begin() as conn:  # every new connection: an index, wherever it may serve
+        conn.execute(text(f"ALTER DATABASE {postgis_url.rsplit('/', 1)[1]} "
+                          "SET enable_seqscan = off"))
+    wh.engine.dispose()
+
+    def scans(at_least: int) -> int:
+        """The index's scans, once they reach `at_least` (a backend's statistics reach the
+        others when it flushes them) or after 10 s."""
+        found = 0
+        for _ in range(50):
+            with wh.engine.connect() as conn:
+                found = conn.execute(text(
+                    "SELECT idx_scan FROM pg_stat_user_indexes "
+                    "WHERE indexrelname = 'complaints_geom_current'")).scalar_one()
+            if found >= at_least:
+                break
+            time.sleep(0.2)
+        return int(found)
+
+    time.sleep(1)
+    before = scans(0)
+    assert list(wh.read_current_at(contract, ["gdbh"], point)["gdbh"]) == ["G10"]
+    assert scans(before + 1) == before + 1  # through the partial index
+    box = (110.0 - 1e-9, 19.4, 110.0 + 0.1 / 13 * 4.5, 19.6)
+    assert sorted(wh.read_current_within(contract, ["gdbh"], [box], [], point)["gdbh"]) == [
+        "G0", "G10", "G3", "G4"]
+    assert scans(before + 3) == before + 3  # the box and the point, through it too
+
+    with wh.engine.begin() as conn:  # as a warehouse set up before it was partial
+        conn.execute(text("DROP INDEX core.complaints_geom_current"))
+        conn.execute(text("CREATE INDEX complaints_geom_gist ON core.complaints USING gist (geom)"))
+    wh.ensure_ready()
+    assert list(indexes()) == ["complaints_geom_current"]
+    wh.engine.dispose()
