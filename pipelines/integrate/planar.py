@@ -6,6 +6,11 @@ few shapes that actually overlap go through the (costlier) arrangement of their 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -13,6 +18,40 @@ import shapely
 
 GeomArray = npt.NDArray[np.object_]
 IndexArray = npt.NDArray[np.intp]
+_THREADS = 1  # see `threads`
+SPLIT_BELOW = 2_000  # rows under which a call is not split: a thread costs more than it saves
+
+
+@contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Within it, the element-wise shapely calls of the overlay (`elementwise`) run over `n`
+    threads: for a build that runs alone while cores wait (one county's parcels sent again:
+    its overlay is most of a resend's build, on one core of two). Never where builds run side
+    by side (forked workers, Airflow's county tasks): they have the cores busy already."""
+    global _THREADS
+    before, _THREADS = _THREADS, max(1, n)
+    try:
+        yield
+    finally:
+        _THREADS = before
+
+
+def elementwise(fn: Callable[..., Any], *arrays: npt.NDArray[Any], **kwargs: Any
+                ) -> npt.NDArray[Any]:
+    """`fn(*arrays, **kwargs)` for a shapely function that works row by row (along the first
+    axis), the rows split over the threads `threads` allows. Shapely's vectorised functions
+    release the GIL, so the threads run at once; each row's result is the one a single call
+    gives, bit for bit (tests/unit/test_planar_threads.py)."""
+    n = _THREADS
+    rows = len(arrays[0])
+    if n <= 1 or rows < SPLIT_BELOW:
+        return np.asarray(fn(*arrays, **kwargs))
+    cuts = np.linspace(0, rows, n + 1).astype(int)
+    # a pool per call: one made once would not survive the fork of the builds' workers
+    with ThreadPoolExecutor(n, thread_name_prefix="yitu-shapely") as pool:
+        parts = list(pool.map(lambda at: fn(*(a[at[0]:at[1]] for a in arrays), **kwargs),
+                              zip(cuts[:-1], cuts[1:], strict=True)))
+    return np.concatenate(parts)
 
 _POLYGON, _MULTI_POLYGON, _COLLECTION = 3, 6, 7
 INTERIORS_SHARE_AREA = "2********"  # DE-9IM: the interiors meet in a two-dimensional set
@@ -46,7 +85,8 @@ def interior_overlaps(geoms: GeomArray) -> tuple[IndexArray, IndexArray]:
     i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     ordered = i < j
     i, j = i[ordered], j[ordered]
-    shared = shapely.relate_pattern(geoms[i], geoms[j], INTERIORS_SHARE_AREA)
+    shared = elementwise(shapely.relate_pattern, geoms[i], geoms[j],
+                         pattern=INTERIORS_SHARE_AREA)
     return i[shared].astype(np.intp), j[shared].astype(np.intp)
 
 
@@ -98,7 +138,7 @@ def union_overlay(left: GeomArray, right: GeomArray) -> tuple[IndexArray, IndexA
     so the same shapes give the same bits in every partition.
     """
     li, ri = shapely.STRtree(right).query(left, predicate="intersects")
-    both = polygonal(shapely.intersection(left[li], right[ri]))
+    both = polygonal(elementwise(shapely.intersection, left[li], right[ri]))
     shared = pd.notna(both)  # touching along an edge or at a corner is no overlap
     li, ri, both = li[shared].astype(np.intp), ri[shared].astype(np.intp), both[shared]
     left_rest = _subtract(left, li, right, ri)
@@ -133,6 +173,6 @@ def _subtract(shapes: GeomArray, mine: IndexArray, others: GeomArray,
         at = np.isin(row, rows)
         padded = np.full((len(rows), int(counts[rows].max())), None, dtype=object)
         padded[np.searchsorted(rows, row[at]), rank[at]] = others[theirs[at]]
-        cover = shapely.union_all(padded, axis=1)
-        rest[owners[rows]] = shapely.difference(rest[owners[rows]], cover)
+        cover = elementwise(shapely.union_all, padded, axis=1)
+        rest[owners[rows]] = elementwise(shapely.difference, rest[owners[rows]], cover)
     return polygonal(rest)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
-from pipelines.integrate import ENRICHED, FAMILIES, ROW_COLUMNS, segments
+from pipelines.integrate import ENRICHED, FAMILIES, ROW_COLUMNS, planar, segments
 from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import (
     ASSESSED_FROM,
@@ -392,8 +392,10 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     indexes made here once, and write their partitions to the staging store themselves. Each
     county's cost is in the runs' ledger, as an Airflow county task's is."""
     if jobs <= 1 or len(run.partitions) <= 1:
-        return sum((_build_county(wh, staged, run, county, inputs)
-                    for county in run.partitions), Counts())
+        # one county alone (its parcels sent again): its overlay over the cores instead
+        with planar.threads(jobs if len(run.partitions) == 1 else 1):
+            return sum((_build_county(wh, staged, run, county, inputs)
+                        for county in run.partitions), Counts())
     if _matches_orders(run.build or integrate.part_keys(run.partitions)):
         inputs.registers.ready()  # made once, here, for every worker that matches orders
         integrate.row_ids(inputs, "complaints")  # (and every order's identity)
