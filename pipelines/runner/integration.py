@@ -393,7 +393,8 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     county's cost is in the runs' ledger, as an Airflow county task's is."""
     if jobs <= 1 or len(run.partitions) <= 1:
         # one county alone (its parcels sent again): its overlay over the cores instead
-        with planar.threads(jobs if len(run.partitions) == 1 else 1):
+        # (more than one county here means one job: no thread to spare)
+        with planar.threads(jobs):
             return sum((_build_county(wh, staged, run, county, inputs)
                         for county in run.partitions), Counts())
     if _matches_orders(run.build or integrate.part_keys(run.partitions)):
