@@ -37,6 +37,7 @@ CREATE INDEX IF NOT EXISTS farmland_pbf_geom_current ON core.farmland_pbf USING 
 DROP INDEX IF EXISTS core.farmland_pbf_geom_gist;
 CREATE INDEX IF NOT EXISTS farmland_pbf_drop ON core.farmland_pbf (_drop_id);
 CREATE INDEX IF NOT EXISTS farmland_pbf_current ON core.farmland_pbf (yjjbnttbbh) WHERE _valid_to IS NULL;
+CREATE INDEX IF NOT EXISTS farmland_pbf_xzqdm_current ON core.farmland_pbf (xzqdm) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.farmland_pbf IS '永久基本农田保护图斑（自然资源和规划局）';
 COMMENT ON COLUMN core.farmland_pbf.bsm IS '标识码';
 COMMENT ON COLUMN core.farmland_pbf.xzqdm IS '行政区代码';

@@ -5,15 +5,15 @@ Every run reads the current rows of the four input datasets and locates each in 
 (`integrate.load_inputs`: a spatial join of representative points, a quarter of the read's
 client CPU at 0.3x). A run with a staging store also stages, as a part of its own
 (`.located`), each row's `_version_id` and county, and what they were located against (the
-setup and the counties); the next run reads the rows fresh, takes the county of every row
+contracts and the counties); the next run reads the rows fresh, takes the county of every row
 the published run located, and locates only the others. A row's content never changes while
 it is current (a load adds versions and closes old ones), so its county does not either
-while the counties stay the same; other counties, another setup (`wh.meta("setup")`), no
+while the counties stay the same; other counties, other contracts (`contracts_digest`), no
 cache, or `--full` locate every row, as `load_inputs` does.
 
 A run that may read part of its inputs (`partial`: the plan of a run that is neither full
 nor for one county) reads no farmland when only work orders changed: when the published run
-was located under the same setup and counties and the loaded drops of the farmland and
+was located under the same contracts and counties and the loaded drops of the farmland and
 licence datasets are the ones it read (`ledger.dataset_versions`, staged beside the counties),
 the farmland partitions and the licences on farmland are the published run's, and the work
 orders need only the parcels under the points of the orders added since. Those parcels are
@@ -65,7 +65,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.contracts import Contract
+from pipelines.contracts import Contract, contracts_digest
 from pipelines.integrate.inputs import (
     COUNTY,
     ENRICHING_ONLY,
@@ -112,8 +112,8 @@ class Read(NamedTuple):
     zones: tuple[str, ...] = ()
 
 
-def cache_key(setup: str, counties: gpd.GeoDataFrame) -> tuple[str, str]:
-    """(setup, counties digest): counties cached under another setup, or located against
+def cache_key(contracts: str, counties: gpd.GeoDataFrame) -> tuple[str, str]:
+    """(contracts digest, counties digest): counties cached under other contracts, or located against
     other counties (codes, names, shapes, order: `locate` takes the first county a point
     lies in), are not used."""
     digest = hashlib.sha256()
@@ -121,7 +121,7 @@ def cache_key(setup: str, counties: gpd.GeoDataFrame) -> tuple[str, str]:
         digest.update("\x1f".join(map(str, counties[column])).encode("utf-8") + b"\x1e")
     for wkb in shapely.to_wkb(np.asarray(counties.geometry.array, dtype=object)):
         digest.update(b"\x1e" if wkb is None else wkb)
-    return setup, digest.hexdigest()
+    return contracts, digest.hexdigest()
 
 
 def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
@@ -130,7 +130,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     each row's county staged for the next run; with `partial`, the farmland left unread
     where only work orders changed since the published run."""
     counties = current_counties(wh).reset_index(drop=True)
-    key = cache_key(wh.meta("setup") or "", counties)
+    key = cache_key(contracts_digest(), counties)
     versions = dataset_versions(wh)
     source = staging.published()
     known, seen = ({}, {}) if full or source is None or source == run_id else \
@@ -181,6 +181,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
                        {n: upto for n, (_, upto) in sparse.items() if n in POINTED})
         if zones:
             counties = counties.assign(**{ZONE_READ: counties[COUNTY].isin(zones)})
+    # ("setup": the column's name from when the key was the warehouse's setup digest)
     places["key"] = gpd.GeoDataFrame({"setup": [key[0]], "counties": [key[1]],
                                       "versions": [json.dumps(versions, sort_keys=True)]},
                                      geometry=[None], crs=4490)
@@ -414,7 +415,7 @@ def _newest(known: gpd.GeoDataFrame) -> int | None:
 
 def _read_cache(staging: StagingStore, source: str, key: tuple[str, str]
                 ) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, str]]:
-    """`source`'s counties of rows by frame, when located under this setup and counties,
+    """`source`'s counties of rows by frame, when located under these contracts and counties,
     and the versions of the datasets it read (none, when staged before they were kept)."""
     found = staging.read(source, LOCATED) or {}
     stamp = found.pop("key", None)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from pipelines import integrate
 from pipelines.config import Settings, UsageError
+from pipelines.contracts import contracts_digest
 from pipelines.integrate import ENRICHED, FAMILIES, ROW_COLUMNS, planar, segments
 from pipelines.integrate.assessment import LAYER as ASSESSMENT
 from pipelines.integrate.assessment_sources import (
@@ -176,14 +177,14 @@ def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
         register = taken or integrate.register_digest(inputs.licenses)
         reused, now = bool(taken), light
         if read.zones:  # their farmland changed: their every part printed from their share
-            now.update(integrate.part_prints(inputs, read.zones, tag=wh.meta("setup") or "",
+            now.update(integrate.part_prints(inputs, read.zones, tag=contracts_digest(),
                                              register=register))
     else:
         register = integrate.register_digest(inputs.licenses)
         reused = not full and bool(_reuse_registers(staging, run_id, published, inputs,
                                                     register))
         # the contracts too: a changed contract changes what every partition holds
-        now = integrate.part_prints(inputs, codes, tag=wh.meta("setup") or "",
+        now = integrate.part_prints(inputs, codes, tag=contracts_digest(),
                                     register=register)
     judged = integrate.judged_alike(inputs, codes, when)  # response times: alike until...
     if county is not None:  # the others as published, whatever changed since

@@ -232,12 +232,13 @@ class Warehouse(ABC):
             scope_column = contract.key_column
         elif contract.snapshot_by:
             scope_column = contract.snapshot_by.lower()
-        scope = ""
-        if scope_column:
-            scope = (f" AND {scope_column} IN (SELECT {scope_column} FROM {table}"
-                     f" WHERE _drop_id = :drop_id)")
+        scope = f" AND {self._in_scope(scope_column, table)}" if scope_column else ""
         return (f"UPDATE {table} SET _valid_to = :loaded_at, _closed_by = :drop_id "
                 f"WHERE _valid_to IS NULL AND _drop_id <> :drop_id{scope}")
+
+    def _in_scope(self, column: str, table: str) -> str:
+        """The condition of `close_sql` that a row's `column` holds one of the drop's values."""
+        return f"{column} IN (SELECT {column} FROM {table} WHERE _drop_id = :drop_id)"
 
 
 def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -36,6 +36,12 @@ def core_ddl(contract: Contract) -> str:
     if contract.key_column:
         lines.append(f"CREATE INDEX IF NOT EXISTS {contract.dataset}_current ON {t} "
                      f"({contract.key_column}) WHERE _valid_to IS NULL;")
+    if contract.snapshot_by:
+        # A snapshot replaces the current rows of the counties it covers: they are found
+        # through this index, not among every current row of the province.
+        scope = contract.snapshot_by.lower()
+        lines.append(f"CREATE INDEX IF NOT EXISTS {contract.dataset}_{scope}_current ON {t} "
+                     f"({scope}) WHERE _valid_to IS NULL;")
     lines.append(f"COMMENT ON TABLE {t} IS "
                  f"{_sql_literal(f'{contract.title}（{contract.department}）')};")
     for c in core_columns(contract):

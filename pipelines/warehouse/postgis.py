@@ -123,6 +123,14 @@ class PostgisWarehouse(Warehouse):
                          {"drop_id": drop_id, "loaded_at": loaded_at})
             finalize(conn)
 
+    def _in_scope(self, column: str, table: str) -> str:
+        # The drop's values as one array (an InitPlan), so the current rows holding them are
+        # found through the table's index on the column (`ddl.core_ddl`). As `IN (SELECT
+        # ...)` the planner hash-joined every current row: closing a county's 87 thousand
+        # parcels visited all 963 thousand, 3.8 s against 0.9 s at 1x.
+        return (f"{column} = ANY(ARRAY(SELECT DISTINCT {column} FROM {table} "
+                "WHERE _drop_id = :drop_id))")
+
     def _read(self, query: sql.Composable, params: dict[str, Any] | None = None
               ) -> gpd.GeoDataFrame:
         """The rows of `query`, through ADBC (`pgcopy.read_arrow`: half the CPU), or COPY

@@ -296,3 +296,45 @@ def test_the_spatial_index_holds_current_rows_and_the_reads_use_it(postgis_url: 
     wh.ensure_ready()
     assert list(indexes()) == ["complaints_geom_current"]
     wh.engine.dispose()
+
+
+def _parcels(counties: list[str], drop: str, each: int = 3) -> gpd.GeoDataFrame:
+    """One county's snapshot of parcels per code, `each` parcels each."""
+    codes = [c for c in counties for _ in range(each)]
+    squares = [shapely.multipolygons([shapely.box(110 + i / 1e4, 19.5, 110.00005 + i / 1e4,
+                                                  19.50005)]) for i in range(len(codes))]
+    frame = pd.DataFrame({"yjjbnttbbh": [f"{c}-{i % each}" for i, c in enumerate(codes)],
+                          "xzqdm": codes, "_drop_id": drop, "_source_file": "图斑.zip",
+                          "_source_row": range(1, len(codes) + 1), "_flags": None})
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(squares, crs=4490)).rename_geometry(
+        "geom")
+
+
+def test_a_county_snapshot_closes_that_county_only(wh: Warehouse) -> None:
+    """A snapshot by county replaces the current rows of the counties it covers and no
+    other's; on PostGIS those rows are found through the index on the county column (one
+    array of the drop's counties, not a join over every current row)."""
+    contract = load_contract("farmland_pbf")
+    counties = [f"4601{i:02d}" for i in range(20)]
+    wh.load_core(contract, _parcels(counties, "d1", 50), "d1", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LOADED_AT, lambda conn: None)
+    current = wh.read_current_versions(contract, ["xzqdm", "_drop_id"])
+    assert sorted(zip(current["xzqdm"], current["_drop_id"], strict=True)) == sorted(
+        [(c, "d1") for c in counties if c != "460106" for _ in range(50)] +
+        [("460106", "d2")] * 40)
+    if not isinstance(wh, PostgisWarehouse):
+        return
+    with wh.engine.begin() as conn:  # a thousand rows: the planner knows them
+        conn.execute(text("ANALYZE core.farmland_pbf"))
+        plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + wh.close_sql(
+            contract, "core.farmland_pbf")), {"drop_id": "d3", "loaded_at": LOADED_AT}
+        ).scalar_one()
+
+    def nodes(node: dict[str, object]) -> Iterator[dict[str, object]]:
+        yield node
+        for child in node.get("Plans", []):  # type: ignore[attr-defined]
+            yield from nodes(child)
+
+    found = [n for n in nodes(plan[0]["Plan"])
+             if n.get("Index Name") == "farmland_pbf_xzqdm_current"]
+    assert found and "ANY" in str(found[0].get("Index Cond")), plan
