@@ -7,8 +7,9 @@ the quarantined and flagged rows, the change report and the files sent back to t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,8 @@ from pipelines.validate.suite import ROW_ID_COLUMN
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.ledger import DropRecord
 
-__all__ = ["complete_loaded", "judge", "load_rows", "reject_file", "Verdict"]
+__all__ = ["changes_recorded_later", "complete_loaded", "judge", "load_rows", "reject_file",
+           "Verdict"]
 log = logging.getLogger(__name__)
 LEDGER_ERROR_LIMIT = 1000  # the full list is in dq.quarantine and the rejection report
 
@@ -89,6 +91,29 @@ def _count(rec: DropRecord, contract: Contract, frame: gpd.GeoDataFrame, v: Verd
     rec.processed_at = datetime.now(UTC)
 
 
+_CHANGES_LATER = False  # see `changes_recorded_later`
+
+
+@contextmanager
+def changes_recorded_later() -> Iterator[None]:
+    """Drops loaded in this block, here or in workers forked in it, leave what they changed
+    to `complete_loaded`, which the caller runs when it suits it: `yitu run` on PostGIS
+    records it beside its integration (at 1x a county's parcels sent again: 4 s of reading
+    the versions back and comparing areas, after the load and before anything could be
+    published)."""
+    global _CHANGES_LATER
+    before, _CHANGES_LATER = _CHANGES_LATER, True
+    try:
+        yield
+    finally:
+        _CHANGES_LATER = before
+
+
+def changes_later() -> bool:
+    """Whether loads leave their changes to `complete_loaded` (`changes_recorded_later`)."""
+    return _CHANGES_LATER
+
+
 def load_rows(settings: Settings, wh: Warehouse, rec: DropRecord, contract: Contract,
               frame: gpd.GeoDataFrame, verdict: Verdict, outcome: ValidationOutcome,
               counties: gpd.GeoDataFrame | None = None) -> None:
@@ -142,7 +167,8 @@ def _commit(wh: Warehouse, rec: DropRecord, contract: Contract, frame: gpd.GeoDa
         failpoint("load.after_commit")
         # After the load's own transaction: what this drop changed can never undo the load
         # (a run that dies here leaves it to the next: `complete_loaded`).
-        record_changes(wh, contract, rec)
+        if not _CHANGES_LATER:
+            record_changes(wh, contract, rec)
     else:
         with wh.engine.begin() as conn:
             finalize(conn)

@@ -15,7 +15,7 @@ from pipelines.alerts import send_alerts
 from pipelines.config import Settings, UsageError
 from pipelines.contracts import DATASETS, contracts_digest, county_layer
 from pipelines.landing.drops import detect_drops
-from pipelines.load import complete_loaded
+from pipelines.load import changes_later, changes_recorded_later, complete_loaded
 from pipelines.read.isolate import prestart
 from pipelines.report import ReportPaths, write_report
 from pipelines.runner.drops import answer_drop, answer_order, pending, record_failure
@@ -32,7 +32,7 @@ from pipelines.runner.integration import (
     publish_run,
 )
 from pipelines.runner.locks import exclusive
-from pipelines.runner.parallel import forked_map
+from pipelines.runner.parallel import forked_aside, forked_map
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
 from pipelines.warehouse.ledger import DropRecord
 
@@ -170,7 +170,8 @@ def ingest(settings: Settings, dataset: str | None = None,
         log.info("the embedded warehouse answers drops one at a time (--jobs %d ignored)", jobs)
         jobs = 1
     answered = answer_pending(settings, wh, datasets, jobs=jobs)
-    complete_loaded(wh)
+    if not changes_later():  # (else the caller completes them: `run_all`)
+        complete_loaded(wh)
     return answered
 
 
@@ -229,16 +230,40 @@ def run_all(settings: Settings, dataset: str | None = None, retry: str | None = 
     datasets and builds the counties side by side in that many forked workers."""
     wh = warehouse(settings)  # opened (and set up if new) once for the whole run
     summary = RunSummary(drops=[reprocess(settings, retry, wh)] if retry else [])
-    summary.drops += ingest(settings, dataset, wh, jobs=jobs)
-    with exclusive(settings, "yitu.publish"):
-        version = core_version(wh)
-        if full or publish_is_stale(wh, version):
-            summary.published = integrate_and_publish(settings, wh, as_of(), full=full,
-                                                      jobs=jobs)
-            if summary.published:
-                wh.set_meta(PUBLISHED_FROM, version)
+    if settings.embedded:  # one writer at a time on the GeoPackage: each in its turn
+        summary.drops += ingest(settings, dataset, wh, jobs=jobs)
+        changes = None
+    else:  # what the loads changed, recorded beside the integration; the report reads it
+        with changes_recorded_later():
+            summary.drops += ingest(settings, dataset, wh, jobs=jobs)
+        changes = forked_aside(_complete_loaded, settings)
+    try:
+        with exclusive(settings, "yitu.publish"):
+            version = core_version(wh)
+            if full or publish_is_stale(wh, version):
+                summary.published = integrate_and_publish(settings, wh, as_of(), full=full,
+                                                          jobs=jobs)
+                if summary.published:
+                    wh.set_meta(PUBLISHED_FROM, version)
+    finally:
+        if changes is not None:
+            changes.join()
+            if changes.exitcode:  # the next run records them (`complete_loaded`)
+                log.warning("what this run's drops changed was not recorded (exit code %s)",
+                            changes.exitcode)
+    if changes is not None:  # the drops as answered, with what they changed
+        summary.drops = [ledger.get_drop(wh, r.drop_id) for r in summary.drops]
     summary.report = report(settings, wh=wh)
     return summary
+
+
+def _complete_loaded(settings: Settings) -> None:
+    """`complete_loaded`, in a process of its own (`run_all`): its own connection."""
+    wh = open_warehouse(settings.warehouse_url)
+    try:
+        complete_loaded(wh)
+    finally:
+        wh.engine.dispose()
 
 
 def status(settings: Settings) -> list[DropRecord]:

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
 from pipelines.read import isolate
@@ -65,3 +66,18 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
             return list(pool.map(fn, items))
     finally:
         gc.unfreeze()
+
+
+def forked_aside(fn: Callable[[T], None], item: T) -> BaseProcess:
+    """`fn(item)` in one process forked from this one while this one goes on (`join()` it):
+    for work that leaves its result in the warehouse. A process, not a thread: this one may
+    fork workers of its own meanwhile (`forked_map`), which a live thread makes unsafe."""
+    process = multiprocessing.get_context("fork").Process(target=_aside, args=(fn, item),
+                                                          name=f"yitu-{fn.__name__}")
+    process.start()
+    return process
+
+
+def _aside(fn: Callable[[T], None], item: T) -> None:
+    isolate.after_fork()
+    fn(item)
