@@ -9,6 +9,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pipelines.alerts import send_alerts
@@ -20,6 +21,7 @@ from pipelines.read.isolate import prestart
 from pipelines.report import ReportPaths, write_report
 from pipelines.runner.drops import answer_drop, answer_order, pending, record_failure
 from pipelines.runner.faults import environment_fault
+from pipelines.runner.inputs_cache import Prefetch
 from pipelines.runner.integration import (
     PUBLISHED_FROM,
     IntegrationRun,
@@ -30,9 +32,10 @@ from pipelines.runner.integration import (
     plan_run,
     publish_is_stale,
     publish_run,
+    store,
 )
 from pipelines.runner.locks import exclusive
-from pipelines.runner.parallel import forked_aside, forked_map
+from pipelines.runner.parallel import Aside, forked_map
 from pipelines.warehouse import Warehouse, ledger, open_warehouse
 from pipelines.warehouse.ledger import DropRecord
 
@@ -42,6 +45,7 @@ __all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "core_vers
 log = logging.getLogger(__name__)
 SETUP_FORMAT = "7"  # bump when the setup itself (not a contract) changes what it creates
 OnFailure = Callable[[DropRecord, Exception], None]
+Answering = Callable[[set[str]], None]  # told the datasets with drops to answer (`started`)
 
 
 def setup_digest() -> str:
@@ -81,13 +85,15 @@ def detect(settings: Settings, wh: Warehouse, datasets: list[str]) -> list[DropR
 
 
 def answer_pending(settings: Settings, wh: Warehouse, datasets: list[str],
-                   on_failure: OnFailure | None = None, jobs: int = 1) -> list[DropRecord]:
+                   on_failure: OnFailure | None = None, jobs: int = 1,
+                   started: Answering | None = None) -> list[DropRecord]:
     """Answer the pending drops of `datasets`: the counties' first when the others are placed
     on them (their files still in landing are taken too), then the rest in the order
     received. A drop is answered under its dataset's lock, so two runs answer it once.
     `on_failure` hears of a drop that crashed before the exception goes on. With `jobs` > 1
     the datasets are answered side by side in forked workers (`pipelines.runner.parallel`),
-    each dataset's drops still in the order received."""
+    each dataset's drops still in the order received. `started` hears which datasets have
+    drops to answer once this process forks no more workers for them (see `forked_map`)."""
     order = answer_order(datasets)
     if jobs <= 1:
         prestart()  # the reader's child process starts while the ledger is read
@@ -96,13 +102,17 @@ def answer_pending(settings: Settings, wh: Warehouse, datasets: list[str],
     todo = sorted((rec for ds in order for rec in pending(wh, ds)),
                   key=lambda r: (base is None or r.dataset != base.dataset, r.received_at,
                                  r.drop_id))
-    if jobs > 1 and on_failure is None:
-        return _answer_side_by_side(settings, todo, base.dataset if base else None, jobs)
+    answering = {r.dataset for r in todo}
+    told = partial(started, answering) if started is not None else None
+    if jobs > 1 and on_failure is None and todo:
+        return _answer_side_by_side(settings, todo, base.dataset if base else None, jobs, told)
+    if told is not None:
+        told()
     return [_answer(settings, wh, rec, on_failure) for rec in todo]
 
 
 def _answer_side_by_side(settings: Settings, todo: list[DropRecord], base: str | None,
-                         jobs: int) -> list[DropRecord]:
+                         jobs: int, started: Callable[[], None] | None) -> list[DropRecord]:
     """The counties' drops (in one worker: the others are placed on them), then the other
     datasets, one per worker at a time, the largest delivery first so that the last to finish
     is a small one."""
@@ -120,9 +130,11 @@ def _answer_side_by_side(settings: Settings, todo: list[DropRecord], base: str |
     if not alone:
         validation.warm_up()
     answered: dict[str, DropRecord] = {}
-    for batch in (first, rest):  # the first, too, in a worker: this process starts no reader
+    batches = [b for b in (first, rest) if b]
+    for i, batch in enumerate(batches):  # the first, too, in a worker: no reader starts here
         work = [(settings, [r.drop_id for r in recs], alone) for recs in batch]
-        for records in forked_map(_answer_in_worker, work, jobs):
+        last = i == len(batches) - 1
+        for records in forked_map(_answer_in_worker, work, jobs, started if last else None):
             answered.update((r.drop_id, r) for r in records)
     return [answered[r.drop_id] for r in todo]
 
@@ -160,7 +172,8 @@ def _answer(settings: Settings, wh: Warehouse, rec: DropRecord,
 
 
 def ingest(settings: Settings, dataset: str | None = None,
-           wh: Warehouse | None = None, jobs: int = 1) -> list[DropRecord]:
+           wh: Warehouse | None = None, jobs: int = 1,
+           started: Answering | None = None) -> list[DropRecord]:
     wh = wh or warehouse(settings)
     datasets = [dataset] if dataset else list(DATASETS)
     detect(settings, wh, datasets)
@@ -169,7 +182,7 @@ def ingest(settings: Settings, dataset: str | None = None,
         # for each other's locks (or time out on them)
         log.info("the embedded warehouse answers drops one at a time (--jobs %d ignored)", jobs)
         jobs = 1
-    answered = answer_pending(settings, wh, datasets, jobs=jobs)
+    answered = answer_pending(settings, wh, datasets, jobs=jobs, started=started)
     if not changes_later():  # (else the caller completes them: `run_all`)
         complete_loaded(wh)
     return answered
@@ -232,29 +245,50 @@ def run_all(settings: Settings, dataset: str | None = None, retry: str | None = 
     summary = RunSummary(drops=[reprocess(settings, retry, wh)] if retry else [])
     if settings.embedded:  # one writer at a time on the GeoPackage: each in its turn
         summary.drops += ingest(settings, dataset, wh, jobs=jobs)
-        changes = None
-    else:  # what the loads changed, recorded beside the integration; the report reads it
-        with changes_recorded_later():
-            summary.drops += ingest(settings, dataset, wh, jobs=jobs)
-        changes = forked_aside(_complete_loaded, settings)
-    try:
-        with exclusive(settings, "yitu.publish"):
-            version = core_version(wh)
-            if full or publish_is_stale(wh, version):
-                summary.published = integrate_and_publish(settings, wh, as_of(), full=full,
-                                                          jobs=jobs)
-                if summary.published:
-                    wh.set_meta(PUBLISHED_FROM, version)
-    finally:
-        if changes is not None:
-            changes.join()
-            if changes.exitcode:  # the next run records them (`complete_loaded`)
-                log.warning("what this run's drops changed was not recorded (exit code %s)",
-                            changes.exitcode)
-    if changes is not None:  # the drops as answered, with what they changed
-        summary.drops = [ledger.get_drop(wh, r.drop_id) for r in summary.drops]
+        _publish_if_stale(settings, wh, summary, full, jobs)
+    else:
+        _ingest_and_publish_beside(settings, wh, summary, dataset, full, jobs)
     summary.report = report(settings, wh=wh)
     return summary
+
+
+def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSummary,
+                               dataset: str | None, full: bool, jobs: int) -> None:
+    """`run_all`'s ingest and publish on PostGIS, with two things beside them. The
+    integration's whole reads of datasets no drop of this run changes start while the drops
+    are answered (`inputs_cache.Prefetch`: at 1x a county's parcels sent again, the plan
+    waited 6 s for the licences and work orders). What the loads changed is recorded beside
+    the integration (`changes_recorded_later`), in a process forked before those reads'
+    threads start and told to go once the drops are answered; the report reads it."""
+    changes = Aside(_complete_loaded, settings)
+    ahead: list[Prefetch] = []
+
+    def reads_ahead(answering: set[str]) -> None:
+        if answering:  # nothing to answer: maybe nothing to publish either
+            ahead.append(Prefetch(wh, store(settings, wh), answering, full))
+
+    try:
+        with changes_recorded_later():
+            summary.drops += ingest(settings, dataset, wh, jobs=jobs, started=reads_ahead)
+        changes.go()
+        _publish_if_stale(settings, wh, summary, full, jobs, ahead[0] if ahead else None)
+    finally:
+        for reads in ahead:
+            reads.close()
+        if changes.join():  # the next run records them (`complete_loaded`)
+            log.warning("what this run's drops changed was not recorded")
+    summary.drops = [ledger.get_drop(wh, r.drop_id) for r in summary.drops]  # (with them)
+
+
+def _publish_if_stale(settings: Settings, wh: Warehouse, summary: RunSummary, full: bool,
+                      jobs: int, ahead: Prefetch | None = None) -> None:
+    with exclusive(settings, "yitu.publish"):
+        version = core_version(wh)
+        if full or publish_is_stale(wh, version):
+            summary.published = integrate_and_publish(settings, wh, as_of(), full=full,
+                                                      jobs=jobs, ahead=ahead)
+            if summary.published:
+                wh.set_meta(PUBLISHED_FROM, version)
 
 
 def _complete_loaded(settings: Settings) -> None:

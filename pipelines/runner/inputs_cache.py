@@ -65,7 +65,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.contracts import Contract, contracts_digest
+from pipelines.contracts import Contract, contracts_digest, county_layer
 from pipelines.integrate.inputs import (
     COUNTY,
     ENRICHING_ONLY,
@@ -125,16 +125,18 @@ def cache_key(contracts: str, counties: gpd.GeoDataFrame) -> tuple[str, str]:
 
 
 def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
-                full: bool = False, partial: bool = False) -> Read:
+                full: bool = False, partial: bool = False, ahead: Prefetch | None = None
+                ) -> Read:
     """`integrate.load_inputs(wh)`, locating only the rows the published run did not, and
     each row's county staged for the next run; with `partial`, the farmland left unread
-    where only work orders changed since the published run."""
+    where only work orders changed since the published run; the reads started `ahead`
+    taken where they still hold (`Prefetch`)."""
     counties = current_counties(wh).reset_index(drop=True)
     key = cache_key(contracts_digest(), counties)
     versions = dataset_versions(wh)
     source = staging.published()
     known, seen = ({}, {}) if full or source is None or source == run_id else \
-        _read_cache(staging, source, key)
+        (ahead.cache_for(source, key) if ahead else None) or _read_cache(staging, source, key)
     contracts = input_contracts()
 
     def same(name: str) -> bool:
@@ -166,7 +168,8 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
         # which lie outside their county (their points are read, with the zones' orders)
         sparse.update({name: (ENRICHING_ONLY[name], _newest(known[name]))
                        for name in ENRICHING_ONLY if STRAY in known[name].columns})
-    whole = _Ahead(wh, [(n, c) for n, c in order if not unread or n not in UNREAD], sparse)
+    whole = _Ahead(wh, [(n, c) for n, c in order if not unread or n not in UNREAD], sparse,
+                   ahead, versions)
     try:
         for name, contract in order:
             frames[name], places[name], new[name] = _located(
@@ -299,10 +302,13 @@ class _Ahead:
     a province's four frames are never all held twice, as read and as located."""
 
     def __init__(self, wh: Warehouse, reads: list[tuple[str, Contract]],
-                 sparse: dict[str, tuple[Sequence[str], int | None]] | None = None) -> None:
+                 sparse: dict[str, tuple[Sequence[str], int | None]] | None = None,
+                 ahead: Prefetch | None = None, versions: dict[str, str] | None = None
+                 ) -> None:
         self.wh, self.waiting = wh, list(reads)
         # frame -> (columns left unread, on versions up to this one)
         self.sparse = {k: (c, v) for k, (c, v) in (sparse or {}).items() if v is not None}
+        self.ahead, self.versions = ahead, versions or {}
         self.pool = ThreadPoolExecutor(2 if wh.reads_side_by_side else 1, "yitu-read")
         self.running: dict[str, Future[gpd.GeoDataFrame]] = {}
         self._start()
@@ -311,7 +317,9 @@ class _Ahead:
         while self.waiting and len(self.running) < 2:
             name, contract = self.waiting.pop(0)
             columns, upto = self.sparse.get(name, ((), None))
-            self.running[name] = self.pool.submit(
+            started = self.ahead.take(name, (tuple(columns), upto), self.versions) \
+                if self.ahead is not None else None
+            self.running[name] = started or self.pool.submit(
                 self.wh.read_current_versions, contract, input_columns(name, contract),
                 columns, upto)
 
@@ -325,6 +333,81 @@ class _Ahead:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+Sparse = tuple[tuple[str, ...], int | None]  # columns left unread, on versions up to this one
+
+
+class Prefetch:
+    """Whole reads of an integration's inputs that the drops being answered (`answering`:
+    their datasets) cannot change, started before the run is planned: `runner.run_all`
+    starts them while the drops are answered, on a warehouse that reads side by side. The
+    plan (`load_inputs`) takes a read only when its dataset's loaded drops are the ones
+    there were when it started (nothing loaded into it since, by this run or another: a
+    load commits its rows and its ledger outcome at once) and it reads the frame with the
+    same columns; otherwise the read is left and the plan reads the frame itself.
+
+    Every plan reads the licences whole. The work orders are read as a plan that takes the
+    published run's located rows reads them (`ENRICHING_ONLY` left unread on the versions it
+    located: `load_inputs`), which a run where neither they, the licences nor the counties
+    changed does; a full run reads them whole. At 1x, a county's parcels sent again: the
+    plan waited 6 s for these two reads after the drop was answered."""
+
+    def __init__(self, wh: Warehouse, staging: StagingStore, answering: set[str],
+                 full: bool) -> None:
+        contracts = input_contracts()
+        self.versions = dataset_versions(wh)  # before any read starts
+        self.source = staging.published()
+        self.cached: tuple[tuple[str, str], dict[str, gpd.GeoDataFrame], dict[str, str]] | \
+            None = None
+        reads: dict[str, Sparse] = {}
+        untouched = [n for n in POINTED if contracts[n].dataset not in answering]
+        if wh.reads_side_by_side and self.source is not None:
+            reads = {n: ((), None) for n in untouched}
+        base = county_layer()
+        if "complaints" in reads:  # as a run taking the published one's rows reads them
+            del reads["complaints"]
+            if not full and "licenses" in untouched and (base is None or
+                                                         base.dataset not in answering):
+                key = cache_key(contracts_digest(), current_counties(wh).reset_index(drop=True))
+                known, seen = _read_cache(staging, self.source or "", key)
+                self.cached = (key, known, seen)
+                orders = known.get("complaints")
+                newest = None if orders is None else _newest(orders)
+                if orders is not None and STRAY in orders.columns and newest is not None:
+                    reads["complaints"] = (ENRICHING_ONLY["complaints"], newest)
+        self.pool = ThreadPoolExecutor(2, "yitu-prefetch")
+        self.reads = {name: (sparse, self.pool.submit(
+            wh.read_current_versions, contracts[name], input_columns(name, contracts[name]),
+            *sparse)) for name, sparse in reads.items()}
+        if self.reads:
+            log.info("reading %s ahead of the plan", ", ".join(self.reads))
+
+    def cache_for(self, source: str, key: tuple[str, str]
+                  ) -> tuple[dict[str, gpd.GeoDataFrame], dict[str, str]] | None:
+        """The published run's located rows (`_read_cache`), if read here for these."""
+        if self.cached is None or source != self.source or key != self.cached[0]:
+            return None
+        return self.cached[1], self.cached[2]
+
+    def take(self, name: str, sparse: Sparse, versions: dict[str, str]
+             ) -> Future[gpd.GeoDataFrame] | None:
+        """The read of frame `name`, if started here with `sparse` and still current by
+        `versions` (the plan's `dataset_versions`); else None, and it is left."""
+        found = self.reads.pop(name, None)
+        if found is None:
+            return None
+        dataset = input_contracts()[name].dataset
+        if found[0] != sparse or self.versions.get(dataset) != versions.get(dataset):
+            log.info("%s: read ahead of the plan, but not as the plan reads it: read again",
+                     name)
+            return None
+        return found[1]
+
+    def close(self) -> None:
+        """Wait for what is still being read (it cannot be stopped), keep nothing."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.reads.clear()
 
 
 def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoDataFrame,

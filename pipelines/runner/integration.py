@@ -150,12 +150,12 @@ class Planned(NamedTuple):
 
 def _plan(wh: Warehouse, run_id: str, county: str | None, when: datetime | None,
           staging: StagingStore | None, full: bool, keep_inputs: bool,
-          partial: bool = True) -> Planned:
+          partial: bool = True, ahead: inputs_cache.Prefetch | None = None) -> Planned:
     version = core_version(wh)  # before the inputs: a load after this is published next time
     # with staging: only rows the published run did not locate are located (inputs_cache),
     # and where only work orders changed, the farmland is left unread (`partial`)
     read = inputs_cache.Read(integrate.load_inputs(wh)) if staging is None else \
-        inputs_cache.load_inputs(wh, staging, run_id, full, partial and county is None)
+        inputs_cache.load_inputs(wh, staging, run_id, full, partial and county is None, ahead)
     inputs = read.inputs
     when = when or as_of()
     codes = integrate.partitions(inputs)
@@ -335,18 +335,24 @@ def _built_from(staging: StagingStore, run_id: str) -> dict[str, Built]:
 
 
 def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | None = None,
-                          full: bool = False, jobs: int = 1) -> dict[str, int]:
+                          full: bool = False, jobs: int = 1,
+                          ahead: inputs_cache.Prefetch | None = None) -> dict[str, int]:
     """Rebuild the partitions whose inputs changed since the published run (every one when
     `full`), take the others from it, and swap the merged layers in: the same steps as the
     Airflow DAG, in one process (the counties in `jobs` forked workers), with the inputs read
-    once and kept in memory."""
+    once and kept in memory; those of them read `ahead` (`inputs_cache.Prefetch`) taken from
+    there where still current."""
     staged = store(settings, wh)
     run_id = "cli-" + datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
     # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
     cost = Stages("integration", sink=runlog.recorder(wh, run_id, rename=CLI_STAGES))
     with cost.stage("integrate.read") as read:
-        run, inputs, codes, register, staged_register, partial = _plan(
-            wh, run_id, None, when, staged, full, keep_inputs=False)
+        try:
+            run, inputs, codes, register, staged_register, partial = _plan(
+                wh, run_id, None, when, staged, full, keep_inputs=False, ahead=ahead)
+        finally:
+            if ahead is not None:  # its threads done before the counties' workers fork
+                ahead.close()
         read["rows"] = sum(len(getattr(inputs, f)) for f in INPUT_ROLES)
         read["farmland"] = "part" if partial else "whole"  # (see inputs_cache)
     if inputs.counties.empty:

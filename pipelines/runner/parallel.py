@@ -21,12 +21,14 @@ away from the run (`pipelines.read.isolate` would parse in-process).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
@@ -47,13 +49,17 @@ def default_jobs() -> int:
     return max(1, int(raw))
 
 
-def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int,
+               started: Callable[[], None] | None = None) -> list[R]:
     """`fn(item)` for each item, in up to `jobs` processes forked from this one, taken as
     workers come free (give the largest items first); results in the order of `items`. One
     job: here, in this process; more: always in workers, even for one item (the caller may
     rely on this process not starting what a worker starts). An exception in a worker is
-    raised here."""
+    raised here. `started` is called once every worker is forked (with one job: first): from
+    then on this process may start threads of its own, which no worker inherits."""
     if jobs <= 1 or not items:
+        if started is not None:
+            started()
         return [fn(item) for item in items]
     workers = min(jobs, len(items))
     log.info("%d forked worker(s) for %d item(s)", workers, len(items))
@@ -63,21 +69,51 @@ def forked_map(fn: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=isolate.after_fork) as pool:
-            return list(pool.map(fn, items))
+            # a fork pool forks all its workers at the first submit (CPython 3.11's
+            # `_launch_processes`): every one exists once the items are submitted
+            futures = [pool.submit(fn, item) for item in items]
+            if started is not None:
+                started()
+            return [f.result() for f in futures]
     finally:
         gc.unfreeze()
 
 
-def forked_aside(fn: Callable[[T], None], item: T) -> BaseProcess:
-    """`fn(item)` in one process forked from this one while this one goes on (`join()` it):
-    for work that leaves its result in the warehouse. A process, not a thread: this one may
-    fork workers of its own meanwhile (`forked_map`), which a live thread makes unsafe."""
-    process = multiprocessing.get_context("fork").Process(target=_aside, args=(fn, item),
-                                                          name=f"yitu-{fn.__name__}")
-    process.start()
-    return process
+class Aside:
+    """`fn(item)` in a process forked now, run when told (`go`) while this one goes on, for
+    work that leaves its result in the warehouse. Forked before this process starts threads
+    of its own (see `forked_map`'s `started`), so it inherits none of their locks; a process,
+    not a thread, because this one forks workers of its own later (`forked_map`)."""
+
+    def __init__(self, fn: Callable[[T], None], item: T) -> None:
+        context = multiprocessing.get_context("fork")
+        self._tell, listen = context.Pipe()
+        self._told = False
+        self._process: BaseProcess = context.Process(
+            target=_when_told, args=(listen, fn, item), name=f"yitu-{fn.__name__}")
+        self._process.start()
+        listen.close()
+
+    def go(self) -> None:
+        with contextlib.suppress(OSError):  # (gone already: `join` gives its exit code)
+            self._tell.send(True)
+        self._told = True
+
+    def join(self) -> int | None:
+        """Wait for it (never told to go: it stops); its exit code."""
+        with contextlib.suppress(OSError):
+            if not self._told:
+                self._tell.send(False)
+            self._tell.close()
+        self._process.join()
+        return self._process.exitcode
 
 
-def _aside(fn: Callable[[T], None], item: T) -> None:
+def _when_told(listen: Connection, fn: Callable[[T], None], item: T) -> None:
     isolate.after_fork()
-    fn(item)
+    try:
+        go = listen.recv()
+    except EOFError:  # the parent is gone
+        return
+    if go:
+        fn(item)

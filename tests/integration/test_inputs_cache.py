@@ -286,3 +286,57 @@ def test_an_order_older_than_the_located_ones_but_new_is_read_whole(
     pd.testing.assert_frame_equal(_sorted(orders.drop(columns=[PARCELS_READ])),
                                   _sorted(fresh.complaints))
     assert orders[enriching].notna().any(axis=None)
+
+
+def test_reads_ahead_are_taken_only_while_current(
+        postgis_url: str, yitu_env: Path, sample_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The licences and work orders read ahead of a plan while a county's parcels are
+    answered (`inputs_cache.Prefetch`) are what the plan takes, not read again, and the
+    inputs equal a fresh read; read ahead and then changed by a load (licences loaded by
+    another run meanwhile), they are read again: the new names are there."""
+    monkeypatch.setenv("YITU_WAREHOUSE_URL", postgis_url)
+    s = settings()
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    drop_file(s, _offshore(sample_dir, tmp_path), "complaints")  # orders outside any county
+    assert runner.run_all(s).published
+    wh = runner.warehouse(s)
+    staging = staging_store(wh, s.staging)
+    reads: list[str] = []
+    whole = PostgisWarehouse.read_current_versions
+
+    def counted(self: PostgisWarehouse, contract, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(contract.dataset)
+        return whole(self, contract, *args, **kwargs)
+
+    monkeypatch.setattr(PostgisWarehouse, "read_current_versions", counted)
+    contracts = integrate.inputs.input_contracts()
+    points = {contracts[n].dataset for n in inputs_cache.POINTED}
+
+    ahead = inputs_cache.Prefetch(wh, staging, {"farmland_pbf"}, full=False)
+    assert set(ahead.reads) == set(inputs_cache.POINTED)
+    dataset, path = KINDS["one county's PBF"][0](sample_dir, tmp_path)
+    drop_file(s, path, dataset)
+    runner.ingest(s, dataset)
+    read = inputs_cache.load_inputs(wh, staging, "a-1", partial=True, ahead=ahead)
+    ahead.close()
+    assert read.zones
+    assert sorted(r for r in reads if r in points) == sorted(points)  # ahead, once each
+    fresh = integrate.load_inputs(wh)
+    _assert_zoned(read, fresh)
+    staging.mark_published("a-1")
+
+    reads.clear()
+    ahead = inputs_cache.Prefetch(wh, staging, {"farmland_pbf"}, full=False)
+    dataset, path = KINDS["licences"][0](sample_dir, tmp_path)
+    drop_file(s, path, dataset)
+    runner.ingest(s, dataset)  # (another run's load, while these were read ahead)
+    read = inputs_cache.load_inputs(wh, staging, "a-2", partial=True, ahead=ahead)
+    ahead.close()
+    assert reads.count(contracts["licenses"].dataset) == 2  # ahead, and again
+    fresh = integrate.load_inputs(wh)
+    renamed = fresh.licenses["ztmc"].str.endswith("(变更)").sum()  # (half-width, as loaded)
+    assert renamed > 0 and read.inputs.licenses["ztmc"].str.endswith("(变更)").sum() == renamed
+    _assert_same(read.inputs, fresh, "licences loaded after the read ahead")
+    wh.engine.dispose()
