@@ -260,6 +260,7 @@ def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSu
     waited 6 s for the licences and work orders). What the loads changed is recorded beside
     the integration (`changes_recorded_later`), in a process forked before those reads'
     threads start and told to go once the drops are answered; the report reads it."""
+    wh.engine.dispose()  # no connection of this process in the aside (see `Aside`)
     changes = Aside(_complete_loaded, settings)
     ahead: list[Prefetch] = []
 

@@ -83,14 +83,17 @@ class Aside:
     """`fn(item)` in a process forked now, run when told (`go`) while this one goes on, for
     work that leaves its result in the warehouse. Forked before this process starts threads
     of its own (see `forked_map`'s `started`), so it inherits none of their locks; a process,
-    not a thread, because this one forks workers of its own later (`forked_map`)."""
+    not a thread, because this one forks workers of its own later (`forked_map`). Fork it
+    with no database connection open: one it inherited would outlive this process if it
+    were killed, and with it the transaction this process had open and its locks."""
 
     def __init__(self, fn: Callable[[T], None], item: T) -> None:
         context = multiprocessing.get_context("fork")
-        self._tell, listen = context.Pipe()
+        listen, self._tell = context.Pipe(duplex=False)
         self._told = False
         self._process: BaseProcess = context.Process(
-            target=_when_told, args=(listen, fn, item), name=f"yitu-{fn.__name__}")
+            target=_when_told, args=(listen, self._tell, os.getpid(), fn, item),
+            name=f"yitu-{fn.__name__}")
         self._process.start()
         listen.close()
 
@@ -109,11 +112,18 @@ class Aside:
         return self._process.exitcode
 
 
-def _when_told(listen: Connection, fn: Callable[[T], None], item: T) -> None:
+def _when_told(listen: Connection, tell: Connection, parent: int,
+               fn: Callable[[T], None], item: T) -> None:
+    """Wait for the word, and stop if the parent dies first (killed: it says nothing, and
+    the workers it forked later hold its end of the pipe, so no end of file comes)."""
     isolate.after_fork()
+    tell.close()
     try:
+        while not listen.poll(1.0):
+            if os.getppid() != parent:
+                return
         go = listen.recv()
-    except EOFError:  # the parent is gone
+    except EOFError:
         return
     if go:
         fn(item)

@@ -4,6 +4,9 @@ comes once every worker is forked, and an aside forked up front runs only when t
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +48,39 @@ def test_an_aside_runs_when_told_and_only_then(tmp_path: Path) -> None:
     told.go()
     assert told.join() == 0 and (tmp_path / "told").read_text("utf-8") == "ran"
     assert untold.join() == 0 and not (tmp_path / "untold").exists()
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie nobody reaps (a container's first process may not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] in "ZX"
+    except FileNotFoundError:
+        return True
+
+
+def test_an_aside_stops_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """A run killed before it told its aside anything: the aside stops too, instead of
+    waiting for ever with whatever it inherited (another child still holds the run's end
+    of the pipe, as the ingest's workers do)."""
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from pipelines.runner.parallel import Aside\n"
+        "aside = Aside(Path.touch, Path(sys.argv[1]))\n"
+        "if os.fork() == 0:\n"  # a later child, holding the pipe's end: it outlives us
+        "    time.sleep(30)\n"
+        "    os._exit(0)\n"
+        "print(aside._process.pid, flush=True)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "ran")],
+                              stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    for _ in range(100):
+        if _exited(pid):
+            break
+        time.sleep(0.1)
+    assert _exited(pid), "the aside outlived its killed parent"
+    assert not (tmp_path / "ran").exists()
