@@ -355,22 +355,22 @@ class Prefetch:
 
     def __init__(self, wh: Warehouse, staging: StagingStore, answering: set[str],
                  full: bool) -> None:
-        contracts = input_contracts()
+        self.contracts = contracts = input_contracts()
         self.versions = dataset_versions(wh)  # before any read starts
-        self.source = staging.published()
+        self.source = source = staging.published()
         self.cached: tuple[tuple[str, str], dict[str, gpd.GeoDataFrame], dict[str, str]] | \
             None = None
-        reads: dict[str, Sparse] = {}
-        untouched = [n for n in POINTED if contracts[n].dataset not in answering]
-        if wh.reads_side_by_side and self.source is not None:
-            reads = {n: ((), None) for n in untouched}
+        untouched = {n for n in POINTED if contracts[n].dataset not in answering}
         base = county_layer()
-        if "complaints" in reads:  # as a run taking the published one's rows reads them
-            del reads["complaints"]
-            if not full and "licenses" in untouched and (base is None or
-                                                         base.dataset not in answering):
+        reads: dict[str, Sparse] = {}
+        if wh.reads_side_by_side and source is not None:
+            if "licenses" in untouched:
+                reads["licenses"] = ((), None)
+            if not full and untouched == set(POINTED) and (base is None or
+                                                           base.dataset not in answering):
+                # as a run taking the published one's located rows reads them
                 key = cache_key(contracts_digest(), current_counties(wh).reset_index(drop=True))
-                known, seen = _read_cache(staging, self.source or "", key)
+                known, seen = _read_cache(staging, source, key)
                 self.cached = (key, known, seen)
                 orders = known.get("complaints")
                 newest = None if orders is None else _newest(orders)
@@ -397,7 +397,7 @@ class Prefetch:
         found = self.reads.pop(name, None)
         if found is None:
             return None
-        dataset = input_contracts()[name].dataset
+        dataset = self.contracts[name].dataset
         if found[0] != sparse or self.versions.get(dataset) != versions.get(dataset):
             log.info("%s: read ahead of the plan, but not as the plan reads it: read again",
                      name)
