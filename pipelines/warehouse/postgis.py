@@ -270,15 +270,25 @@ class PostgisWarehouse(Warehouse):
             conn.execute(text("SELECT set_config('statement_timeout', :v, true)"),
                          {"v": f"{stmt_ms}ms"})
             driver = _driver(conn)
-            prepared = {name: _prepare(conn, name, layers.pop(name), labels.get(name, {}))
-                        for name in names}
-            whole = [name for name, p in prepared.items() if p.change is None]
+            # The layers read part by part first, each changed as soon as compared: a layer
+            # given as a function may be in the making aside meanwhile
+            # (`runner.integration.publish_run`'s views), while the rows go to the server.
+            staged: dict[str, _Prepared] = {}  # the layers to swap in whole
+            for name in sorted(names, key=lambda name: not isinstance(layers[name], Parted)):
+                p = _prepare(conn, name, layers.pop(name), labels.get(name, {}))
+                if p.change is None:
+                    staged[name] = p
+                    continue
+                difference.apply(driver, name, p.change)  # its table, view, grants stay
+                self.published_by[name] = f"difference: {p.change.summary()}"
+                del p  # (its rows to insert)
+            whole = [name for name in names if name in staged]
             _lock_published(conn, whole, _seconds(LOCK_TIMEOUT_ENV, LOCK_TIMEOUT_S))
             # The swap: within this transaction, so readers see the old layers or the new.
             # A view is bound to its table, not to the name: the OGC view goes and comes back
             # with the table it shows.
             for name in whole:
-                p = prepared[name]
+                p = staged[name]
                 conn.execute(text(f"DROP VIEW IF EXISTS ogc.{name}"))
                 conn.execute(text(f"DROP TABLE IF EXISTS publish.{name}"))
                 conn.execute(text(f"ALTER TABLE publish_staging.{name} SET SCHEMA publish"))
@@ -287,10 +297,6 @@ class PostgisWarehouse(Warehouse):
                 difference.record_whole(driver, name, p.signature, p.hashes, p.part_rows,
                                         p.part_runs)
                 self.published_by[name] = "whole"
-            for name, p in prepared.items():
-                if p.change is not None:  # the table, its view, comments and grants stay
-                    difference.apply(driver, name, p.change)
-                    self.published_by[name] = f"difference: {p.change.summary()}"
             write_postgis_styles(conn, names)
             failpoint("publish.before_commit")
 

@@ -286,6 +286,38 @@ def test_a_parted_layer_compares_only_parts_built_by_another_run(postgis_url: st
     wh.engine.dispose()
 
 
+def test_a_layer_made_by_a_function_is_made_after_the_parted_ones_changed(
+        postgis_url: str) -> None:
+    """A layer given as a function may be in the making aside (publish_run's views): it is
+    made last, after every parted layer has been read and its difference applied in the
+    publish transaction (its table's rows locked by the publishing session), whatever the
+    order the layers were given in."""
+    wh = _warehouse(postgis_url)
+    view = "difference_view"
+    reads: list[str] = []
+    wh.publish({view: points(3), LAYER: _parted({"a": points(40)}, {"a": "r1"}, reads)}, {})
+
+    def locked_by_publish() -> bool:  # on another connection: the publish's row locks
+        with wh.engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = to_regclass(:t) "
+                "AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid())"),
+                {"t": f"publish.{LAYER}"}).scalar_one())
+
+    def made() -> gpd.GeoDataFrame:
+        reads.append("made")
+        reads.append("changed" if locked_by_publish() else "unchanged")
+        return points(4)
+
+    reads.clear()
+    wh.publish({view: made, LAYER: _parted({"a": points(38, start=2)}, {"a": "r2"}, reads)},
+               {})
+    assert reads == ["a", "made", "changed"]
+    assert wh.published_by[LAYER] == "difference: 0 inserted, 2 deleted, 38 kept"
+    assert len(wh.read_published(view)) == 4 and len(wh.read_published(LAYER)) == 38
+    wh.engine.dispose()
+
+
 def test_segments_of_a_group_are_compared_together(postgis_url: str) -> None:
     """Parts named "<group>@<segment>" (a county's work orders staged as segments): a
     segment kept is not read; rows of a segment gone that come back in a new segment of the
