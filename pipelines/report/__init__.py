@@ -29,7 +29,13 @@ from pipelines.report.facts import (
 from pipelines.report.links import Linker
 from pipelines.report.maps import MAX_FEATURES, LayerMap, layer_map
 from pipelines.report.page import front_page, maps_page
-from pipelines.report.profile import Movement, Profile, delivery_profile, movements
+from pipelines.report.profile import (
+    Movement,
+    Profile,
+    delivery_profile,
+    movements,
+    profiles_dir,
+)
 from pipelines.report.rules import kept_samples
 from pipelines.report.scorecard import Score, department_scores
 from pipelines.report.site import shell, write_stylesheet
@@ -97,7 +103,7 @@ def write_report(wh: Warehouse, reports_dir: Path, now: datetime | None = None) 
                            reports_dir / "samples")
     pages: dict[str, str] = {"index.html": front_page(facts, scores, linker, now, shrinkage)}
     for f in facts:
-        profiles = _profiles(wh, f, reports_dir / "profiles")
+        profiles = _profiles(wh, f, profiles_dir(reports_dir))
         pages[page_name(f.contract.dataset)] = dataset_page(f, region, samples, profiles,
                                                             linker, now)
     pages.update(_assessment(wh, now))

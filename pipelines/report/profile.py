@@ -7,6 +7,7 @@ only the deliveries it has not profiled yet."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -129,9 +130,16 @@ def delivery_profile(wh: Warehouse, contract: Contract, drop: DropRecord, folder
     rows = pd.DataFrame(versions[versions["_drop_id"] == drop.drop_id].drop(columns="geom"))
     made = profile_frame(contract, drop.drop_id, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": VERSION, "answered": answered_stamp(drop), **asdict(made)},
-                               ensure_ascii=False), encoding="utf-8")
+    part = path.with_name(f".{path.name}.{os.getpid()}")  # no reader sees half
+    part.write_text(json.dumps({"version": VERSION, "answered": answered_stamp(drop),
+                                **asdict(made)}, ensure_ascii=False), encoding="utf-8")
+    os.replace(part, path)
     return made
+
+
+def profiles_dir(reports_dir: Path) -> Path:
+    """Where the report keeps each delivery's profile (`delivery_profile`)."""
+    return reports_dir / "profiles"
 
 
 def _share(part: int, whole: int) -> float:

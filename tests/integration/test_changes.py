@@ -178,3 +178,36 @@ def test_a_failing_comparison_never_loses_the_load(yitu_env: Path, sample_dir: P
     assert "crs" in stored.notes  # what the reader decided is still there
     assert len(warehouse(settings()).read_current(load_contract("farmland_pbf"))) == \
         rec.rows_loaded
+
+
+def test_the_changes_recorded_later_come_with_the_delivery_profile(
+        yitu_env: Path, postgis_url: str, sample_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostGIS `yitu run` records what its loads changed in a process beside the
+    integration (`runner._complete_loaded`): the report's profile of each such delivery is
+    made there too and kept where the report looks first, equal to the report's own."""
+    from pipelines.load import changes_recorded_later
+    from pipelines.report.profile import delivery_profile, profiles_dir
+    from pipelines.runner import _complete_loaded
+
+    monkeypatch.setenv("YITU_WAREHOUSE_URL", postgis_url)
+    files = {f["dataset"]: f["file"] for f in _manifest(sample_dir)["files"]}
+    for ds in ("admin_divisions", "farmland_pbf"):
+        drop_file(settings(), sample_dir / files[ds], ds)
+    with changes_recorded_later():
+        drops = {d.dataset: d for d in ingest(settings())}
+    rec = status(settings())[-1]
+    assert rec.drop_id == drops["farmland_pbf"].drop_id and "changes" not in rec.notes
+    kept = profiles_dir(settings().reports) / "farmland_pbf" / f"{rec.drop_id}.json"
+    assert not kept.exists()
+
+    _complete_loaded(settings())
+    rec = status(settings())[-1]
+    assert rec.notes["changes"]["added"] == rec.rows_loaded
+    assert kept.is_file()
+    made = json.loads(kept.read_text("utf-8"))
+    assert made["drop_id"] == rec.drop_id and made["rows"] == rec.rows_loaded
+    kept.unlink()  # the report's own, made afresh, is the same
+    wh = warehouse(settings())
+    assert delivery_profile(wh, load_contract("farmland_pbf"), rec, kept.parent.parent)
+    assert json.loads(kept.read_text("utf-8")) == made
