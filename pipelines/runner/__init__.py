@@ -146,6 +146,7 @@ def _answer_in_worker(work: tuple[Settings, list[str], bool]) -> list[DropRecord
     the first is read (`warm`), where the parent did not make it. The worker forks nothing:
     its reader's children come from the forkserver."""
     settings, drop_ids, warm = work
+    prestart()  # the reader's forkserver imports while the first file is unpacked
     if warm:
         from pipelines.validate import run as validation
 

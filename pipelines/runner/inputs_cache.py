@@ -376,7 +376,10 @@ class Prefetch:
                 newest = None if orders is None else _newest(orders)
                 if orders is not None and STRAY in orders.columns and newest is not None:
                     reads["complaints"] = (ENRICHING_ONLY["complaints"], newest)
-        self.pool = ThreadPoolExecutor(2, "yitu-prefetch")
+        # One read at a time: both are done long before the drops are (at 1x a county's
+        # parcels, 14 s of a 20-26 s answer), and two at once took more of the cores the
+        # answer's own reading child and load needed (resend 62.8, 67.7 s against 69.9).
+        self.pool = ThreadPoolExecutor(1, "yitu-prefetch")
         self.reads = {name: (sparse, self.pool.submit(
             wh.read_current_versions, contracts[name], input_columns(name, contracts[name]),
             *sparse)) for name, sparse in reads.items()}
