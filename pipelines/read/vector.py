@@ -85,7 +85,9 @@ def read_shapefile(shp: Path, contract: Contract, name: str) -> RawDelivery:
     notes["prj"] = shp.with_suffix(".prj").exists()
     _check_driver(shp, safety.check_vector_content(shp, ".shp", name), None, name)
     _check_records(shp, name)
-    gdf = _gdal(name, pyogrio.read_dataframe, shp, encoding=encoding, use_arrow=False)
+    # through Arrow, as GDAL hands it over: at 1x a county's 106 thousand parcels in 1.9-2.5 s
+    # instead of 3.1 (GDAL recodes the DBF's text either way, the same values)
+    gdf = _gdal(name, pyogrio.read_dataframe, shp, encoding=encoding, use_arrow=True)
     return _delivery(gdf, contract, notes, name)
 
 
@@ -196,7 +198,9 @@ def read_vector(path: Path, contract: Contract, name: str, query_seconds: float)
         raise FileRejected("layer", f"{name} 含图层 {layers}，无法确定哪一个是"
                            f"{contract.title}（应为 {', '.join(contract.layer_names)} 之一）")
     _check_driver(path, driver, layer, name)
-    gdf = _gdal(name, pyogrio.read_dataframe, path, layer=layer, use_arrow=False)
+    # (through Arrow: a province's 300 thousand projects in 0.9 s, 597 MB, instead of
+    # 3.3 s, 667 MB)
+    gdf = _gdal(name, pyogrio.read_dataframe, path, layer=layer, use_arrow=True)
     notes: dict[str, Any] = {"format": driver, "layer": layer,
                              "other_layers_ignored": [n for n in layers if n != layer]}
     return _delivery(gdf, contract, notes, name)
