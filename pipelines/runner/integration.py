@@ -539,7 +539,8 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
     built_by = {k: b.built_by for k, b in _built_from(staged, run.run_id).items()}
     with ThreadPoolExecutor(1, "yitu-views") as aside:
-        views = aside.submit(_made_views, wh, staged, run, inputs, names, kept)
+        views = aside.submit(_made_views, wh, staged, run, inputs, names)
+        # (a partitioned layer left in place is named, never made: `publish_layers`)
         layers: dict[str, Layer] = {
             c.layer: _parted(staged, run.run_id, codes, c.layer, built_by, names)
             if c.layer in integrate.PARTITIONED and c.layer not in kept
@@ -555,27 +556,26 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
 
 
 class _Views(NamedTuple):
-    """What `_made_views` made: the rows of every layer (the partitioned ones, merged), and
-    the frames to publish, each taken once by `_view`."""
+    """What `_made_views` made: the rows of every layer, and the views to publish, each
+    taken once by `_view`."""
 
     counts: dict[str, int]
     frames: dict[str, gpd.GeoDataFrame]
 
 
 def _made_views(wh: Warehouse, staged: StagingStore, run: IntegrationRun,
-                inputs: integrate.Inputs, names: dict[str, list[str]], kept: set[str]
-                ) -> _Views:
-    """The views spanning counties (`integrate.finish`) and the county assessment, with the
-    partitioned layers merged for them. The views read only `integrate.VIEW_COLUMNS` of the
-    partitioned layers: every one is read so, its geometry never decoded; a merged layer is
-    kept only where it stands for a layer left in place (`kept`), the others are published
-    part by part (each read whole when its turn comes, so one is held at a time)."""
+                inputs: integrate.Inputs, names: dict[str, list[str]]) -> _Views:
+    """The views spanning counties (`integrate.finish`) and the county assessment, and the
+    rows of every layer. The views read only `integrate.VIEW_COLUMNS` of the partitioned
+    layers, merged: every one is read so, its geometry never decoded, and let go here (a
+    partitioned layer is published part by part, each read whole when its turn comes, so
+    one is held at a time; one left in place is not made at all)."""
     views = integrate.finish(inputs, _view_parts(staged, run.run_id, names), run.as_of)
     views[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
                                                                                  run.run_id))
     counts = {name: len(gdf) for name, gdf in views.items()}
     return _Views(counts, {name: gdf for name, gdf in views.items()
-                           if name not in integrate.PARTITIONED or name in kept})
+                           if name not in integrate.PARTITIONED})
 
 
 def _view(views: Future[_Views], name: str) -> gpd.GeoDataFrame:
