@@ -129,12 +129,17 @@ def delivery_profile(wh: Warehouse, contract: Contract, drop: DropRecord, folder
     versions = wh.read_drop_versions(contract, drop.drop_id, [*wanted, "_drop_id"])
     rows = pd.DataFrame(versions[versions["_drop_id"] == drop.drop_id].drop(columns="geom"))
     made = profile_frame(contract, drop.drop_id, rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.{os.getpid()}")  # no reader sees half
-    part.write_text(json.dumps({"version": VERSION, "answered": answered_stamp(drop),
-                                **asdict(made)}, ensure_ascii=False), encoding="utf-8")
-    os.replace(part, path)
+    keep_json(path, {"version": VERSION, "answered": answered_stamp(drop), **asdict(made)})
     return made
+
+
+def keep_json(path: Path, data: object) -> None:
+    """`data` as JSON at `path`, written whole through a rename: no reader sees half (a
+    delivery's profile or failing rows, kept for the next report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}")
+    part.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(part, path)
 
 
 def profiles_dir(reports_dir: Path) -> Path:

@@ -5,7 +5,6 @@ failing rows from the quarantine, personal values only ever as stored (masked)."
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
@@ -24,7 +23,7 @@ from pipelines.landing.field_rules import (
     rule_name,
 )
 from pipelines.load.workbook_hints import GENERIC_HINT
-from pipelines.report.profile import answered_stamp
+from pipelines.report.profile import answered_stamp, keep_json
 from pipelines.validate.suite import RULE_MESSAGE_ZH
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.ledger import DropRecord
@@ -149,13 +148,8 @@ def kept_samples(wh: Warehouse, contracts: Sequence[Contract], drops: Sequence[D
         if _keepable(drop):
             mine = [[*key[1:], [list(astuple(r)) for r in rows]]
                     for key, rows in fresh.items() if key[0] == drop.drop_id]
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{drop.drop_id}.json"
-            part = path.with_name(f".{path.name}.{os.getpid()}")  # no reader sees half
-            part.write_text(json.dumps(
-                {"version": SAMPLES_VERSION, "answered": answered_stamp(drop), "samples": mine},
-                ensure_ascii=False), encoding="utf-8")
-            os.replace(part, path)
+            keep_json(folder / f"{drop.drop_id}.json", {
+                "version": SAMPLES_VERSION, "answered": answered_stamp(drop), "samples": mine})
     return out
 
 
