@@ -275,24 +275,30 @@ def daily_orders(ctx: Context, out: Path, serial_day: str = "20261116") -> Path:
 
 def county_resend(ctx: Context, out: Path) -> tuple[Path, str]:
     """The largest county's PBF snapshot again: 2 % of its parcels with a corrected 耕地等别,
-    ten parcels gone. Same format, CRS and encoding as the first delivery."""
+    ten parcels gone, every other parcel exactly as first sent. Same format, CRS and encoding
+    as the first delivery.
+
+    The parcels stay in the CRS they were read in (the file's, EPSG:4525), so the writer's
+    reprojection to it is none: until the seventh session they went through EPSG:4490 and
+    back, which moved a sixth of the vertices by up to 1e-9 m, so every parcel of the county
+    differed from the one published and all its pieces were published again."""
+    import pandas as pd
     import pyogrio
+    import pyproj
 
     from pipelines.sample.writers import write_shapefile_zip
 
     pbf = [f for f in ctx.manifest["files"] if f["dataset"] == "farmland_pbf"]
     frames = [pyogrio.read_dataframe(ctx.files / f["file"], encoding="GBK") for f in pbf]
-    import pandas as pd
-
-    allp = pd.concat(frames, ignore_index=True)
-    county = str(allp["XZQDM"].value_counts().index[0])
-    mine = allp[allp["XZQDM"] == county].iloc[10:].copy()
+    counts = pd.concat([f["XZQDM"] for f in frames], ignore_index=True).value_counts()
+    county = str(counts.index[0])
+    frame = next(f for f in frames if (f["XZQDM"] == county).any())
+    mine = frame[frame["XZQDM"] == county].iloc[10:].copy()
     fix = mine.index[:: 50]
     mine.loc[fix, "GDDB"] = mine.loc[fix, "GDDB"] % 15 + 1
-    import geopandas as gpd
-
-    write_shapefile_zip(gpd.GeoDataFrame(mine, crs=allp.crs).to_crs(4490), out, "YJJBNTBHTB",
-                        "EPSG:4525", "GBK")
+    if not frame.crs.is_exact_same(pyproj.CRS("EPSG:4525")):
+        raise RuntimeError(f"{county}'s parcels were not sent in EPSG:4525: {frame.crs}")
+    write_shapefile_zip(mine, out, "YJJBNTBHTB", "EPSG:4525", "GBK")
     return out, county
 
 
