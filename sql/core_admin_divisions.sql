@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS core.admin_divisions (
 CREATE INDEX IF NOT EXISTS admin_divisions_geom_current ON core.admin_divisions USING gist (geom) WHERE _valid_to IS NULL;
 DROP INDEX IF EXISTS core.admin_divisions_geom_gist;
 CREATE INDEX IF NOT EXISTS admin_divisions_drop ON core.admin_divisions (_drop_id);
+CREATE INDEX IF NOT EXISTS admin_divisions_closed_by ON core.admin_divisions (_closed_by) WHERE _closed_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS admin_divisions_current ON core.admin_divisions (xzqdm) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.admin_divisions IS '行政区划（自然资源和规划局）';
 COMMENT ON COLUMN core.admin_divisions.xzqdm IS '行政区划代码';

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS core.complaints (
 CREATE INDEX IF NOT EXISTS complaints_geom_current ON core.complaints USING gist (geom) WHERE _valid_to IS NULL;
 DROP INDEX IF EXISTS core.complaints_geom_gist;
 CREATE INDEX IF NOT EXISTS complaints_drop ON core.complaints (_drop_id);
+CREATE INDEX IF NOT EXISTS complaints_closed_by ON core.complaints (_closed_by) WHERE _closed_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS complaints_current ON core.complaints (gdbh) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.complaints IS '12345热线工单（12345政务服务便民热线）';
 COMMENT ON COLUMN core.complaints.gdbh IS '工单编号';

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS core.farmland_hsf (
 CREATE INDEX IF NOT EXISTS farmland_hsf_geom_current ON core.farmland_hsf USING gist (geom) WHERE _valid_to IS NULL;
 DROP INDEX IF EXISTS core.farmland_hsf_geom_gist;
 CREATE INDEX IF NOT EXISTS farmland_hsf_drop ON core.farmland_hsf (_drop_id);
+CREATE INDEX IF NOT EXISTS farmland_hsf_closed_by ON core.farmland_hsf (_closed_by) WHERE _closed_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS farmland_hsf_xzqdm_current ON core.farmland_hsf (xzqdm) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.farmland_hsf IS '高标准农田建设项目区（农业农村局）';
 COMMENT ON COLUMN core.farmland_hsf.xmbh IS '项目编号';

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS core.farmland_pbf (
 CREATE INDEX IF NOT EXISTS farmland_pbf_geom_current ON core.farmland_pbf USING gist (geom) WHERE _valid_to IS NULL;
 DROP INDEX IF EXISTS core.farmland_pbf_geom_gist;
 CREATE INDEX IF NOT EXISTS farmland_pbf_drop ON core.farmland_pbf (_drop_id);
+CREATE INDEX IF NOT EXISTS farmland_pbf_closed_by ON core.farmland_pbf (_closed_by) WHERE _closed_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS farmland_pbf_current ON core.farmland_pbf (yjjbnttbbh) WHERE _valid_to IS NULL;
 CREATE INDEX IF NOT EXISTS farmland_pbf_xzqdm_current ON core.farmland_pbf (xzqdm) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.farmland_pbf IS '永久基本农田保护图斑（自然资源和规划局）';

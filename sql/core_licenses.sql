@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS core.licenses (
 CREATE INDEX IF NOT EXISTS licenses_geom_current ON core.licenses USING gist (geom) WHERE _valid_to IS NULL;
 DROP INDEX IF EXISTS core.licenses_geom_gist;
 CREATE INDEX IF NOT EXISTS licenses_drop ON core.licenses (_drop_id);
+CREATE INDEX IF NOT EXISTS licenses_closed_by ON core.licenses (_closed_by) WHERE _closed_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS licenses_current ON core.licenses (zzbh) WHERE _valid_to IS NULL;
 COMMENT ON TABLE core.licenses IS '证照（市场监督管理局）';
 COMMENT ON COLUMN core.licenses.tyshxydm IS '统一社会信用代码';

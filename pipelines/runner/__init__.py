@@ -44,7 +44,7 @@ __all__ = ["IntegrationRun", "RunSummary", "answer_pending", "as_of", "core_vers
            "ingest", "init", "integrate_partition", "plan_run", "publish_is_stale", "publish_run",
            "report", "reprocess", "run_all", "status", "warehouse"]
 log = logging.getLogger(__name__)
-SETUP_FORMAT = "7"  # bump when the setup itself (not a contract) changes what it creates
+SETUP_FORMAT = "8"  # bump when the setup itself (not a contract) changes what it creates
 OnFailure = Callable[[DropRecord, Exception], None]
 Answering = Callable[[set[str]], None]  # told the datasets with drops to answer (`started`)
 

@@ -241,9 +241,15 @@ class PostgisWarehouse(Warehouse):
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:
+        return self._read(self.drop_versions_sql(contract, columns), {"d": drop_id})
+
+    @staticmethod
+    def drop_versions_sql(contract: Contract, columns: list[str]) -> sql.Composed:
+        """`read_drop_versions`' query (the drop as `%(d)s`): through the indexes on
+        `_drop_id` and `_closed_by` (`ddl.core_ddl`)."""
         query = sql.SQL("SELECT {}, geom FROM {} WHERE _drop_id = %(d)s OR _closed_by = %(d)s")
-        return self._read(query.format(sql.SQL(", ").join(map(sql.Identifier, columns)),
-                                       sql.Identifier("core", contract.dataset)), {"d": drop_id})
+        return query.format(sql.SQL(", ").join(map(sql.Identifier, columns)),
+                            sql.Identifier("core", contract.dataset))
 
     reads_side_by_side = True  # each read on an ADBC connection of its own (`_read`)
     loads_at_once = True  # `load_core`: the rows and `finalize` in one transaction

@@ -15,6 +15,7 @@ import pandas as pd
 import psycopg
 import pytest
 import shapely
+from psycopg import sql
 from sqlalchemy import Connection, text
 
 from pipelines.contracts import load_contract
@@ -298,6 +299,42 @@ def test_the_spatial_index_holds_current_rows_and_the_reads_use_it(postgis_url: 
     wh.engine.dispose()
 
 
+def _plan_nodes(node: dict[str, object]) -> Iterator[dict[str, object]]:
+    """Every node of an `EXPLAIN (FORMAT JSON)` plan."""
+    yield node
+    for child in node.get("Plans", []):  # type: ignore[attr-defined]
+        yield from _plan_nodes(child)
+
+
+def test_what_a_drop_changed_is_read_through_indexes(wh: Warehouse) -> None:
+    """`read_drop_versions` gives the rows a drop loaded and the versions it closed; on
+    PostGIS through the indexes on `_drop_id` and `_closed_by`, never a scan of every
+    version the table keeps (which grows with the history)."""
+    contract = load_contract("farmland_pbf")
+    counties = [f"4601{i:02d}" for i in range(20)]
+    wh.load_core(contract, _parcels(counties, "d1", 50), "d1", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LOADED_AT, lambda conn: None)
+    found = wh.read_drop_versions(contract, "d2", ["yjjbnttbbh", "xzqdm", "_drop_id"])
+    assert sorted(zip(found["xzqdm"], found["_drop_id"], strict=True)) == sorted(
+        [("460106", "d1")] * 50 + [("460106", "d2")] * 40)
+    if not isinstance(wh, PostgisWarehouse):
+        return
+    query = wh.drop_versions_sql(contract, ["yjjbnttbbh", "_drop_id"])
+    with wh.engine.begin() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        conn.execute(text("ANALYZE core.farmland_pbf"))
+        conn.execute(text("SET LOCAL enable_seqscan = off"))  # an index path, if any
+        plan = driver.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + query,
+                              {"d": "d2"}).fetchone()[0]
+
+    kinds = {str(n.get("Node Type")) for n in _plan_nodes(plan[0]["Plan"])}
+    used = {str(n.get("Index Name")) for n in _plan_nodes(plan[0]["Plan"])
+            if n.get("Index Name")}
+    assert "Seq Scan" not in kinds, plan
+    assert {"farmland_pbf_drop", "farmland_pbf_closed_by"} <= used, plan
+
+
 def _parcels(counties: list[str], drop: str, each: int = 3) -> gpd.GeoDataFrame:
     """One county's snapshot of parcels per code, `each` parcels each."""
     codes = [c for c in counties for _ in range(each)]
@@ -330,11 +367,6 @@ def test_a_county_snapshot_closes_that_county_only(wh: Warehouse) -> None:
             contract, "core.farmland_pbf")), {"drop_id": "d3", "loaded_at": LOADED_AT}
         ).scalar_one()
 
-    def nodes(node: dict[str, object]) -> Iterator[dict[str, object]]:
-        yield node
-        for child in node.get("Plans", []):  # type: ignore[attr-defined]
-            yield from nodes(child)
-
-    found = [n for n in nodes(plan[0]["Plan"])
+    found = [n for n in _plan_nodes(plan[0]["Plan"])
              if n.get("Index Name") == "farmland_pbf_xzqdm_current"]
     assert found and "ANY" in str(found[0].get("Index Cond")), plan
