@@ -171,6 +171,14 @@ class Warehouse(ABC):
         """The rows of these versions, current or closed since, `_version_id` first, then
         `columns` and the geometry: where the rows a load closed lay."""
 
+    @abstractmethod
+    def read_changed(self, contract: Contract, columns: Sequence[str], drops: Sequence[str]
+                     ) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.int64]]:
+        """What the loaded drops `drops` changed: the current rows they added (as
+        `read_current_versions` reads them) and the versions they closed (`_closed_by`).
+        With the rows current before them, every row current now: a plan that knows the
+        published run's rows reads these instead of every row's version."""
+
     # Whether `read_current_versions` leaves the `sparse` columns unread (PostGIS): a run
     # then gains by reading in part what it knows (`runner.inputs_cache`).
     reads_in_part = False

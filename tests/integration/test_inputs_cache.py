@@ -80,8 +80,7 @@ def _cached(wh: Warehouse, staging: StagingStore, run_id: str) -> Inputs:
     What it staged of each licence and order, whether it lies outside its county, is what
     `strays` says of the rows read."""
     inputs = inputs_cache.load_inputs(wh, staging, run_id).inputs
-    placed = staging.read(run_id, inputs_cache.LOCATED)
-    assert placed is not None
+    placed = _placed(wh, staging, run_id)
     for name in inputs_cache.POINTED:
         frame = getattr(inputs, name)
         flags = np.zeros(len(frame), dtype=bool)
@@ -92,6 +91,19 @@ def _cached(wh: Warehouse, staging: StagingStore, run_id: str) -> Inputs:
     return inputs
 
 
+def _placed(wh: Warehouse, staging: StagingStore, run_id: str) -> dict[str, gpd.GeoDataFrame]:
+    """What the run staged of where its rows lie: a county for every current row of each
+    frame, and no other row (the next run takes it as what the warehouse held)."""
+    placed = staging.read(run_id, inputs_cache.LOCATED)
+    assert placed is not None
+    for name, contract in integrate.inputs.input_contracts().items():
+        ids = placed[name][inputs_cache.VERSION]
+        assert ids.is_unique, (run_id, name)
+        assert sorted(ids) == sorted(wh.read_current_versions(contract, [])[
+            inputs_cache.VERSION]), (run_id, name)
+    return placed
+
+
 def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: str) -> None:
     """A read that may leave the farmland unread (`partial`) does so after a delivery of work
     orders only: the licences and orders as a fresh read gives them, no project, and of the
@@ -100,6 +112,7 @@ def _assert_partial(wh: Warehouse, staging: StagingStore, run_id: str, dataset: 
     (`ENRICHING_ONLY`: left missing on PostGIS, never read); the work-order prints from the
     recorded context equal the whole prints. After any other delivery it reads everything."""
     read = inputs_cache.load_inputs(wh, staging, run_id, partial=True)
+    _placed(wh, staging, run_id)
     fresh = integrate.load_inputs(wh)
     if dataset in ("farmland_pbf", "farmland_hsf") and isinstance(wh, PostgisWarehouse):
         _assert_zoned(read, fresh)

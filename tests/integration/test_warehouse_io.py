@@ -319,20 +319,57 @@ def test_what_a_drop_changed_is_read_through_indexes(wh: Warehouse) -> None:
         [("460106", "d1")] * 50 + [("460106", "d2")] * 40)
     if not isinstance(wh, PostgisWarehouse):
         return
-    query = wh.drop_versions_sql(contract, ["yjjbnttbbh", "_drop_id"])
+    kinds, used = _index_plan(wh, wh.drop_versions_sql(contract, ["yjjbnttbbh", "_drop_id"]),
+                              {"d": "d2"})
+    assert "Seq Scan" not in kinds
+    assert {"farmland_pbf_drop", "farmland_pbf_closed_by"} <= used
+
+
+def test_what_drops_changed_since_is_read_through_indexes(wh: Warehouse) -> None:
+    """`read_changed` gives the current rows some drops added and the versions they closed:
+    with the rows current before them, every row current after; on PostGIS through the
+    indexes on `_drop_id` and `_closed_by`."""
+    contract = load_contract("farmland_pbf")
+    counties = [f"4601{i:02d}" for i in range(20)]
+    wh.load_core(contract, _parcels(counties, "d1", 50), "d1", LOADED_AT, lambda conn: None)
+    before = wh.read_current_versions(contract, ["xzqdm"])
+    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _parcels(["460107"], "d3", 30), "d3", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _parcels(["460107"], "d4", 20), "d4", LOADED_AT, lambda conn: None)
+    added, closed = wh.read_changed(contract, ["xzqdm", "_drop_id"], ["d2", "d3", "d4"])
+    assert list(added.columns) == ["_version_id", "xzqdm", "_drop_id", "geom"]
+    # d3's rows were closed by d4: not current, so not among the added
+    assert sorted(zip(added["xzqdm"], added["_drop_id"], strict=True)) == sorted(
+        [("460106", "d2")] * 40 + [("460107", "d4")] * 20)
+    assert added.geometry.notna().all()
+    ids = before["_version_id"].to_numpy()
+    now = np.union1d(np.setdiff1d(ids, closed), added["_version_id"].to_numpy())
+    assert now.tolist() == sorted(wh.read_current_versions(contract, [])["_version_id"])
+    assert len(closed) == 50 + 50 + 30  # d1's two counties, d3's own rows
+    assert wh.read_changed(contract, ["xzqdm"], ["d2"])[1].tolist() == sorted(
+        ids[(before["xzqdm"] == "460106").to_numpy()])
+    if not isinstance(wh, PostgisWarehouse):
+        return
+    for query, index in zip(wh.changed_sql(contract, ["xzqdm"]),
+                            ("farmland_pbf_drop", "farmland_pbf_closed_by"), strict=True):
+        kinds, used = _index_plan(wh, query, {"d": ["d2", "d3"]})
+        assert "Seq Scan" not in kinds
+        assert index in used
+
+
+def _index_plan(wh: PostgisWarehouse, query: sql.Composed, params: dict[str, object]
+                ) -> tuple[set[str], set[str]]:
+    """The node kinds and index names of the plan of `query`, sequential scans turned off
+    (an index path, if there is one)."""
     with wh.engine.begin() as conn:
         driver = conn.connection.driver_connection
         assert driver is not None
         conn.execute(text("ANALYZE core.farmland_pbf"))
-        conn.execute(text("SET LOCAL enable_seqscan = off"))  # an index path, if any
-        plan = driver.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + query,
-                              {"d": "d2"}).fetchone()[0]
-
-    kinds = {str(n.get("Node Type")) for n in _plan_nodes(plan[0]["Plan"])}
-    used = {str(n.get("Index Name")) for n in _plan_nodes(plan[0]["Plan"])
-            if n.get("Index Name")}
-    assert "Seq Scan" not in kinds, plan
-    assert {"farmland_pbf_drop", "farmland_pbf_closed_by"} <= used, plan
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = driver.execute(sql.SQL("EXPLAIN (FORMAT JSON) ") + query, params).fetchone()[0]
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    return ({str(n.get("Node Type")) for n in nodes},
+            {str(n.get("Index Name")) for n in nodes if n.get("Index Name")})
 
 
 def _parcels(counties: list[str], drop: str, each: int = 3) -> gpd.GeoDataFrame:
