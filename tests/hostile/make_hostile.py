@@ -79,6 +79,7 @@ CASES: dict[str, Case] = {
     "zip_nested_zip": Case(PBF, "图斑.zip", spatial.zip_nested_zip),
     "zip_dbf_declares_millions": Case(PBF, "图斑.zip", spatial.zip_dbf_declares_millions),
     "zip_shp_garbage": Case(PBF, "图斑.zip", spatial.zip_shp_garbage),
+    "zip_dbf_undecodable": Case(PBF, "图斑.zip", spatial.zip_dbf_undecodable),
     "zip_cpg_unknown": Case(PBF, "图斑.zip", spatial.zip_cpg_unknown),
     "zip_declared_many_members": Case(PBF, "图斑.zip", spatial.zip_declared_many_members),
     "zip_50k_members": Case(PBF, "图斑.zip", spatial.zip_50k_members, large=True),

@@ -77,6 +77,18 @@ def zip_shp_garbage(path: Path) -> None:
     zip_members(path, list(parts.items()))
 
 
+def zip_dbf_undecodable(path: Path) -> None:
+    """GBK without .cpg, the second parcel's 坐落单位名称 holding a lead byte followed by a
+    space (no GBK character): decoded as U+FFFD, reported by cell."""
+    frame = rows.pbf_parcels("460105", 3)
+    frame["ZLDWMC"] = ["红旗村", "QQQQ村", "红旗村"]
+    parts = dict(shapefile_parts(frame, LAYER, "GBK"))
+    dbf = parts[f"{LAYER}.dbf"]
+    assert dbf.count(b"QQQQ") == 1
+    parts[f"{LAYER}.dbf"] = dbf.replace(b"QQQQ", b"\x81 \x81 ")
+    zip_members(path, list(parts.items()))
+
+
 def zip_cpg_unknown(path: Path) -> None:
     zip_members(path, list(_parts(cpg="KLINGON-1").items()))
 
