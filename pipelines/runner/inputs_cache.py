@@ -170,6 +170,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     frames: dict[str, gpd.GeoDataFrame] = {}
     places: dict[str, gpd.GeoDataFrame] = {}
     new: dict[str, npt.NDArray[np.bool_]] = {}  # per frame, the rows not located before
+    closed: dict[str, gpd.GeoDataFrame] = {}  # the versions closed since, where they lay
     new_points: GeomArray = np.zeros(0, dtype=object)  # (read before the parcels)
     # the work orders first when the farmland under their new points is read after them
     order = sorted(contracts.items(), key=lambda kv: kv[0] in UNREAD and unread)
@@ -193,7 +194,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     try:
         for name, contract in order:
             if since is not None and name in UNREAD:
-                frames[name], places[name], new[name] = _changed(
+                frames[name], places[name], new[name], closed[name] = _changed(
                     wh, name, contract, counties, known[name], since[contract.dataset])
                 continue
             frames[name], places[name], new[name] = _located(
@@ -205,7 +206,7 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
     zones: tuple[str, ...] = ()
     if zoned:
         zones = _zoned(wh, contracts, frames, places, known, new, counties,
-                       {n: upto for n, (_, upto) in sparse.items() if n in POINTED})
+                       {n: upto for n, (_, upto) in sparse.items() if n in POINTED}, closed)
         if zones:
             counties = counties.assign(**{ZONE_READ: counties[COUNTY].isin(zones)})
     # ("setup": the column's name from when the key was the warehouse's setup digest)
@@ -229,7 +230,8 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
 def _zoned(wh: Warehouse, contracts: dict[str, Contract], frames: dict[str, gpd.GeoDataFrame],
            places: dict[str, gpd.GeoDataFrame], known: dict[str, gpd.GeoDataFrame],
            new: dict[str, npt.NDArray[np.bool_]], counties: gpd.GeoDataFrame,
-           sparse: dict[str, int | None]) -> tuple[str, ...]:
+           sparse: dict[str, int | None], closed: dict[str, gpd.GeoDataFrame]
+           ) -> tuple[str, ...]:
     """Where only some counties' farmland changed since the published run (one county's
     parcels sent again): the farmland frames (read for version ids only) replaced by the
     rows of those counties' shares, read by box, version and point (`read_current_within`),
@@ -254,8 +256,10 @@ def _zoned(wh: Warehouse, contracts: dict[str, Contract], frames: dict[str, gpd.
         ids = places[name][VERSION].to_numpy(dtype=np.int64)
         cached = known[name][VERSION].to_numpy(dtype=np.int64)
         gone = np.setdiff1d(cached, ids, assume_unique=True)
-        if len(gone):  # where the closed rows lay, and who owned them
-            rows = wh.read_versions(contracts[name], [], gone.tolist())
+        if len(gone):  # where the closed rows lay (read with them, `_changed`), their owners
+            rows = closed[name] if name in closed else wh.read_versions(contracts[name], [],
+                                                                        gone.tolist())
+            rows = rows[rows[VERSION].isin(gone)]
             geoms.append(geoms_of(rows))
             at = _cached_at(rows[VERSION].to_numpy(dtype=np.int64), known[name])
             owners.append(known[name][COUNTY].to_numpy(dtype=object)[at])
@@ -558,12 +562,14 @@ def _since(seen: dict[str, list[str]] | None, drops: dict[str, list[str]],
 
 def _changed(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoDataFrame,
              cached: gpd.GeoDataFrame, drops: list[str]
-             ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, npt.NDArray[np.bool_]]:
+             ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, npt.NDArray[np.bool_],
+                        gpd.GeoDataFrame]:
     """`_located` of a frame the published run located (`cached`) from what the `drops`
     loaded since changed (`Warehouse.read_changed`): the frame holds the rows they added,
     located; the counties staged are those of every current row, the published run's less
     the versions closed since, with the added ones. At 1x one county's parcels sent again:
-    106 thousand rows added and as many closed, instead of a million versions read."""
+    106 thousand rows added and as many closed, instead of a million versions read. The
+    closed versions come back too, with where they lay."""
     rows, closed = wh.read_changed(contract, input_columns(name, contract), drops)
     ids = rows[VERSION].to_numpy(dtype=np.int64)
     at = _cached_at(ids, cached)
@@ -572,12 +578,13 @@ def _changed(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
     frame = frame.set_crs(4490, allow_override=True)
     frame[COUNTY] = _counties_of(frame, contract, counties, cached, at)
     new = at < 0
-    kept = cached[~np.isin(cached[VERSION].to_numpy(dtype=np.int64), closed)]
+    kept = cached[~np.isin(cached[VERSION].to_numpy(dtype=np.int64),
+                           closed[VERSION].to_numpy(dtype=np.int64))]
     added = gpd.GeoDataFrame({VERSION: ids[new], COUNTY: frame[COUNTY].to_numpy()[new]},
                              geometry=[None] * int(new.sum()), crs=4490)
     added[COUNTY] = added[COUNTY].astype(kept[COUNTY].dtype)
     place = pd.concat([kept[[VERSION, COUNTY, kept.geometry.name]], added], ignore_index=True)
-    return frame, gpd.GeoDataFrame(place, geometry=kept.geometry.name, crs=4490), new
+    return frame, gpd.GeoDataFrame(place, geometry=kept.geometry.name, crs=4490), new, closed
 
 
 def _cached_at(ids: Versions, known: gpd.GeoDataFrame | None) -> npt.NDArray[np.intp]:

@@ -173,11 +173,12 @@ class Warehouse(ABC):
 
     @abstractmethod
     def read_changed(self, contract: Contract, columns: Sequence[str], drops: Sequence[str]
-                     ) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.int64]]:
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         """What the loaded drops `drops` changed: the current rows they added (as
-        `read_current_versions` reads them) and the versions they closed (`_closed_by`).
-        With the rows current before them, every row current now: a plan that knows the
-        published run's rows reads these instead of every row's version."""
+        `read_current_versions` reads them) and the versions they closed (`_closed_by`:
+        `_version_id` and where they lay, `geom`). With the rows current before them, every
+        row current now: a plan that knows the published run's rows reads these instead of
+        every row's version."""
 
     # Whether `read_current_versions` leaves the `sparse` columns unread (PostGIS): a run
     # then gains by reading in part what it knows (`runner.inputs_cache`).

@@ -20,7 +20,6 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import numpy.typing as npt
 import pyogrio
 import shapely
 from sqlalchemy import create_engine, event, text
@@ -228,19 +227,21 @@ class GeoPackageWarehouse(Warehouse):
             where=f"fid IN ({','.join(map(str, wanted))})"), columns)
 
     def read_changed(self, contract: Contract, columns: Sequence[str], drops: Sequence[str]
-                     ) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.int64]]:
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer) or not drops:
-            return self.read_current_versions(contract, columns).iloc[:0], np.zeros(
-                0, dtype=np.int64)
+            none = self.read_current_versions(contract, columns).iloc[:0]
+            return none, none[["_version_id", "geom"]]
         # OGR SQL where: no bind parameters
         listed = ",".join("'" + d.replace("'", "''") + "'" for d in drops)
-        added = _versioned(pyogrio.read_dataframe(
-            self.path, layer=layer, columns=list(columns), use_arrow=True, fid_as_index=True,
-            where=f"_drop_id IN ({listed}) AND _valid_to IS NULL"), columns)
-        closed = pyogrio.read_dataframe(self.path, layer=layer, columns=[], read_geometry=False,
-                                        fid_as_index=True, where=f"_closed_by IN ({listed})")
-        return added, closed.index.to_numpy(dtype=np.int64)
+
+        def read(columns: list[str], where: str) -> gpd.GeoDataFrame:
+            return _versioned(pyogrio.read_dataframe(
+                self.path, layer=layer, columns=columns, use_arrow=True, fid_as_index=True,
+                where=where), columns)
+
+        return (read(list(columns), f"_drop_id IN ({listed}) AND _valid_to IS NULL"),
+                read([], f"_closed_by IN ({listed})"))
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:

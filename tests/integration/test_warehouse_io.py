@@ -343,11 +343,17 @@ def test_what_drops_changed_since_is_read_through_indexes(wh: Warehouse) -> None
         [("460106", "d2")] * 40 + [("460107", "d4")] * 20)
     assert added.geometry.notna().all()
     ids = before["_version_id"].to_numpy()
-    now = np.union1d(np.setdiff1d(ids, closed), added["_version_id"].to_numpy())
+    gone = closed["_version_id"].to_numpy()
+    now = np.union1d(np.setdiff1d(ids, gone), added["_version_id"].to_numpy())
     assert now.tolist() == sorted(wh.read_current_versions(contract, [])["_version_id"])
-    assert len(closed) == 50 + 50 + 30  # d1's two counties, d3's own rows
-    assert wh.read_changed(contract, ["xzqdm"], ["d2"])[1].tolist() == sorted(
-        ids[(before["xzqdm"] == "460106").to_numpy()])
+    assert len(gone) == 50 + 50 + 30  # d1's two counties, d3's own rows
+    assert list(closed.columns) == ["_version_id", "geom"]
+    shapes = wh.read_versions(contract, [], gone.tolist())  # where they lay, as read by id
+    assert closed.sort_values("_version_id").geometry.to_wkb().tolist() == shapes.sort_values(
+        "_version_id").geometry.to_wkb().tolist()
+    mine = before["xzqdm"].eq("460106").to_numpy()
+    assert sorted(wh.read_changed(contract, ["xzqdm"], ["d2"])[1]["_version_id"]) == sorted(
+        ids[mine])
     if not isinstance(wh, PostgisWarehouse):
         return
     for query, index in zip(wh.changed_sql(contract, ["xzqdm"]),
