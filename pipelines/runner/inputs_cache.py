@@ -233,8 +233,9 @@ def _zoned(wh: Warehouse, contracts: dict[str, Contract], frames: dict[str, gpd.
            sparse: dict[str, int | None], closed: dict[str, gpd.GeoDataFrame]
            ) -> tuple[str, ...]:
     """Where only some counties' farmland changed since the published run (one county's
-    parcels sent again): the farmland frames (read for version ids only) replaced by the
-    rows of those counties' shares, read by box, version and point (`read_current_within`),
+    parcels sent again): the farmland frames (what the drops since added, `_changed`, or
+    every current row read for its version id only) replaced by the rows of those
+    counties' shares, read by box, version and point (`read_current_within`),
     and the counties returned. The counties are those whose share (`integrate.holders`)
     holds a row added or closed since: its owner, the counties it reaches into, those whose
     points outside their county touch it. Their every family is built again from their
