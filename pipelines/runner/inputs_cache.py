@@ -34,11 +34,12 @@ loaded since the published run (staged beside its counties) changed of the farml
 `_drop_id` and `_closed_by`; before, every current row's version id, a million at 1x);
 the rows added and closed since say which partitions hold a changed row in their share
 (`integrate.inputs.holders`: the owner, the counties it reaches into, those whose points
-outside their county lie on it). Only those counties' shares are read, side by side (`Warehouse.read_current_within`: boxes, versions and points in
-one statement) and marked (`ZONE_READ`): they are printed and built from their whole
-share, the other counties keep their parts. At 1x a resend of the largest county (106
-thousand parcels) reads 116 thousand parcels and 33 thousand projects instead of 1.25
-million rows, and the plan's peak memory falls from 3.5 to 2.5 GiB. The work orders are
+outside their county lie on it). Only those counties' shares are read, side by side
+(`Warehouse.read_current_within`: boxes, versions and points in one statement) and marked
+(`ZONE_READ`): they are printed and built from their whole share, the other counties keep
+their parts. At 1x a resend of the largest county (106 thousand parcels) reads 116
+thousand parcels and 33 thousand projects instead of 1.25 million rows, and the plan's
+peak memory falls from 3.5 to 2.5 GiB. The work orders are
 read as a day's run reads them (`ENRICHING_ONLY` left unread on the versions located
 before), then whole by version where a build or the strays need them: the orders lying
 outside their county (`STRAY`, staged beside each licence's and order's county: a row's
