@@ -118,9 +118,7 @@ def _read_recoded(shp: Path, encoding: str) -> gpd.GeoDataFrame:
 def _decoded_text(values: pa.ChunkedArray, encoding: str) -> pa.Array:
     """A text column read as the DBF's bytes, decoded from `encoding` (its distinct values,
     each once; nulls stay null)."""
-    raw = pa.concat_arrays([c.cast(pa.binary()) for c in values.chunks]) if values.num_chunks \
-        else pa.array([], pa.binary())
-    codes = raw.dictionary_encode()
+    codes = values.cast(pa.binary()).combine_chunks().dictionary_encode()
     words = [None if b is None else b.decode(encoding, errors="replace")
              for b in codes.dictionary.to_pylist()]
     return pa.array(words, pa.string()).take(codes.indices)

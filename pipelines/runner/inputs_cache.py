@@ -190,7 +190,8 @@ def load_inputs(wh: Warehouse, staging: StagingStore, run_id: str,
         # which lie outside their county (their points are read, with the zones' orders)
         sparse.update({name: (ENRICHING_ONLY[name], _newest(known[name]))
                        for name in ENRICHING_ONLY if STRAY in known[name].columns})
-    whole = _Ahead(wh, [(n, c) for n, c in order if not (unread or since) or n not in UNREAD],
+    whole = _Ahead(wh, [(n, c) for n, c in order
+                        if not (unread or since is not None) or n not in UNREAD],
                    sparse, ahead, versions)
     try:
         for name, contract in order:
@@ -320,8 +321,7 @@ def _zoned(wh: Warehouse, contracts: dict[str, Contract], frames: dict[str, gpd.
             at = _cached_at(rows[VERSION].to_numpy(dtype=np.int64), places[name])
             rows = rows[at >= 0]
             at = at[at >= 0]
-            frame = rows.drop(columns=[VERSION]).reset_index(drop=True).set_crs(
-                4490, allow_override=True)
+            frame = _unversioned(rows)
             frame[COUNTY] = _codes_at(places[name], at, frame.index).astype(
                 frames[name][COUNTY].dtype)
             frames[name] = frame
@@ -468,9 +468,8 @@ def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
         ids = rows[VERSION].to_numpy(dtype=np.int64)
         at = _cached_at(ids, cached)
         upto = None
-    frame = rows.drop(columns=[VERSION]).reset_index(drop=True)
+    frame = _unversioned(rows)
     del rows
-    frame = frame.set_crs(4490, allow_override=True)
     frame[COUNTY] = _counties_of(frame, contract, counties, cached, at)
     new = at < 0
     if unread and name == "complaints":
@@ -484,6 +483,13 @@ def _located(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
         if flags is not None:
             place[STRAY] = flags
     return frame, place, new
+
+
+def _unversioned(rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A warehouse read's rows as an Inputs frame: without their version id, indexed from 0,
+    in EPSG:4490."""
+    return rows.drop(columns=[VERSION]).reset_index(drop=True).set_crs(4490,
+                                                                        allow_override=True)
 
 
 def _strays_of(frame: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
@@ -575,9 +581,8 @@ def _changed(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
     rows, closed = wh.read_changed(contract, input_columns(name, contract), drops)
     ids = rows[VERSION].to_numpy(dtype=np.int64)
     at = _cached_at(ids, cached)
-    frame = rows.drop(columns=[VERSION]).reset_index(drop=True)
+    frame = _unversioned(rows)
     del rows
-    frame = frame.set_crs(4490, allow_override=True)
     frame[COUNTY] = _counties_of(frame, contract, counties, cached, at)
     new = at < 0
     kept = cached[~np.isin(cached[VERSION].to_numpy(dtype=np.int64),

@@ -222,9 +222,14 @@ class GeoPackageWarehouse(Warehouse):
         if not self._has_layer(layer) or not wanted:
             return self.read_current_versions(contract, columns).iloc[:0]
         # (the version id is GDAL's fid; OGR SQL where: no bind parameters, integers only)
+        return self._versions_where(layer, columns, f"fid IN ({','.join(map(str, wanted))})")
+
+    def _versions_where(self, layer: str, columns: Sequence[str], where: str
+                        ) -> gpd.GeoDataFrame:
+        """The rows of `layer` meeting an OGR SQL condition of ours, as `_versioned`."""
         return _versioned(pyogrio.read_dataframe(
             self.path, layer=layer, columns=list(columns), use_arrow=True, fid_as_index=True,
-            where=f"fid IN ({','.join(map(str, wanted))})"), columns)
+            where=where), columns)
 
     def read_changed(self, contract: Contract, columns: Sequence[str], drops: Sequence[str]
                      ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -232,16 +237,10 @@ class GeoPackageWarehouse(Warehouse):
         if not self._has_layer(layer) or not drops:
             none = self.read_current_versions(contract, columns).iloc[:0]
             return none, none[["_version_id", "geom"]]
-        # OGR SQL where: no bind parameters
-        listed = ",".join("'" + d.replace("'", "''") + "'" for d in drops)
-
-        def read(columns: list[str], where: str) -> gpd.GeoDataFrame:
-            return _versioned(pyogrio.read_dataframe(
-                self.path, layer=layer, columns=columns, use_arrow=True, fid_as_index=True,
-                where=where), columns)
-
-        return (read(list(columns), f"_drop_id IN ({listed}) AND _valid_to IS NULL"),
-                read([], f"_closed_by IN ({listed})"))
+        listed = ",".join(map(_quoted, drops))
+        return (self._versions_where(layer, columns,
+                                     f"_drop_id IN ({listed}) AND _valid_to IS NULL"),
+                self._versions_where(layer, [], f"_closed_by IN ({listed})"))
 
     def read_drop_versions(self, contract: Contract, drop_id: str,
                            columns: list[str]) -> gpd.GeoDataFrame:
@@ -249,7 +248,7 @@ class GeoPackageWarehouse(Warehouse):
         if not self._has_layer(layer):
             return gpd.GeoDataFrame({c: [] for c in columns},
                                     geometry=gpd.GeoSeries([], crs=4490)).rename_geometry("geom")
-        quoted = "'" + drop_id.replace("'", "''") + "'"  # OGR SQL where: no bind parameters
+        quoted = _quoted(drop_id)
         gdf = pyogrio.read_dataframe(self.path, layer=layer, columns=columns, use_arrow=True,
                                      where=f"_drop_id = {quoted} OR _closed_by = {quoted}")
         return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
@@ -283,6 +282,11 @@ class GeoPackageWarehouse(Warehouse):
             return []
         # the layers, not the attribute tables beside them (QGIS's layer_styles)
         return [name for name, geometry in pyogrio.list_layers(self.publish_path) if geometry]
+
+
+def _quoted(text: str) -> str:
+    """`text` as an OGR SQL string literal (its where clause takes no bind parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _versioned(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None) -> gpd.GeoDataFrame:
