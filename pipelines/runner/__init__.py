@@ -17,7 +17,7 @@ from pipelines.config import Settings, UsageError
 from pipelines.contracts import DATASETS, contracts_digest, county_layer, load_contract
 from pipelines.landing.drops import detect_drops
 from pipelines.load import changes_later, changes_recorded_later, complete_loaded
-from pipelines.read.isolate import prestart
+from pipelines.read.isolate import beside_next_parse, prestart
 from pipelines.report import ReportPaths, write_report
 from pipelines.report.profile import delivery_profile, profiles_dir
 from pipelines.runner.drops import answer_drop, answer_order, pending, record_failure
@@ -142,15 +142,15 @@ def _answer_side_by_side(settings: Settings, todo: list[DropRecord], base: str |
 
 def _answer_in_worker(work: tuple[Settings, list[str], bool]) -> list[DropRecord]:
     """One dataset's drops, in order, in a forked worker with a warehouse connection of its
-    own (the parent's is never used across the fork); Great Expectations made aside while
-    the first is read (`warm`), where the parent did not make it. The worker forks nothing:
-    its reader's children come from the forkserver."""
+    own (the parent's is never used across the fork); Great Expectations made while the
+    first file is parsed by the reader's child (`warm`), where the parent did not make it.
+    The worker forks nothing: its reader's children come from the forkserver."""
     settings, drop_ids, warm = work
     prestart()  # the reader's forkserver imports while the first file is unpacked
     if warm:
         from pipelines.validate import run as validation
 
-        validation.warm_up_aside()
+        beside_next_parse(validation.warm_up)
     wh = open_warehouse(settings.warehouse_url)
     try:
         return [_answer(settings, wh, ledger.get_drop(wh, d), None) for d in drop_ids]

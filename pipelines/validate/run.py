@@ -111,16 +111,6 @@ def warm_up() -> None:
     _batch_definition()
 
 
-def warm_up_aside() -> threading.Thread:
-    """`warm_up` in a thread of this process, while it waits for something else (a file
-    read by the reader's child): the validation that follows finds the context made, or
-    waits for it. Only in a process that forks nothing while the thread runs (a fork during
-    an import leaves the child holding the import's lock)."""
-    thread = threading.Thread(target=warm_up, name="yitu-gx-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
 def _validate(plain: pd.DataFrame, suite: Any, params: dict[str, Any]) -> Any:
     """Batch.validate builds its batch twice (once for the Batch, once more inside its
     Validator), fingerprinting the whole frame each time; the Validator alone builds it once."""

@@ -123,6 +123,58 @@ def test_the_frame_comes_back_from_the_child(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".read-*"))  # the IPC file is gone
 
 
+def test_work_beside_a_parse_runs_while_the_child_parses(tmp_path: Path) -> None:
+    """`beside_next_parse`: the work runs in a thread of this process while the child
+    parses (here the child works half a second: the work sees it alive), is done when the
+    parse returns, and runs for that parse only; work that raises does not fail the parse,
+    and a parse past the memory ceiling is still stopped while work runs beside it."""
+    import threading
+
+    seen: list[tuple[str, bool]] = []
+
+    def beside() -> None:
+        time.sleep(0.2)  # the child is under way by now
+        children = [p for p in os.listdir("/proc") if p.isdigit()
+                    and _parent_of(int(p)) in _forkservers()]
+        time.sleep(1.0)  # longer than the parse: the parse waits for it
+        seen.append((threading.current_thread().name, bool(children)))
+
+    isolate.beside_next_parse(beside)
+    raw = _parse(works_then_reads, tmp_path)
+    assert raw.frame["B"].tolist() == [1.5, 2.0]
+    assert seen == [("yitu-beside-parse", True)]  # done by now, and while a child parsed
+    _parse(reads, tmp_path)
+    assert len(seen) == 1  # the next parse runs nothing beside it
+
+    def fails() -> None:
+        raise RuntimeError("beside")
+
+    isolate.beside_next_parse(fails)
+    assert _parse(reads, tmp_path).frame["B"].tolist() == [1.5, 2.0]
+
+    def slow() -> None:
+        time.sleep(1.0)
+
+    isolate.beside_next_parse(slow)
+    with pytest.raises(FileRejected) as err:
+        _parse(grows_slowly, tmp_path)
+    assert err.value.rule == "too_large"
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _forkservers() -> set[int]:
+    """The reading forkservers this process started (its children)."""
+    mine = os.getpid()
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and _parent_of(int(p)) == mine}
+
+
 def test_budget_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YITU_READ_MEMORY_MB", "2048")
     monkeypatch.setenv("YITU_READ_SECONDS", "not a number")

@@ -1,5 +1,6 @@
-"""Great Expectations made aside (`warm_up_aside`): a validation that comes while the thread
-still makes the context waits for it and uses the same one; it is made once."""
+"""Great Expectations made aside (`warm_up` in a thread, as `yitu run` makes it beside a
+file's parse: `isolate.beside_next_parse`): a validation that comes while the thread still
+makes the context waits for it and uses the same one; it is made once."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_the_context_made_aside_is_the_one_validation_uses(
 
     monkeypatch.setattr(run, "gx_context", slow_context)
     try:
-        thread = run.warm_up_aside()
+        thread = threading.Thread(target=run.warm_up, name="yitu-gx-warm-up", daemon=True)
+        thread.start()
         assert started.wait(10)
         found: list[object] = []
         asking = threading.Thread(target=lambda: found.append(run._batch_definition()))
