@@ -28,7 +28,7 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-import adbc_driver_postgresql.dbapi as adbc
+import adbc_driver_manager.dbapi as adbc_dbapi
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -37,6 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 from psycopg import Connection, sql
+
+from pipelines.warehouse.adbc_pool import connection
 
 SRID = 4490
 BATCH_ROWS = 50_000  # rows rendered and sent at a time: bounds the text held in memory
@@ -211,12 +213,13 @@ class NotArrowReadable(TypeError):
 
 def read_arrow(uri: str, query: str, geometry: str = "geom") -> gpd.GeoDataFrame:
     """The rows of `query` (SQL text, parameters bound; its column `geometry` a PostGIS
-    geometry) on a connection of its own, as `copy_out` returns them: integers as int64,
-    reals as float64, timestamps with time zone in UTC. Raises NotArrowReadable for a column
-    type `copy_out` would hand back as text."""
-    with adbc.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute(query)
-        table = cur.fetch_arrow_table()
+    geometry) on an ADBC connection of its own (`adbc_pool`), as `copy_out` returns them:
+    integers as int64, reals as float64, timestamps with time zone in UTC. Raises
+    NotArrowReadable for a column type `copy_out` would hand back as text."""
+    try:
+        table = _fetched(uri, query, reuse=True)
+    except adbc_dbapi.OperationalError:  # a kept connection the server has closed since
+        table = _fetched(uri, query, reuse=False)
     column = table.column(geometry)
     # PostGIS's geometry arrives as an opaque extension type over its binary form (EWKB)
     wkb = pa.chunked_array([c.storage if isinstance(c, pa.ExtensionArray) else c
@@ -232,6 +235,12 @@ def read_arrow(uri: str, query: str, geometry: str = "geom") -> gpd.GeoDataFrame
     frame.insert(position, geometry, gpd.GeoSeries(
         shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)), crs=SRID))
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=SRID)
+
+
+def _fetched(uri: str, query: str, reuse: bool) -> pa.Table:
+    with connection(uri, reuse) as conn, conn.cursor() as cur:  # (kept for the next read)
+        cur.execute(query)
+        return cur.fetch_arrow_table()
 
 
 def _copy_out_type(t: pa.DataType) -> pa.DataType:

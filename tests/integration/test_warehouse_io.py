@@ -270,7 +270,11 @@ def test_the_spatial_index_holds_current_rows_and_the_reads_use_it(postgis_url: 
 
     def scans(at_least: int) -> int:
         """The index's scans, once they reach `at_least` (a backend's statistics reach the
-        others when it flushes them) or after 10 s."""
+        others when it flushes them: the reads' sessions are closed, `adbc_pool`, so that
+        they do) or after 10 s."""
+        from pipelines.warehouse import adbc_pool
+
+        adbc_pool.close_idle()
         found = 0
         for _ in range(50):
             with wh.engine.connect() as conn:
@@ -413,3 +417,66 @@ def test_a_county_snapshot_closes_that_county_only(wh: Warehouse) -> None:
     found = [n for n in _plan_nodes(plan[0]["Plan"])
              if n.get("Index Name") == "farmland_pbf_xzqdm_current"]
     assert found and "ANY" in str(found[0].get("Index Cond")), plan
+
+
+def test_arrow_reads_reuse_their_connection_and_hold_nothing_between(
+        postgis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`adbc_pool`: a read takes the connection the last one gave back (one server session
+    for both), in autocommit, so between reads it holds no transaction and no lock (a publish
+    could take the table); a read that fails closes its connection; one idle too long is
+    not reused; one the server has closed since is replaced and the read made again; none is
+    inherited across a fork, and the parent's goes on working after the child has exited."""
+    import os
+
+    from pipelines.warehouse import adbc_pool
+
+    wh = open_warehouse(postgis_url)
+    assert isinstance(wh, PostgisWarehouse)
+    wh.ensure_ready()
+    adbc_pool.close_idle()
+    query = sql.SQL("SELECT pg_backend_pid() AS pid, NULL::geometry AS geom")
+
+    def backend() -> int:
+        return int(wh._read(query)["pid"].iloc[0])
+
+    first = backend()
+    assert backend() == first  # the same session
+    with wh.engine.connect() as conn:
+        open_ones = conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = :p "
+            "AND state <> 'idle'"), {"p": first}).scalar()
+        assert open_ones == 0  # idle, not "idle in transaction"
+        conn.execute(text("SET lock_timeout = '2s'"))
+        conn.execute(text("LOCK TABLE core.complaints IN ACCESS EXCLUSIVE MODE"))
+        conn.rollback()
+    with pytest.raises(Exception, match="no_such_table"):  # on `first`'s connection
+        wh._read(sql.SQL("SELECT * FROM no_such_table"))
+    second = backend()
+    assert second != first  # `first`'s session was closed with its failure, not kept
+    monkeypatch.setattr(adbc_pool, "IDLE_SECONDS", 0.0)
+    time.sleep(0.01)
+    third = backend()
+    assert third != second
+    monkeypatch.setattr(adbc_pool, "IDLE_SECONDS", 30.0)
+    assert backend() == third
+    pid = os.fork()  # the pool is emptied first: the child opens its own
+    if pid == 0:  # pragma: no cover (the child)
+        code = 0 if not adbc_pool._idle and backend() != third else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    fourth = backend()
+    assert fourth != third  # closed before the fork
+    assert backend() == fourth
+    with wh.engine.connect() as conn:  # (a restart of the server, say)
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": fourth}).scalar()
+    time.sleep(0.2)
+    fifth = backend()
+    assert fifth != fourth
+    with wh.engine.connect() as conn:
+        alive = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE pid IN "
+                                  "(:a, :b, :c, :d)"), {"a": first, "b": second, "c": third,
+                                                       "d": fourth}).all()
+    assert alive == []
+    adbc_pool.close_idle()
+    wh.engine.dispose()
