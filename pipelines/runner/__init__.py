@@ -274,7 +274,9 @@ def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSu
         with changes_recorded_later():
             summary.drops += ingest(settings, dataset, wh, jobs=jobs, started=reads_ahead)
         changes.go()
-        _publish_if_stale(settings, wh, summary, full, jobs, ahead[0] if ahead else None)
+        # (the county assessment reads what they changed: it waits for them, `_assessed`)
+        _publish_if_stale(settings, wh, summary, full, jobs, ahead[0] if ahead else None,
+                          changes.join)
     finally:
         for reads in ahead:
             reads.close()
@@ -284,12 +286,14 @@ def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSu
 
 
 def _publish_if_stale(settings: Settings, wh: Warehouse, summary: RunSummary, full: bool,
-                      jobs: int, ahead: Prefetch | None = None) -> None:
+                      jobs: int, ahead: Prefetch | None = None,
+                      recorded: Callable[[], object] | None = None) -> None:
     with exclusive(settings, "yitu.publish"):
         version = core_version(wh)
         if full or publish_is_stale(wh, version):
             summary.published = integrate_and_publish(settings, wh, as_of(), full=full,
-                                                      jobs=jobs, ahead=ahead)
+                                                      jobs=jobs, ahead=ahead,
+                                                      recorded=recorded)
             if summary.published:
                 wh.set_meta(PUBLISHED_FROM, version)
 

@@ -337,12 +337,20 @@ def _built_from(staging: StagingStore, run_id: str) -> dict[str, Built]:
 
 def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | None = None,
                           full: bool = False, jobs: int = 1,
-                          ahead: inputs_cache.Prefetch | None = None) -> dict[str, int]:
+                          ahead: inputs_cache.Prefetch | None = None,
+                          recorded: Callable[[], object] | None = None) -> dict[str, int]:
     """Rebuild the partitions whose inputs changed since the published run (every one when
     `full`), take the others from it, and swap the merged layers in: the same steps as the
     Airflow DAG, in one process (the counties in `jobs` forked workers), with the inputs read
     once and kept in memory; those of them read `ahead` (`inputs_cache.Prefetch`) taken from
-    there where still current."""
+    there where still current. `recorded` returns once what the run's loads changed is
+    recorded, if that is done elsewhere (`runner.run_all`): the county assessment reads it.
+
+    Where the plan read part of the farmland (a day's work orders, a county's parcels), the
+    county assessment is made beside the build (`_assessed`: it reads no partition), on the
+    core the build leaves (at 1x, a county's parcels sent again: 1.2 s of the publish, which
+    waited for it); a run that read everything makes it in publish, after the farmland is let
+    go, as that is when the run holds the least."""
     staged = store(settings, wh)
     run_id = "cli-" + datetime.now(LOCAL_TZ).strftime("%Y%m%dT%H%M%S%f")
     # each stage in the runs' ledger as it ends (`yitu status --runs`), the read as "plan"
@@ -359,18 +367,27 @@ def integrate_and_publish(settings: Settings, wh: Warehouse, when: datetime | No
     if inputs.counties.empty:
         log.warning("no counties loaded yet: nothing can be placed on the map")
         return {}
-    with cost.stage("integrate") as built:
-        built["rows"], built["reused"] = _build_all(settings, wh, staged, run, inputs, jobs)
-        if "registers" in inputs.__dict__ and not staged_register:  # made: for the next run
-            staged.write(run_id, REGISTERS, _registers_part(inputs, register))
     # Publish reads no parcel or project (`publish_run`): they go before it, and with them
     # the most memory the run holds, as the layers are read in.
     light = replace(inputs, farmland_pbf=inputs.farmland_pbf.iloc[:0],
                     farmland_hsf=inputs.farmland_hsf.iloc[:0])
-    del inputs
-    with cost.stage("publish") as published:
-        counts = publish_run(settings, wh, run, light, codes)
-        published["rows"] = sum(counts.values())
+    early: list[Future[_Assessed]] = []
+    with ThreadPoolExecutor(1, "yitu-assess") as aside:
+
+        def assess() -> None:  # once the counties' workers are forked: none inherits it
+            if partial:
+                early.append(aside.submit(_assessed, wh, staged, run, light, recorded))
+
+        with cost.stage("integrate") as built:
+            built["rows"], built["reused"] = _build_all(settings, wh, staged, run, inputs, jobs,
+                                                        assess)
+            if "registers" in inputs.__dict__ and not staged_register:  # for the next run
+                staged.write(run_id, REGISTERS, _registers_part(inputs, register))
+        del inputs
+        with cost.stage("publish") as published:
+            counts = publish_run(settings, wh, run, light, codes,
+                                 early[0] if early else None, recorded)
+            published["rows"] = sum(counts.values())
     cost.record["integrate"]["partitions"] = list(run.build)  # what the run built
     wh.set_meta(LAST_RUN_COST, json.dumps(cost.record))  # bench/province.py reads it
     runlog.describe(wh, run, staged, full)
@@ -394,12 +411,16 @@ class Counts(NamedTuple):
 
 
 def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: IntegrationRun,
-               inputs: integrate.Inputs, jobs: int) -> Counts:
+               inputs: integrate.Inputs, jobs: int,
+               started: Callable[[], None] | None = None) -> Counts:
     """Every county the run builds, here or side by side in `jobs` workers forked from this
     process: they inherit the inputs (never pickled), the licence register and the spatial
     indexes made here once, and write their partitions to the staging store themselves. Each
-    county's cost is in the runs' ledger, as an Airflow county task's is."""
+    county's cost is in the runs' ledger, as an Airflow county task's is. `started` is
+    called once no worker is forked any more (`forked_map`), before the builds end."""
     if jobs <= 1 or len(run.partitions) <= 1:
+        if started is not None:
+            started()
         # one county alone (its parcels sent again): its overlay over the cores instead
         # (more than one county here means one job: no thread to spare)
         with planar.threads(jobs):
@@ -421,8 +442,8 @@ def _build_all(settings: Settings, wh: Warehouse, staged: StagingStore, run: Int
     order = sorted(run.partitions, key=lambda c: -size(c))  # largest first
     _FORKED["inputs"] = inputs
     try:
-        return sum(forked_map(_build_forked, [(settings, run, c) for c in order], jobs),
-                   Counts())
+        return sum(forked_map(_build_forked, [(settings, run, c) for c in order], jobs,
+                              started), Counts())
     finally:
         _FORKED.clear()
 
@@ -509,7 +530,8 @@ def integrate_partition(settings: Settings, wh: Warehouse, run: IntegrationRun,
 
 def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
                 inputs: integrate.Inputs | None = None,
-                codes: list[str] | None = None) -> dict[str, int]:
+                codes: list[str] | None = None, assessed: Future[_Assessed] | None = None,
+                recorded: Callable[[], object] | None = None) -> dict[str, int]:
     """Merge a run's staged partitions, add the cross-county views, swap everything in.
 
     The partitions the run did not build were taken over from the published run when it was
@@ -518,7 +540,9 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     are rebuilt from the merged set, and the county assessment from the warehouse's ledger
     and quality records as they are now. The run's staged parts are kept until the next run
     publishes: publishing the same run again gives the same layers. Publish reads no parcel
-    or project of `inputs`; given the run's partitions (`codes`), it needs none.
+    or project of `inputs`; given the run's partitions (`codes`), it needs none. The county
+    assessment is `assessed`'s where it was made before (`integrate_and_publish`), else made
+    here, after `recorded` returns (see there).
     """
     staged = store(settings, wh)
     inputs = inputs if inputs is not None else _run_inputs(staged, wh, run)
@@ -536,17 +560,17 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     # core. At 1x, one county's parcels sent again: the views and the assessment were 4.9 s
     # of a 15 s publish, before any layer was sent.
     names = staged.frame_names(run.run_id)
-    answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
     built_by = {k: b.built_by for k, b in _built_from(staged, run.run_id).items()}
     with ThreadPoolExecutor(1, "yitu-views") as aside:
-        views = aside.submit(_made_views, wh, staged, run, inputs, names)
+        views = aside.submit(_made_views, wh, staged, run, inputs, names,
+                             assessed or _Later(wh, staged, run, inputs, recorded))
         # (a partitioned layer left in place is named, never made: `publish_layers`)
         layers: dict[str, Layer] = {
             c.layer: _parted(staged, run.run_id, codes, c.layer, built_by, names)
             if c.layer in integrate.PARTITIONED and c.layer not in kept
             else partial(_view, views, c.layer) for c in all_layers()}
         swapped = publish_layers(wh, layers, unchanged=same)  # (empties `layers`)
-        counts = views.result().counts
+        counts, _, answered = views.result()
     log.info("integration run %s: published %s; %s as they were", run.run_id,
              ", ".join(swapped), ", ".join(sorted(set(counts) - set(swapped))) or "none")
     staged.mark_published(run.run_id)
@@ -557,25 +581,63 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
 
 class _Views(NamedTuple):
     """What `_made_views` made: the rows of every layer, and the views to publish, each
-    taken once by `_view`."""
+    taken once by `_view`; the drops ledger's version the assessment was made at."""
 
     counts: dict[str, int]
     frames: dict[str, gpd.GeoDataFrame]
+    answered: str
+
+
+class _Assessed(NamedTuple):
+    """The county assessment, and the drops ledger's version read before it was made (an
+    answer after that is assessed by the next publish: `publish_is_stale`)."""
+
+    answered: str
+    layer: gpd.GeoDataFrame
+
+
+def _assessed(wh: Warehouse, staged: StagingStore, run: IntegrationRun,
+              inputs: integrate.Inputs, recorded: Callable[[], object] | None
+              ) -> _Assessed:
+    """The county assessment of the warehouse as it is now, once `recorded` returns: it reads
+    the permanent farmland's recorded changes (`pbf_areas`), which `runner.run_all` records
+    in a process of its own beside the integration (before, the assessment could read them
+    before they were there, and publish an assessment without the drop's area)."""
+    if recorded is not None:
+        recorded()
+    answered = ledger_version(wh)  # before reading it: a later answer is assessed next time
+    return _Assessed(answered, build_assessment(
+        wh, inputs, run.as_of, _delivery_counts(wh, staged, run.run_id)))
+
+
+class _Later(NamedTuple):
+    """`_assessed`'s arguments, for the views to make it after their own (`publish_run`
+    given no assessment made before)."""
+
+    wh: Warehouse
+    staged: StagingStore
+    run: IntegrationRun
+    inputs: integrate.Inputs
+    recorded: Callable[[], object] | None
+
+    def result(self) -> _Assessed:
+        return _assessed(*self)
 
 
 def _made_views(wh: Warehouse, staged: StagingStore, run: IntegrationRun,
-                inputs: integrate.Inputs, names: dict[str, list[str]]) -> _Views:
-    """The views spanning counties (`integrate.finish`) and the county assessment, and the
-    rows of every layer. The views read only `integrate.VIEW_COLUMNS` of the partitioned
-    layers, merged: every one is read so, its geometry never decoded, and let go here (a
-    partitioned layer is published part by part, each read whole when its turn comes, so
-    one is held at a time; one left in place is not made at all)."""
+                inputs: integrate.Inputs, names: dict[str, list[str]],
+                assessed: Future[_Assessed] | _Later) -> _Views:
+    """The views spanning counties (`integrate.finish`) with the county assessment
+    (`assessed`'s), and the rows of every layer. The views read only
+    `integrate.VIEW_COLUMNS` of the partitioned layers, merged: every one is read so, its
+    geometry never decoded, and let go here (a partitioned layer is published part by part,
+    each read whole when its turn comes, so one is held at a time; one left in place is not
+    made at all)."""
     views = integrate.finish(inputs, _view_parts(staged, run.run_id, names), run.as_of)
-    views[ASSESSMENT] = build_assessment(wh, inputs, run.as_of, _delivery_counts(wh, staged,
-                                                                                 run.run_id))
+    answered, views[ASSESSMENT] = assessed.result()
     counts = {name: len(gdf) for name, gdf in views.items()}
     return _Views(counts, {name: gdf for name, gdf in views.items()
-                           if name not in integrate.PARTITIONED})
+                           if name not in integrate.PARTITIONED}, answered)
 
 
 def _view(views: Future[_Views], name: str) -> gpd.GeoDataFrame:

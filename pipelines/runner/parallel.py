@@ -103,7 +103,8 @@ class Aside:
         self._told = True
 
     def join(self) -> int | None:
-        """Wait for it (never told to go: it stops); its exit code."""
+        """Wait for it (never told to go: it stops); its exit code. Called again (from any
+        thread, one at a time): waits likewise, the same exit code."""
         with contextlib.suppress(OSError):
             if not self._told:
                 self._tell.send(False)

@@ -486,3 +486,50 @@ def test_a_new_setup_alone_rebuilds_no_partition(home: Path, sample_dir: Path,
     run = runner.plan_run(wh, "after-licences", staging=store(s, wh))
     assert _families(list(run.build)) == {"licences", "complaints"}, run.build
     wh.engine.dispose()
+
+
+def test_the_assessment_waits_for_what_the_loads_changed(
+        yitu_env: Path, postgis_url: str, sample_dir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostGIS `yitu run` records what its loads changed in a process beside the
+    integration (`runner._complete_loaded`), and the county assessment reads it (the area
+    each permanent-farmland delivery left). Made beside the build where the plan read part
+    of the farmland, it waits for that process: with the process slowed down past the plan
+    and the build, one county's parcels sent again still publish what a full rebuild
+    publishes, the assessment included."""
+    import time as clock
+
+    from pipelines import runner
+    from tests.digests import published_digest
+
+    monkeypatch.setenv("YITU_WAREHOUSE_URL", postgis_url)
+    s = settings()
+    for f in json.loads((sample_dir / "manifest.json").read_text("utf-8"))["files"]:
+        drop_file(s, sample_dir / f["file"], f["dataset"])
+    _run()
+    dataset, path = _pbf(sample_dir, tmp_path)
+    drop_file(s, path, dataset)
+    real = runner._complete_loaded
+
+    def late(s: Settings) -> None:
+        clock.sleep(8)  # past the plan and the build of the sample's county
+        real(s)
+
+    monkeypatch.setattr(runner, "_complete_loaded", late)
+    incremental, built = _run()
+    assert _farmland_read() == "part" and built  # the assessment was made beside the build
+    monkeypatch.setattr(runner, "_complete_loaded", real)
+    wh = runner.warehouse(s)
+    with wh.engine.connect() as conn:
+        areas = conn.execute(text(
+            "SELECT count(*) FROM dq.farmland_pbf_changes c JOIN audit.drops d USING "
+            "(drop_id) WHERE d.file = :f"), {"f": path.name}).scalar()
+    wh.engine.dispose()
+    assert areas, "the resend's changes were not recorded"
+    _forget_published_rows(s)
+    rebuilt, _ = _run(full=True)
+    assert incremental["county_assessment"] == rebuilt["county_assessment"]
+    assert incremental == rebuilt
+    wh = runner.warehouse(s)
+    assert published_digest(wh) == rebuilt
+    wh.engine.dispose()
