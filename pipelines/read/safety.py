@@ -148,15 +148,26 @@ def _member_name_unsafe(info: zipfile.ZipInfo) -> bool:
     return is_link or drive or name.startswith("/") or ".." in PurePosixPath(name).parts
 
 
+def check_zip(path: Path, name: str | None = None) -> None:
+    """What a zip's central directory declares, checked without unpacking anything: the
+    bomb limits (`open_zip`) and every member's path (`_check_members`)."""
+    with open_zip(path, name or display_name(path)) as zf:
+        _check_members(zf, name or display_name(path))
+
+
+def _check_members(zf: zipfile.ZipFile, name: str) -> None:
+    for info in zf.infolist():
+        if _member_name_unsafe(info):
+            raise FileRejected("zip_member", f"{name} 中的成员 {info.filename!r} 是链接、"
+                               "绝对路径或含 ..，路径不安全，已拒收")
+
+
 def extract_zip(path: Path, workdir: Path, name: str | None = None) -> list[Path]:
     """Unpack into `workdir` only, flattened to bare file names, counting the real bytes."""
     name = name or display_name(path)
     with open_zip(path, name) as zf:
         infos = zf.infolist()
-        for info in infos:
-            if _member_name_unsafe(info):
-                raise FileRejected("zip_member", f"{name} 中的成员 {info.filename!r} 是链接、"
-                                   "绝对路径或含 ..，路径不安全，已拒收")
+        _check_members(zf, name)
         workdir.mkdir(parents=True, exist_ok=True)
         out: list[Path] = []
         seen: set[str] = set()  # a set: a list made unpacking quadratic in the member count
