@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 from pipelines.alerts import send_alerts
@@ -143,19 +145,52 @@ def _answer_side_by_side(settings: Settings, todo: list[DropRecord], base: str |
 def _answer_in_worker(work: tuple[Settings, list[str], bool]) -> list[DropRecord]:
     """One dataset's drops, in order, in a forked worker with a warehouse connection of its
     own (the parent's is never used across the fork); Great Expectations made while the
-    first file is parsed by the reader's child (`warm`), where the parent did not make it.
-    The worker forks nothing: its reader's children come from the forkserver."""
+    first file is parsed by the reader's child (`warm`), where the parent did not make it,
+    and the parent told when it is (`_first_parse`). The worker forks nothing: its reader's
+    children come from the forkserver."""
     settings, drop_ids, warm = work
     prestart()  # the reader's forkserver imports while the first file is unpacked
     if warm:
-        from pipelines.validate import run as validation
-
-        beside_next_parse(validation.warm_up)
+        beside_next_parse(_warm_up_and_tell)
+    else:  # made by the parent already: nothing to wait for
+        _tell_parsed()
     wh = open_warehouse(settings.warehouse_url)
     try:
         return [_answer(settings, wh, ledger.get_drop(wh, d), None) for d in drop_ids]
     finally:
+        _tell_parsed()  # (no file parsed: the parent waits no longer)
         wh.engine.dispose()
+
+
+# The event a run's worker sets once its first file is parsed and Great Expectations made
+# beside it (`_answer_in_worker`), and the parent's reads ahead of the plan wait for
+# (`inputs_cache.Prefetch`'s `after`). Made in the parent before it forks the worker,
+# which inherits it (an event cannot be sent to a worker, only inherited).
+_FIRST_PARSE: list[EventType] = []
+
+
+def _first_parse() -> EventType:
+    """A new event for this run's first parse (`_FIRST_PARSE`). A county's parcels sent
+    again: the reads ahead (the licences and the work orders, 3 client and 3 server CPU s at
+    1x) took the cores from the parse and the import of Great Expectations beside it (4.8 s
+    of it under py-spy); after them, they overlap the validation and the load, which wait
+    for the warehouse more."""
+    _FIRST_PARSE[:] = [multiprocessing.get_context("fork").Event()]
+    return _FIRST_PARSE[0]
+
+
+def _warm_up_and_tell() -> None:
+    from pipelines.validate import run as validation
+
+    try:
+        validation.warm_up()
+    finally:
+        _tell_parsed()
+
+
+def _tell_parsed() -> None:
+    for event in _FIRST_PARSE:
+        event.set()
 
 
 def _answer(settings: Settings, wh: Warehouse, rec: DropRecord,
@@ -265,10 +300,13 @@ def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSu
     wh.engine.dispose()  # no connection of this process in the aside (see `Aside`)
     changes = Aside(_complete_loaded, settings)
     ahead: list[Prefetch] = []
+    parsed = _first_parse()
 
     def reads_ahead(answering: set[str]) -> None:
         if answering:  # nothing to answer: maybe nothing to publish either
-            ahead.append(Prefetch(wh, store(settings, wh), answering, full))
+            # (answered here, in this process, with one job: nobody to wait for)
+            ahead.append(Prefetch(wh, store(settings, wh), answering, full,
+                                  after=parsed if jobs > 1 else None))
 
     try:
         with changes_recorded_later():
@@ -278,6 +316,7 @@ def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSu
         _publish_if_stale(settings, wh, summary, full, jobs, ahead[0] if ahead else None,
                           changes.join)
     finally:
+        _FIRST_PARSE.clear()
         for reads in ahead:
             reads.close()
         if changes.join():  # the next run records them (`complete_loaded`)

@@ -60,7 +60,7 @@ import json
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -373,6 +373,19 @@ class _Ahead:
 Sparse = tuple[tuple[str, ...], int | None]  # columns left unread, on versions up to this one
 
 
+class Waitable(Protocol):
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+AFTER_SECONDS = 60.0  # the longest the reads ahead wait for `after`
+
+
+def _waited(after: Waitable) -> None:
+    if not after.wait(AFTER_SECONDS):
+        log.warning("reads ahead of the plan: not told to start within %.0f s; started",
+                    AFTER_SECONDS)
+
+
 class Prefetch:
     """Whole reads of an integration's inputs that the drops being answered (`answering`:
     their datasets) cannot change, started before the run is planned: `runner.run_all`
@@ -386,10 +399,12 @@ class Prefetch:
     published run's located rows reads them (`ENRICHING_ONLY` left unread on the versions it
     located: `load_inputs`), which a run where neither they, the licences nor the counties
     changed does; a full run reads them whole. At 1x, a county's parcels sent again: the
-    plan waited 6 s for these two reads after the drop was answered."""
+    plan waited 6 s for these two reads after the drop was answered. They start once
+    `after` is set (at most AFTER_SECONDS): `runner.run_all` sets it once its worker's first
+    file is parsed (`runner._first_parse`)."""
 
     def __init__(self, wh: Warehouse, staging: StagingStore, answering: set[str],
-                 full: bool) -> None:
+                 full: bool, after: Waitable | None = None) -> None:
         self.contracts = contracts = input_contracts()
         self.versions = dataset_versions(wh)  # before any read starts
         self.source = source = staging.published()
@@ -414,6 +429,8 @@ class Prefetch:
         # parcels, 14 s of a 20-26 s answer), and two at once took more of the cores the
         # answer's own reading child and load needed (resend 62.8, 67.7 s against 69.9).
         self.pool = ThreadPoolExecutor(1, "yitu-prefetch")
+        if after is not None and reads:  # (queued first: the reads wait for it)
+            self.pool.submit(_waited, after)
         self.reads = {name: (sparse, self.pool.submit(
             wh.read_current_versions, contracts[name], input_columns(name, contracts[name]),
             *sparse)) for name, sparse in reads.items()}

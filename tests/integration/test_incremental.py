@@ -490,13 +490,14 @@ def test_a_new_setup_alone_rebuilds_no_partition(home: Path, sample_dir: Path,
 
 def test_the_assessment_waits_for_what_the_loads_changed(
         yitu_env: Path, postgis_url: str, sample_dir: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """On PostGIS `yitu run` records what its loads changed in a process beside the
     integration (`runner._complete_loaded`), and the county assessment reads it (the area
     each permanent-farmland delivery left). Made beside the build where the plan read part
     of the farmland, it waits for that process: with the process slowed down past the plan
     and the build, one county's parcels sent again still publish what a full rebuild
-    publishes, the assessment included."""
+    publishes, the assessment included. (The reads ahead of the plan, told to start by the
+    worker once it has parsed the file, are told: they never wait out their limit.)"""
     import time as clock
 
     from pipelines import runner
@@ -516,7 +517,10 @@ def test_the_assessment_waits_for_what_the_loads_changed(
         real(s)
 
     monkeypatch.setattr(runner, "_complete_loaded", late)
+    caplog.set_level(logging.INFO, logger="pipelines.runner.inputs_cache")
     incremental, built = _run()
+    assert "reading licenses, complaints ahead of the plan" in caplog.text
+    assert "not told to start" not in caplog.text
     assert _farmland_read() == "part" and built  # the assessment was made beside the build
     monkeypatch.setattr(runner, "_complete_loaded", real)
     wh = runner.warehouse(s)

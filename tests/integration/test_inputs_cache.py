@@ -7,6 +7,8 @@ change, or with --full)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -352,4 +354,17 @@ def test_reads_ahead_are_taken_only_while_current(
     renamed = fresh.licenses["ztmc"].str.endswith("(变更)").sum()  # (half-width, as loaded)
     assert renamed > 0 and read.inputs.licenses["ztmc"].str.endswith("(变更)").sum() == renamed
     _assert_same(read.inputs, fresh, "licences loaded after the read ahead")
+    staging.mark_published("a-2")
+
+    reads.clear()  # told to wait (`after`): nothing read until told, then read as before
+    told = threading.Event()
+    ahead = inputs_cache.Prefetch(wh, staging, {"farmland_pbf"}, full=False, after=told)
+    time.sleep(1.0)
+    assert not [r for r in reads if r in points] and set(ahead.reads) == set(
+        inputs_cache.POINTED)
+    told.set()
+    read = inputs_cache.load_inputs(wh, staging, "a-3", partial=True, ahead=ahead)
+    ahead.close()
+    assert sorted(r for r in reads if r in points) == sorted(points)  # ahead, once each
+    assert read.inputs.licenses["ztmc"].str.endswith("(变更)").sum() == renamed
     wh.engine.dispose()
