@@ -316,6 +316,7 @@ def _ingest_and_publish_beside(settings: Settings, wh: Warehouse, summary: RunSu
         _publish_if_stale(settings, wh, summary, full, jobs, ahead[0] if ahead else None,
                           changes.join)
     finally:
+        parsed.set()  # (a run failing before its worker said so: the reads wait no longer)
         _FIRST_PARSE.clear()
         for reads in ahead:
             reads.close()

@@ -46,7 +46,7 @@ def connection(uri: str, reuse: bool = True) -> Iterator[Any]:
     try:
         yield conn
     except BaseException:
-        conn.close()
+        _close(conn)  # (one the server closed may fail to close: the first error stands)
         raise
     with _lock:
         _idle.setdefault(uri, []).append((time.monotonic(), conn))
