@@ -76,6 +76,47 @@ def test_zip_bomb_by_ratio_is_rejected(tmp_path: Path) -> None:
     assert not (tmp_path / "work").exists()
 
 
+def _declared_smaller(path: Path, member: str, declared: int) -> None:
+    """`member`'s uncompressed size rewritten to `declared` in the zip's central directory
+    and local header (its data and CRC as they were): a zip that lies about what it holds."""
+    data = bytearray(path.read_bytes())
+    # (signature, offset of the uncompressed size, of the name's length, of the name)
+    for sig, size_at, length_at, name_at in ((b"PK\x01\x02", 24, 28, 46),
+                                              (b"PK\x03\x04", 22, 26, 30)):
+        at = data.find(sig)
+        while at >= 0:
+            length = int.from_bytes(data[at + length_at:at + length_at + 2], "little")
+            if data[at + name_at:at + name_at + length] == member.encode():
+                data[at + size_at:at + size_at + 4] = declared.to_bytes(4, "little")
+            at = data.find(sig, at + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_zip_lying_about_its_sizes_is_unreadable_in_the_child(tmp_path: Path) -> None:
+    """A zipped Shapefile whose .dbf declares 100 bytes and holds more passes every check of
+    what the zip declares (`safety.check_zip`, here); the reading child, unpacking it, reads
+    no byte past the declared size and finds the data's CRC wrong: the file is answered
+    unreadable in Chinese, the run goes on, nothing is written outside the work folder."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    _parcels([Polygon(SQUARE)] * 3).to_file(parts / "YJJBNTBHTB.shp")
+    path = tmp_path / "farmland_pbf.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part in sorted(parts.iterdir()):
+            zf.write(part, part.name)
+    real = zipfile.ZipFile(path).getinfo("YJJBNTBHTB.dbf").file_size
+    _declared_smaller(path, "YJJBNTBHTB.dbf", 100)
+    assert zipfile.ZipFile(path).getinfo("YJJBNTBHTB.dbf").file_size == 100 < real
+    safety.check_zip(path)  # what it declares is within every limit
+    before = set(tmp_path.iterdir())
+    err = _rejected(path, "farmland_pbf", tmp_path)
+    assert err.rule == "unreadable" and "Bad CRC-32" in (err.detail or "")
+    assert set(tmp_path.iterdir()) - before == {tmp_path / "work"}
+    assert {p.name for p in (tmp_path / "work").iterdir()} <= {
+        "YJJBNTBHTB.shp", "YJJBNTBHTB.shx", "YJJBNTBHTB.prj", "YJJBNTBHTB.cpg",
+        "YJJBNTBHTB.dbf"}
+
+
 def test_zip_bomb_by_total_size_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(safety, "MAX_UNPACKED_BYTES", 10_000)
     path = tmp_path / "farmland_pbf.zip"
