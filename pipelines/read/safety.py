@@ -151,8 +151,9 @@ def _member_name_unsafe(info: zipfile.ZipInfo) -> bool:
 def check_zip(path: Path, name: str | None = None) -> None:
     """What a zip's central directory declares, checked without unpacking anything: the
     bomb limits (`open_zip`) and every member's path (`_check_members`)."""
-    with open_zip(path, name or display_name(path)) as zf:
-        _check_members(zf, name or display_name(path))
+    name = name or display_name(path)
+    with open_zip(path, name) as zf:
+        _check_members(zf, name)
 
 
 def _check_members(zf: zipfile.ZipFile, name: str) -> None:

@@ -563,7 +563,8 @@ def publish_run(settings: Settings, wh: Warehouse, run: IntegrationRun,
     built_by = {k: b.built_by for k, b in _built_from(staged, run.run_id).items()}
     with ThreadPoolExecutor(1, "yitu-views") as aside:
         views = aside.submit(_made_views, wh, staged, run, inputs, names,
-                             assessed or _Later(wh, staged, run, inputs, recorded))
+                             assessed.result if assessed is not None else
+                             partial(_assessed, wh, staged, run, inputs, recorded))
         # (a partitioned layer left in place is named, never made: `publish_layers`)
         layers: dict[str, Layer] = {
             c.layer: _parted(staged, run.run_id, codes, c.layer, built_by, names)
@@ -610,31 +611,17 @@ def _assessed(wh: Warehouse, staged: StagingStore, run: IntegrationRun,
         wh, inputs, run.as_of, _delivery_counts(wh, staged, run.run_id)))
 
 
-class _Later(NamedTuple):
-    """`_assessed`'s arguments, for the views to make it after their own (`publish_run`
-    given no assessment made before)."""
-
-    wh: Warehouse
-    staged: StagingStore
-    run: IntegrationRun
-    inputs: integrate.Inputs
-    recorded: Callable[[], object] | None
-
-    def result(self) -> _Assessed:
-        return _assessed(*self)
-
-
 def _made_views(wh: Warehouse, staged: StagingStore, run: IntegrationRun,
                 inputs: integrate.Inputs, names: dict[str, list[str]],
-                assessed: Future[_Assessed] | _Later) -> _Views:
+                assessed: Callable[[], _Assessed]) -> _Views:
     """The views spanning counties (`integrate.finish`) with the county assessment
-    (`assessed`'s), and the rows of every layer. The views read only
+    (`assessed()`: made before, or made now after the views), and the rows of every layer. The views read only
     `integrate.VIEW_COLUMNS` of the partitioned layers, merged: every one is read so, its
     geometry never decoded, and let go here (a partitioned layer is published part by part,
     each read whole when its turn comes, so one is held at a time; one left in place is not
     made at all)."""
     views = integrate.finish(inputs, _view_parts(staged, run.run_id, names), run.as_of)
-    answered, views[ASSESSMENT] = assessed.result()
+    answered, views[ASSESSMENT] = assessed()
     counts = {name: len(gdf) for name, gdf in views.items()}
     return _Views(counts, {name: gdf for name, gdf in views.items()
                            if name not in integrate.PARTITIONED}, answered)
