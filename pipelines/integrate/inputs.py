@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 
 from pipelines.contracts import Contract, Role, with_role
-from pipelines.integrate.planar import GeomArray, polygonal
+from pipelines.integrate.planar import GeomArray, elementwise, polygonal, query
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.columns import core_columns
 from pipelines.warehouse.counties import COUNTY as COUNTY  # the partition key, re-exported
@@ -67,11 +67,13 @@ class Zone:
         """(source index, polygonal part, county code or None) of the geoms within the zone."""
         county_geoms = geoms_of(self._own)
         shapely.prepare(county_geoms)
-        src, c = shapely.STRtree(county_geoms).query(geoms, predicate="intersects")
+        src, c = query(shapely.STRtree(county_geoms), geoms, predicate="intersects")
         parts = geoms[src].copy()
+        # (one thread: the counties are prepared, and GEOS fills a prepared geometry's
+        # indexes on first use, which threads must not share)
         crossing = ~shapely.covers(county_geoms[c], geoms[src])
-        parts[crossing] = polygonal(shapely.intersection(geoms[src][crossing],
-                                                         county_geoms[c][crossing]))
+        parts[crossing] = polygonal(elementwise(shapely.intersection, geoms[src][crossing],
+                                                county_geoms[c][crossing]))
         codes = self._own[COUNTY].to_numpy(dtype=object)[c]
         if self.outside:
             out = np.flatnonzero(pd.notna(geoms) & ~shapely.covers(self._region, geoms))

@@ -70,3 +70,16 @@ def test_the_overlay_gives_the_same_bits_over_threads() -> None:
     assert _wkb(alone[2]) == _wkb(split[2])
     np.testing.assert_array_equal(overlaps[0], split_overlaps[0])
     np.testing.assert_array_equal(overlaps[1], split_overlaps[1])
+
+
+def test_tree_queries_give_the_same_pairs_over_threads() -> None:
+    shapes, probes = _shapes(6_000, 3), _shapes(5_000, 4, shift=0.2)
+    tree = shapely.STRtree(shapes)
+    for predicate in (None, "intersects", "within"):
+        alone = planar.query(tree, probes, predicate=predicate)
+        with planar.threads(3):
+            fresh = shapely.STRtree(shapes)  # its first query, split: the tree built once
+            split = planar.query(fresh, probes, predicate=predicate)
+        np.testing.assert_array_equal(alone, split)
+        np.testing.assert_array_equal(alone, tree.query(probes, predicate=predicate))
+        assert split.shape[1] > 5_000 if predicate != "within" else split.shape[1] > 0
