@@ -8,7 +8,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from pipelines.geodesy import GEOD, M2_PER_MU, ellipsoidal_area_m2
+from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2, polygon_area_perimeter
 from pipelines.integrate.inputs import COUNTY, Zone, geoms_of
 from pipelines.integrate.planar import (
     GeomArray,
@@ -99,11 +99,11 @@ SLIVER_WIDTH_M = 1.0
 
 
 def mean_width_m(geoms: GeomArray) -> npt.NDArray[np.float64]:
-    """2 x area / perimeter, geodesic: the width of a long strip, half that of a square."""
+    """2 x area / perimeter, geodesic, of each Polygon: the width of a long strip, half that
+    of a square."""
+    area, perimeter = polygon_area_perimeter(geoms)
     out = np.zeros(len(geoms))
-    for k, g in enumerate(geoms):
-        area, perimeter = GEOD.geometry_area_perimeter(g)
-        out[k] = 2 * abs(area) / perimeter if perimeter else 0.0
+    np.divide(2 * np.abs(area), perimeter, out=out, where=perimeter != 0)
     return out
 
 

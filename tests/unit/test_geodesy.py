@@ -56,3 +56,20 @@ def test_the_ring_measure_gives_the_public_method_s_figures() -> None:
     finally:
         geodesy._ring_measure = measure
     assert np.array_equal(direct, public, equal_nan=True)
+
+
+def test_polygon_area_and_perimeter_are_pyproj_s_bit_for_bit() -> None:
+    """Per polygon (shells either way round, holes, two holes, a circle), what pyproj's
+    `geometry_area_perimeter` gives it: the same floats, not merely close ones."""
+    shapes = _shapes()
+    polys = shapely.get_parts(np.array([s for s in shapes if s is not None and s.geom_type in (
+        "Polygon", "MultiPolygon") and not s.is_empty], dtype=object))
+    two_holes = shapely.Polygon(shapely.box(110, 19, 110.01, 19.01).exterior.coords, [
+        shapely.box(110.001, 19.001, 110.002, 19.002).exterior.coords,
+        shapely.box(110.005, 19.005, 110.0071, 19.0063).exterior.coords[::-1]])
+    polys = np.array([*polys, two_holes, shapely.Polygon()], dtype=object)
+    area, perimeter = geodesy.polygon_area_perimeter(polys)
+    want = [GEOD.geometry_area_perimeter(p) if not p.is_empty else (0.0, 0.0) for p in polys]
+    assert [float(a) for a in area] == [w[0] for w in want]
+    assert [float(p) for p in perimeter] == [w[1] for w in want]
+    assert geodesy.polygon_area_perimeter(np.array([], dtype=object))[0].shape == (0,)
