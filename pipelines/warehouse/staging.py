@@ -161,8 +161,15 @@ class StagingStore(ABC):
         """Every partition of the run, in key order; the frames named in `columns` only
         with those columns (see `Columns`); only the frames named in `frames`, when given
         (a partition holding none of them comes back empty)."""
-        found = [self.read(run_id, key, columns, frames) for key in self.parts(run_id)]
-        return [got for got in found if got is not None]
+        return list(self.partitions_by_key(run_id, columns, frames).values())
+
+    def partitions_by_key(self, run_id: str, columns: Columns | None = None,
+                          frames: Collection[str] | None = None,
+                          keys: Collection[str] | None = None) -> dict[str, Frames]:
+        """`read_partitions` by key (of those of `keys` the run has, when given)."""
+        wanted = [k for k in self.parts(run_id) if keys is None or k in keys]
+        found = {key: self.read(run_id, key, columns, frames) for key in wanted}
+        return {key: got for key, got in found.items() if got is not None}
 
 
 def staging_store(wh: Warehouse, folder: Path) -> StagingStore:
@@ -379,9 +386,10 @@ class PostgisStaging(StagingStore):
     def read_parts(self, run_id: str, parts: list[str]) -> dict[str, Frames]:
         return self._read_parts(run_id, parts)  # one query, one snapshot
 
-    def read_partitions(self, run_id: str, columns: Columns | None = None,
-                        frames: Collection[str] | None = None) -> list[Frames]:
-        return list(self._read_parts(run_id, None, columns, frames).values())
+    def partitions_by_key(self, run_id: str, columns: Columns | None = None,
+                          frames: Collection[str] | None = None,
+                          keys: Collection[str] | None = None) -> dict[str, Frames]:
+        return self._read_parts(run_id, None if keys is None else sorted(keys), columns, frames)
 
     def frame_names(self, run_id: str, part: str | None = None) -> dict[str, list[str]]:
         wanted = "part = :p" if part is not None else "left(part, 1) <> '.'"

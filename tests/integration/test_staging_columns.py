@@ -52,3 +52,27 @@ def test_named_frames_only_are_read(store: StagingStore) -> None:  # noqa: F811
                                       frames=["farmland_base_map"])
     assert [list(p) for p in projected] == [["farmland_base_map"], [], ["farmland_base_map"]]
     assert list(projected[0]["farmland_base_map"].columns) == ["n"]
+
+
+def test_some_partitions_are_read_by_key(store: StagingStore) -> None:  # noqa: F811
+    """What the views read of the partitions a run takes over is read beside its build
+    (`partitions_by_key(keys=...)`): those keys only, in key order, as the whole read gives
+    them; a key the run does not have is left out."""
+    parts = {"b/farmland": {"farmland_base_map": frame(4, "b")},
+             "a/licences": {"licenses_on_farmland": frame(2, "a")},
+             "a/farmland": {"farmland_base_map": frame(5, "a"), "farmland_conflicts": frame(3)}}
+    for key, layers in parts.items():
+        store.write_partition("run1", key, layers)
+    whole = store.partitions_by_key("run1")
+    assert list(whole) == ["a/farmland", "a/licences", "b/farmland"]
+    for key, got in whole.items():
+        same(got, parts[key])
+    some = store.partitions_by_key("run1", {"farmland_base_map": ("n",)},
+                                   keys={"b/farmland", "a/farmland", "c/farmland"})
+    assert list(some) == ["a/farmland", "b/farmland"]
+    assert list(some["a/farmland"]["farmland_base_map"].columns) == ["n"]
+    pd.testing.assert_frame_equal(pd.DataFrame(some["b/farmland"]["farmland_base_map"]),
+                                  pd.DataFrame(whole["b/farmland"]["farmland_base_map"])[["n"]])
+    same({"farmland_conflicts": some["a/farmland"]["farmland_conflicts"]},
+         {"farmland_conflicts": parts["a/farmland"]["farmland_conflicts"]})
+    assert store.partitions_by_key("run1", keys=set()) == {}
