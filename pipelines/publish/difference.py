@@ -285,18 +285,22 @@ class Change:
         return self.deleted + self.inserts <= self.kept
 
     def add(self, recorded: dict[str, tuple[npt.NDArray[np.int64], Hashes]],
-            data: dict[str, gpd.GeoDataFrame | None]) -> None:
+            data: dict[str, gpd.GeoDataFrame | None],
+            hashes: dict[str, Hashes] | None = None) -> None:
         """One group of parts (`warehouse.base.part_group`), compared as one: `recorded`,
         per part, its `fids` and `published` hashes as recorded; `data`, per part, its rows
-        now (None: the part is gone). A row equal to a published one of another part of
-        the group stays, with its fid, and is recorded under its new part."""
+        now (None: the part is gone), and their `row_hashes` where made before (`hashes`).
+        A row equal to a published one of another part of the group stays, with its fid,
+        and is recorded under its new part."""
         olds = list(recorded)
         fids = np.concatenate([np.zeros(0, np.int64), *(recorded[p][0] for p in olds)])
         published = np.concatenate([np.zeros((0, 2), np.int64),
                                     *(recorded[p][1] for p in olds)])
         old_part = np.repeat(np.arange(len(olds)), [len(recorded[p][0]) for p in olds])
         news = [p for p, d in data.items() if d is not None]
-        made = [row_hashes(d) for p, d in data.items() if d is not None]
+        known = hashes or {}
+        made = [known[p] if p in known else row_hashes(d) for p, d in data.items()
+                if d is not None]
         new = np.concatenate([np.zeros((0, 2), np.int64), *made])
         new_part = np.repeat(np.arange(len(news)), [len(h) for h in made])
         change = difference(fids, published, new)

@@ -41,7 +41,10 @@ def analyst_types(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def typed_frame(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """`gdf` typed by its layer's contract, as `publish_layers` types every layer: columns in
+    the contract's order, their dtypes, the geometry kind. Typing a typed frame again gives
+    the same values (its `row_hashes` stay; tests/unit/test_publish_typing.py)."""
     gdf = gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
     missing = [c for c in layer.column_names if c not in gdf.columns]
     if missing and not len(gdf):  # a part with no rows need not have built every column
@@ -69,12 +72,12 @@ def _typed(layer: LayerContract, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _made_typed(layer: LayerContract, given: Layer) -> gpd.GeoDataFrame:
-    return _typed(layer, made(given))
+    return typed_frame(layer, made(given))
 
 
 def _part_typed(layer: LayerContract, read: Callable[[str], gpd.GeoDataFrame],
                 part: str) -> gpd.GeoDataFrame:
-    return _typed(layer, read(part))
+    return typed_frame(layer, read(part))
 
 
 def typed_layer(layer: LayerContract, given: Layer) -> Layer:

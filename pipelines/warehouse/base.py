@@ -48,12 +48,17 @@ class Parted:
     group keeps its fid.
 
     `geometry`: the one kind every row's geometry is of (the layer contract's), so the
-    table's column type does not follow which rows a part happens to hold."""
+    table's column type does not follow which rows a part happens to hold.
+
+    `hashed`, when given, returns a part's row hashes (`publish.difference.row_hashes` of
+    what `read` gives it), made before: a warehouse that compares rows by their hashes
+    takes them rather than hashing the part again."""
 
     parts: tuple[str, ...]
     read: Callable[[str], gpd.GeoDataFrame]
     built_by: tuple[str, ...]
     geometry: str | None = None
+    hashed: Callable[[str], npt.NDArray[np.int64] | None] | None = None
 
     def __post_init__(self) -> None:
         if len(self.built_by) != len(self.parts):
@@ -193,6 +198,10 @@ class Warehouse(ABC):
     # (PostGIS swaps tables one by one in one transaction); the GeoPackage writes a new file
     # holding every layer.
     publishes_some_layers = False
+    # Whether `publish` compares a layer's rows with those published by their hashes
+    # (`publish.difference.row_hashes`; PostGIS): hashes made before it are worth giving it
+    # (`Parted.hashed`).
+    compares_row_hashes = False
     # Whether reads may run side by side, each on a connection of its own (PostGIS: the
     # server encodes one result while the client decodes another).
     reads_side_by_side = False

@@ -277,6 +277,7 @@ class PostgisWarehouse(Warehouse):
 
     # -- publish -----------------------------------------------------------------------
     publishes_some_layers = True
+    compares_row_hashes = True
 
     def publish(self, layers: dict[str, Layer],
                 labels: dict[str, dict[str, str]]) -> None:
@@ -427,7 +428,7 @@ def _by_difference(conn: Connection, name: str, layer: Parted, labels: dict[str,
         old = {p: recorded.get(p, none) for p in parts if p in found.part_rows}
         if any(len(old[p][0]) != found.part_rows[p] for p in old):
             return None, "the record does not match the table's rows"
-        change.add(old, data)
+        change.add(old, data, _hashed(layer, data))
         del data, first
         if not change.worth_it():
             return None, f"more rows differ than stay: {change.summary()}"
@@ -467,7 +468,7 @@ def _stage(conn: Connection, name: str, layer: Parted, labels: dict[str, str]) -
         # (`difference.record_whole`) says which fid each row got.
         copy_in(_driver(conn), "publish_staging", name,
                 data.assign(fid=range(rows + 1, rows + len(data) + 1)))
-        hashes.append(difference.row_hashes(data))
+        hashes.append(_hashed(layer, {part: data})[part])
         part_rows[part] = len(data)
         rows += len(data)
         del data
@@ -486,6 +487,22 @@ def _stage(conn: Connection, name: str, layer: Parted, labels: dict[str, str]) -
         conn.execute(text(f"COMMENT ON {target} IS {_lit(label)}"))
     return _Prepared(attributes, signature, None, np.concatenate(hashes), part_rows,
                      dict(zip(layer.parts, layer.built_by, strict=True)))
+
+
+def _hashed(layer: Parted, data: dict[str, gpd.GeoDataFrame | None]
+            ) -> dict[str, difference.Hashes]:
+    """The row hashes of each part of `data` read: made before where the layer gives them
+    (`Parted.hashed`: a view hashed aside while the partitioned layers were published),
+    else made now."""
+    out = {}
+    for part, frame in data.items():
+        if frame is None:
+            continue
+        made = layer.hashed(part) if layer.hashed is not None else None
+        if made is None or len(made) != len(frame):
+            made = difference.row_hashes(frame)
+        out[part] = made
+    return out
 
 
 def _lock_published(conn: Connection, names: list[str], timeout_s: float) -> None:
