@@ -428,7 +428,8 @@ def _by_difference(conn: Connection, name: str, layer: Parted, labels: dict[str,
         old = {p: recorded.get(p, none) for p in parts if p in found.part_rows}
         if any(len(old[p][0]) != found.part_rows[p] for p in old):
             return None, "the record does not match the table's rows"
-        change.add(old, data, _hashed(layer, data))
+        change.add(old, data, {p: _row_hashes(layer, p, d) for p, d in data.items()
+                               if d is not None})
         del data, first
         if not change.worth_it():
             return None, f"more rows differ than stay: {change.summary()}"
@@ -468,7 +469,7 @@ def _stage(conn: Connection, name: str, layer: Parted, labels: dict[str, str]) -
         # (`difference.record_whole`) says which fid each row got.
         copy_in(_driver(conn), "publish_staging", name,
                 data.assign(fid=range(rows + 1, rows + len(data) + 1)))
-        hashes.append(_hashed(layer, {part: data})[part])
+        hashes.append(_row_hashes(layer, part, data))
         part_rows[part] = len(data)
         rows += len(data)
         del data
@@ -489,20 +490,12 @@ def _stage(conn: Connection, name: str, layer: Parted, labels: dict[str, str]) -
                      dict(zip(layer.parts, layer.built_by, strict=True)))
 
 
-def _hashed(layer: Parted, data: dict[str, gpd.GeoDataFrame | None]
-            ) -> dict[str, difference.Hashes]:
-    """The row hashes of each part of `data` read: made before where the layer gives them
+def _row_hashes(layer: Parted, part: str, data: gpd.GeoDataFrame) -> difference.Hashes:
+    """The row hashes of `part` read (`data`): made before where the layer gives them
     (`Parted.hashed`: a view hashed aside while the partitioned layers were published),
     else made now."""
-    out = {}
-    for part, frame in data.items():
-        if frame is None:
-            continue
-        made = layer.hashed(part) if layer.hashed is not None else None
-        if made is None or len(made) != len(frame):
-            made = difference.row_hashes(frame)
-        out[part] = made
-    return out
+    made = layer.hashed(part) if layer.hashed is not None else None
+    return made if made is not None and len(made) == len(data) else difference.row_hashes(data)
 
 
 def _lock_published(conn: Connection, names: list[str], timeout_s: float) -> None:
