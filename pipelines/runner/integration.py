@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -659,14 +659,13 @@ def _view_layer(views: Future[_Views], name: str, hashed: bool) -> Layer:
     """View `name` to publish, made by `_made_views`: with its row hashes where made."""
     if not hashed:
         return partial(_view, views, name)
-    taken: list[gpd.GeoDataFrame] = []  # held by the layer only: let go with it
+    # read once, and again from the layer where publish falls back to whole: let go with it
+    return Parted(("",), cache(partial(_view_part, views, name)), ("",),
+                  hashed=partial(_view_hashes, views, name))
 
-    def read(_part: str) -> gpd.GeoDataFrame:  # (again, where publish falls back to whole)
-        if not taken:
-            taken.append(_view(views, name))
-        return taken[0]
 
-    return Parted(("",), read, ("",), hashed=partial(_view_hashes, views, name))
+def _view_part(views: Future[_Views], name: str, _part: str) -> gpd.GeoDataFrame:
+    return _view(views, name)
 
 
 def _view_hashes(views: Future[_Views], name: str, _part: str) -> difference.Hashes | None:
