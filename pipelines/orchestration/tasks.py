@@ -5,19 +5,67 @@ The DAG files call these and nothing else; the order rules and locks are the run
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+import multiprocessing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipelines.config import UsageError, settings
 from pipelines.orchestration.policy import is_transient
+from pipelines.stack import roomy
 from pipelines.warehouse.ledger import DropRecord
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def own_process() -> None:
+    """Make this task's process its own, as multiprocessing sees it.
+
+    Airflow's Celery worker runs a task in a process that the Task SDK's supervisor forks
+    (os.fork) from one of Celery's pool workers, and multiprocessing's record of the current
+    process comes along: billiard's pool worker, daemonic, with billiard's authentication key.
+    A daemonic process may start no child, so every reader parsed a department's file in the
+    task process itself, without the reading child's memory ceiling and time limit
+    (`pipelines.read.isolate`), the parse's allocations left in the task's heap (at 1x, a
+    province's files validated and loaded at 1.3-2x the CLI's CPU seconds). The task process
+    is not that worker: billiard neither started it nor will terminate it, and it waits for
+    its own children. So it is recorded as not daemonic, with its key as one multiprocessing
+    may hand a child (billiard's kind of key refuses to be pickled for a multiprocessing
+    child) and with no children yet, as multiprocessing's own bootstrap records a process it
+    starts (there is no public call for it; billiard sets the same attributes); a reading
+    forkserver the worker had started would be the worker's, so none is known yet either
+    (`isolate.after_fork`). Outside a Celery worker (the CLI, `dag.test`) nothing is daemonic
+    and nothing changes."""
+    from multiprocessing import process
+
+    from pipelines.read import isolate
+
+    current = multiprocessing.current_process()
+    if current.daemon:
+        current.daemon = False
+        current._config["authkey"] = process.AuthenticationString(  # type: ignore[attr-defined]
+            bytes(current.authkey))
+        process._children = set()  # type: ignore[attr-defined]  # the pool worker's, not ours
+        isolate.after_fork()
+
+
+def task_process(fn: Callable[P, R]) -> Callable[P, R]:
+    """A task function: `own_process` first, then the function on a frame stack with room
+    for it (`pipelines.stack`: beneath the frames of Celery, the Task SDK and the
+    operator, the validation of each drop crossed a chunk boundary of the stack thousands of
+    times)."""
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        own_process()
+        return roomy(fn, *args, **kwargs)
+    return run
 
 
 def drop_line(rec: DropRecord, outcome: str | None = None) -> str:
@@ -26,6 +74,7 @@ def drop_line(rec: DropRecord, outcome: str | None = None) -> str:
             f"loaded={rec.rows_loaded or 0} quarantined={rec.rows_quarantined or 0}")
 
 
+@task_process
 def detect(dataset: str) -> list[str]:
     """Archive the ready files of landing/<dataset>/ into raw/ and the ledger; the drop ids."""
     from pipelines import runner
@@ -41,6 +90,7 @@ def detect(dataset: str) -> list[str]:
     return [rec.drop_id for rec in found]
 
 
+@task_process
 def load(dataset: str, drop_id: str | None = None) -> list[dict[str, Any]]:
     """Answer the dataset's pending drops in the order received (or `drop_id` again).
 
@@ -108,6 +158,7 @@ def _summary(rec: DropRecord) -> dict[str, Any]:
             "rows_loaded": rec.rows_loaded, "rows_quarantined": rec.rows_quarantined}
 
 
+@task_process
 def plan(run_key: str, county: str | None = None, full: bool = False) -> list[dict[str, Any]]:
     """The integration run's state, made once: one job per county with partitions to build,
     each carrying it (one job building nothing when every partition is taken over)."""
@@ -129,6 +180,7 @@ def plan(run_key: str, county: str | None = None, full: bool = False) -> list[di
     return [{"run": run.as_xcom(), "county": code} for code in run.partitions or ("",)]
 
 
+@task_process
 def integrate_county(job: dict[str, Any]) -> str:
     from pipelines import runner
     from pipelines.runner.locks import exclusive
@@ -142,6 +194,7 @@ def integrate_county(job: dict[str, Any]) -> str:
         return str(runner.integrate_partition(s, runner.warehouse(s), run, county))
 
 
+@task_process
 def publish(jobs: list[dict[str, Any]]) -> dict[str, int]:
     from pipelines import runner
     from pipelines.runner.locks import exclusive
@@ -161,6 +214,7 @@ def publish(jobs: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+@task_process
 def report() -> str:
     """The quality report; in an integration DagRun, recorded as its run's last stage."""
     from pipelines import runner
@@ -203,6 +257,7 @@ def _recorded(name: str) -> Iterator[None]:
         yield
 
 
+@task_process
 def deliveries_due(dataset: str, now: datetime | None = None) -> dict[str, Any]:
     """Fail when the dataset's delivery is late or missing against its contract's cadence."""
     from pipelines import runner

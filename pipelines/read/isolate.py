@@ -61,8 +61,12 @@ log = logging.getLogger(__name__)
 
 def parse(reader: Reader, args: tuple[Any, ...], workdir: Path, budget: Budget,
           name: str) -> RawDelivery:
-    """`reader(*args)` in the child; in this process where no child may be started."""
+    """`reader(*args)` in the child; in this process where no child may be started (a
+    daemonic one: said in the log, as the memory ceiling and time limit do not hold there)."""
     if multiprocessing.current_process().daemon:  # daemonic processes may have no children
+        log.warning("%s parsed in this daemonic process (%s), not in a reading child: no "
+                    "memory ceiling or time limit holds", name,
+                    multiprocessing.current_process().name)
         return reader(*args)
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f".read-{uuid.uuid4().hex}.arrow"
@@ -151,8 +155,9 @@ def _run(reader: Reader, args: tuple[Any, ...], out: Path, budget: Budget) -> di
     try:
         with _without_main():
             child.start()
-    except (OSError, EOFError) as exc:  # no child could be had: this machine's fault
-        raise OSError(errno.EIO, f"the reading child could not be started: {exc}") from exc
+    except Exception as exc:  # no child could be had: this machine's fault, never the file's
+        raise OSError(errno.EIO, f"the reading child could not be started: "
+                      f"{type(exc).__name__}: {exc}") from exc
     finally:
         send.close()
     beside = [threading.Thread(target=_beside, args=(fn,), name="yitu-beside-parse",

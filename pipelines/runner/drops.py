@@ -60,6 +60,8 @@ def answer_drop(settings: Settings, wh: Warehouse, drop_id: str) -> DropRecord:
     try:
         with cost.stage("read") as read:
             raw = open_delivery(Path(rec.raw_path), contract, workdir)
+            # how close the file came to the reading child's ceiling (None: parsed here)
+            read["child_peak_mb"] = raw.peak_rss_mb
             failpoint("read.done")
             counties = current_counties(wh) if contract.places_rows else None
             counties = None if counties is None or counties.empty else counties

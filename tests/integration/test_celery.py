@@ -87,6 +87,19 @@ def _loaded(url: str) -> int:
         engine.dispose()
 
 
+def _parsed_in_a_child(url: str) -> tuple[int, int]:
+    """(loaded drops, of them read in a reading child: its peak memory on the read stage)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            notes = conn.execute(text(
+                "SELECT notes FROM audit.drops WHERE state = 'loaded'")).scalars().all()
+    finally:
+        engine.dispose()
+    peaks = [json.loads(n)["stages"]["read"].get("child_peak_mb") for n in notes]
+    return len(peaks), sum(1 for p in peaks if p)
+
+
 def test_two_workers_share_only_warehouse_broker_and_landing(
         celery: Airflow, postgis_server: str, postgis_url: str, sample_dir: Path,
         tmp_path: Path) -> None:
@@ -117,6 +130,10 @@ def test_two_workers_share_only_warehouse_broker_and_landing(
         af.wait("the drops to load", lambda: _loaded(postgis_url) == len(manifest["files"])
                 and all_finished(af, INGEST), DEADLINE)
         ingested = time.monotonic()
+        # Each file parsed in a reading child, under its memory ceiling and time limit, not in
+        # the task's process, which billiard's pool worker had left daemonic (`own_process`).
+        assert _parsed_in_a_child(postgis_url) == (len(manifest["files"]), len(
+            manifest["files"]))
 
         run_id, run = af.integrate_once(DEADLINE)
         integrated = time.monotonic()
