@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.config import UsageError, settings
 from pipelines.contracts import DATASETS
 from pipelines.pii import PiiKeyMissing
+from pipelines.stack import roomy
 
 if TYPE_CHECKING:
     from pipelines.config import Settings
@@ -315,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(_Brief(fmt))
     try:
-        return int(args.func(args))
+        # (on a frame stack with room for the run: `pipelines.stack`; Great
+        # Expectations' start-up alone crossed a chunk boundary of it 14,000 times)
+        return int(roomy(args.func, args))
     except (UsageError, PiiKeyMissing) as exc:
         # Anything else is the pipeline's own failure: it propagates with its traceback, exit 1.
         print(f"yitu: {exc}", file=sys.stderr)
