@@ -308,6 +308,15 @@ class _Brief(logging.Formatter):
         return f"  ({lines[-1] if lines else 'error'}; --verbose shows where)"
 
 
+def _ours_or_warning(record: logging.LogRecord) -> bool:
+    """--verbose is for yitu's stages; a library is heard from at WARNING. (Great
+    Expectations announces at INFO each function its registry skips on import, 240 lines
+    ahead of a run's first stage, and sets one of its loggers to INFO itself: a level on
+    its loggers would not hold.)"""
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] in ("pipelines",
+                                                                               "yitu")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -315,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(_Brief(fmt))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ours_or_warning)
     try:
         # (on a frame stack with room for the run: `pipelines.stack`; Great Expectations'
         # start-up alone took 59,000 page faults beneath this frame, 30,000 with it)

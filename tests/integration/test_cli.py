@@ -42,8 +42,11 @@ def test_drop_run_status_export(yitu_env: Path, sample_dir: Path, tmp_path: Path
     landing.mkdir(parents=True)
     (landing / "half-written.zip").write_bytes(b"PK")
 
-    run = yitu("run")
+    run = yitu("-v", "run")
     assert run.returncode == 0  # rejections are answers, not pipeline failures
+    # --verbose: each stage of each drop, not the libraries' chatter
+    assert "validate took" in run.stderr and "load took" in run.stderr
+    assert "great_expectations" not in run.stderr, run.stderr[:2000]
     status = json.loads(yitu("status", "--json").stdout)
     assert len(status) == 3
     for d in status:
