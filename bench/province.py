@@ -18,7 +18,8 @@ database on the server of --warehouse-url), every measurement in a process of it
                  layers compared with (a)'s by digest. `scheduler-no-preload`: the same with
                  Airflow's own Celery settings (every task imports yitu itself)
   (c) daily      a daily delivery of 10,000 new work orders on top of (a): drop + run
-  (d) resend     one county's PBF snapshot sent again, slightly changed: drop + run
+  (d) resend     one county's PBF snapshot sent again, slightly changed: drop + run, on
+                 --resends (3) copies of the warehouse as (c) left it, the median reported
   reference      on the same files in the same run: pyogrio/pandas read of every file;
                  `ogr2ogr` of the farmland layers into PostGIS with PG_USE_COPY=YES;
                  geopandas `overlay(pbf, hsf, how="union")` and `sjoin` of licences and orders
@@ -61,6 +62,7 @@ SEED = 42
 DAILY_ORDERS = 10_000  # --daily-orders
 JOBS = 1  # --jobs: processes of each `yitu run`
 FIRST_LOAD_ONLY = False  # --first-load-only
+RESENDS = 3  # --resends
 PII_KEY = "bench-key-0123456789abcdef"
 AS_OF = "2026-11-16T12:00:00"
 Result = dict[str, Any]
@@ -308,11 +310,48 @@ def mode_daily(ctx: Context) -> Result:
 
 
 def mode_resend(ctx: Context) -> Result:
-    """(d) one county's PBF snapshot again."""
+    """(d) one county's PBF snapshot again, RESENDS times, each on a copy of the warehouse
+    and YITU_HOME as (c) left them: the median run (by wall seconds) with every run's
+    seconds beside it. One run was not a measure of the target: the same resend on the same
+    base took 31.4-37.5 s within an hour at 1x, the machine's speed wandering."""
     path, county = county_resend(ctx, ctx.home.parent / "pbf_resend.zip")
-    result = _drop_and_run(ctx, [("farmland_pbf", path)])
+    runs = [_on_copy(ctx, i, lambda copy: _drop_and_run(copy, [("farmland_pbf", path)]))
+            for i in range(RESENDS)]
+    result = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
     result["county"] = county
+    result["runs_s"] = [r["seconds"] for r in runs]
+    result["runs_cpu_s"] = [r["cpu_s"] for r in runs]
     return result
+
+
+def _on_copy(ctx: Context, i: int, step: Callable[[Context], Result]) -> Result:
+    """`step` on a copy of ctx's database (a template copy, made and checkpointed before
+    `step` starts) and of its YITU_HOME; both removed after."""
+    from sqlalchemy import create_engine, text
+
+    name = ctx.url.rsplit("/", 1)[1]
+    copy = f"{name}_copy{i}"
+    admin = create_engine(ctx.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    home = ctx.home.parent.parent / f"{ctx.home.parent.name}_copy{i}" / ctx.home.name
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {copy}"))
+            # FILE_COPY (PostgreSQL 15): the files copied, not written through the WAL
+            strategy = " STRATEGY FILE_COPY" if int(conn.execute(text(
+                "SHOW server_version_num")).scalar_one()) >= 150000 else ""
+            conn.execute(text(f"CREATE DATABASE {copy} TEMPLATE {name}{strategy}"))
+            conn.execute(text("CHECKPOINT"))
+        shutil.rmtree(home.parent, ignore_errors=True)
+        shutil.copytree(ctx.home, home, symlinks=True)
+        os.sync()  # the copies' writes out of the way of the step's
+        there = Context(ctx.fraction, ctx.files, home, ctx.url.rsplit("/", 1)[0] + f"/{copy}",
+                        ctx.cluster, ctx.manifest, set(ctx.answered))
+        return step(there)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {copy}"))
+        admin.dispose()
+        shutil.rmtree(home.parent, ignore_errors=True)
 
 
 # -- the reference tools, on the same files ----------------------------------------------------
@@ -581,7 +620,8 @@ def report(results: list[Result], command: str, png: Path | None, profile: str |
                                "(`--modes cli,scheduler`) | | | |")
                 continue
             states = ", ".join(f"{k} {v}" for k, v in sorted(m["states"].items()))
-            extra = f" ({m['county']})" if key == "resend" else ""
+            extra = f" ({m['county']}; the median of {len(m['runs_s'])} runs: " + ", ".join(
+                _f(x) for x in m["runs_s"]) + " s)" if key == "resend" else ""
             out.append(f"| {r['fraction']:g}x | {r['rows']:,} | {label}{extra} | "
                        f"{_f(m['seconds'])} | {_f(m['cpu_s'])} | {_f(m['peak_rss_mib'], 0)} | "
                        f"{states} |")
@@ -727,7 +767,7 @@ def save(results: list[Result], path: Path) -> None:
 
 
 def main() -> int:
-    global DAILY_ORDERS, JOBS, FIRST_LOAD_ONLY
+    global DAILY_ORDERS, JOBS, FIRST_LOAD_ONLY, RESENDS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0.1,0.3",
                         help="fractions of a province, comma-separated (1 takes long)")
@@ -743,6 +783,9 @@ def main() -> int:
                         help="work orders in the daily delivery (c)")
     parser.add_argument("--jobs", type=int, default=JOBS,
                         help="processes of each `yitu run` (its --jobs): 2 uses both cores")
+    parser.add_argument("--resends", type=int, default=RESENDS,
+                        help="runs of (d), each on a copy of the warehouse: the median is "
+                             "reported")
     parser.add_argument("--first-load-only", action="store_true",
                         help="only the first full load in each mode (no references, (c) or "
                              "(d)); prints each size's JSON instead of writing the report")
@@ -752,6 +795,7 @@ def main() -> int:
     parser.add_argument("--drops", help=argparse.SUPPRESS)
     args = parser.parse_args()
     DAILY_ORDERS, JOBS, FIRST_LOAD_ONLY = args.daily_orders, args.jobs, args.first_load_only
+    RESENDS = max(1, args.resends)
     if args.drops:
         from pipelines.cli import main as yitu
 

@@ -30,6 +30,8 @@ def test_province_bench_runs(tmp_path: Path) -> None:
         assert float(cells[3].replace(",", "")) > 0 and float(cells[4].replace(",", "")) > 0
         assert "loaded" in cells[6] and "rejected" not in cells[6] and "failed" not in cells[6]
     assert "(b) the same through the scheduler" in table  # the hook for the Celery mode
+    # (d) on three copies of the warehouse as (c) left it, the median reported
+    assert "the median of 3 runs" in next(line for line in loads if "(d) one county" in line)
     ratios = [line for line in steps if "**" in line]
     assert len(ratios) == 4, table  # read, load, integrate, whole load against the references
     assert "## Targets" in table and "growth exponent" in table
