@@ -104,6 +104,28 @@ def test_drop_run_status_export(yitu_env: Path, sample_dir: Path, tmp_path: Path
     assert wrong.returncode == 2 and "unknown layer 'nope'" in wrong.stderr
 
 
+def test_drop_is_a_copy_without_the_warehouse_imports(yitu_env: Path, sample_dir: Path) -> None:
+    # `yitu drop` copies a file into landing: pandas and SQLAlchemy (most of its 0.8 s)
+    # are not imported for that
+    code = ("import sys; from pipelines.cli import main; "
+            f"rc = main(['drop', {str(sample_dir / 'farmland_hsf.gpkg')!r}, "
+            "'--dataset', 'farmland_hsf']); "
+            "print(rc, sorted(m for m in ('pandas', 'sqlalchemy', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=os.environ.copy()).stdout
+    assert out.splitlines()[-1] == "0 []", out
+    assert (yitu_env / "landing" / "farmland_hsf" / "farmland_hsf.gpkg").exists()
+
+
+def test_a_short_pii_key_is_a_usage_error(yitu_env: Path, sample_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    yitu("drop", str(sample_dir / "licenses.xlsx"), "--dataset", "licenses")
+    monkeypatch.setenv("YITU_PII_KEY", "short")
+    run = yitu("run", check=False)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "YITU_PII_KEY is too short" in run.stderr and "Traceback" not in run.stderr
+
+
 def test_stable_file_without_marker_is_picked_up(yitu_env: Path, sample_dir: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     landing = yitu_env / "landing" / "admin_divisions"
