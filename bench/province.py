@@ -329,9 +329,9 @@ def _on_copy(ctx: Context, i: int, step: Callable[[Context], Result]) -> Result:
     `step` starts) and of its YITU_HOME; both removed after."""
     from sqlalchemy import create_engine, text
 
-    name = ctx.url.rsplit("/", 1)[1]
+    server, name = ctx.url.rsplit("/", 1)
     copy = f"{name}_copy{i}"
-    admin = create_engine(ctx.url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     home = ctx.home.parent.parent / f"{ctx.home.parent.name}_copy{i}" / ctx.home.name
     try:
         with admin.connect() as conn:
@@ -344,8 +344,8 @@ def _on_copy(ctx: Context, i: int, step: Callable[[Context], Result]) -> Result:
         shutil.rmtree(home.parent, ignore_errors=True)
         shutil.copytree(ctx.home, home, symlinks=True)
         os.sync()  # the copies' writes out of the way of the step's
-        there = Context(ctx.fraction, ctx.files, home, ctx.url.rsplit("/", 1)[0] + f"/{copy}",
-                        ctx.cluster, ctx.manifest, set(ctx.answered))
+        there = Context(ctx.fraction, ctx.files, home, f"{server}/{copy}", ctx.cluster,
+                        ctx.manifest, set(ctx.answered))
         return step(there)
     finally:
         with admin.connect() as conn:

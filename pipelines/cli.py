@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.config import UsageError, settings
+from pipelines.config import PiiKeyMissing, UsageError, settings
 from pipelines.contracts import DATASETS
 from pipelines.stack import roomy
 
@@ -316,13 +316,6 @@ def _ours_or_warning(record: logging.LogRecord) -> bool:
                                                                                "yitu")
 
 
-def _pii_key_missing(exc: Exception) -> bool:
-    """Whether `exc` is `pipelines.pii.PiiKeyMissing`, without importing pipelines.pii (and
-    pandas with it) into a command that never loaded it: then it cannot be one."""
-    keys = sys.modules.get("pipelines.pii.keys")
-    return keys is not None and isinstance(exc, keys.PiiKeyMissing)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -336,12 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         # (on a frame stack with room for the run: `pipelines.stack`; Great Expectations'
         # start-up alone took 59,000 page faults beneath this frame, 30,000 with it)
         return int(roomy(args.func, args))
+    except (UsageError, PiiKeyMissing) as exc:
+        # Anything else is the pipeline's own failure: it propagates with its traceback, exit 1.
+        print(f"yitu: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
-        if isinstance(exc, UsageError) or _pii_key_missing(exc):
-            print(f"yitu: {exc}", file=sys.stderr)
-            return 2
-        # Else the pipeline's own failure propagates with its traceback (exit 1), unless the
-        # machine failed it:
         from pipelines.pii import scrub_free_text
         from pipelines.runner.faults import environment_fault
 

@@ -11,6 +11,12 @@ class UsageError(Exception):
     """The user asked for something that cannot be: the CLI says why and exits 2."""
 
 
+class PiiKeyMissing(RuntimeError):
+    """No key for personal-data tokens; never fall back to storing clear text. (Here, with
+    the other configuration errors the CLI answers with exit 2, so it can name it without
+    importing `pipelines.pii`, which imports pandas; `pipelines.pii` exports it.)"""
+
+
 @dataclass(frozen=True)
 class Settings:
     """`home` (YITU_HOME) is what every worker of a deployment shares: landing/, raw/,

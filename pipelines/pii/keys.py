@@ -9,13 +9,12 @@ import os
 import secrets
 from pathlib import Path
 
+from pipelines.config import PiiKeyMissing
+
+__all__ = ["KEY_FILE", "MIN_KEY_CHARS", "PiiKeyMissing", "load_key"]
 log = logging.getLogger(__name__)
 KEY_FILE = "pii.key"
 MIN_KEY_CHARS = 16
-
-
-class PiiKeyMissing(RuntimeError):
-    """No key for personal-data tokens; never fall back to storing clear text."""
 
 
 def _parse_key(text: str, source: str) -> bytes:
