@@ -44,15 +44,19 @@ COUNTS = ["drop_id", "answered_at", "county_code", "rows", "rejected"]
 def delivery_counts(wh: Warehouse, known: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per answered delivery (`drop_id`, and `answered_at`: when it was answered) and the
     county its rows state: rows delivered and rows refused (quarantined). Loaded rows are
-    counted in core's history (every version a drop loaded, replaced since or not), so a
-    quarter's figures do not move with later deliveries.
+    as the load noted them (or counted in core's history, every version a drop loaded), so
+    a quarter's figures do not move with later deliveries.
 
     An answered drop's counts never change until it is answered again (its rows and refusals
     are written with its answer), so `known` (what an earlier publish counted, `COUNTS`
     columns) is taken for every drop answered at the same moment, and only the others are
     counted, through the indexes on drop ids: a daily delivery does not scan a province's
     core history and quarantine on every publish."""
-    drops = _answered(wh)
+    records = _answered_drops(wh)
+    drops = _answered(wh, records)
+    # Rows loaded per county, noted by the load (`load._note_rows`): a snapshot's kept rows
+    # are another drop's versions. A drop loaded before it noted them is counted in core.
+    counted = {d.drop_id: d.notes.get("rows_by_county") for d in records}
     known = known if known is not None else pd.DataFrame(columns=COUNTS)
     stamp = drops.set_index("drop_id")["answered_at"]
     # a drop is taken whole, or counted again when any of its rows has another stamp
@@ -67,6 +71,10 @@ def delivery_counts(wh: Warehouse, known: pd.DataFrame | None = None) -> pd.Data
             continue
         ids = list(mine["drop_id"])
         loaded = [d for d, state in zip(ids, mine["state"], strict=True) if state == "loaded"]
+        noted = [(d, c, n) for d in loaded for c, n in (counted.get(d) or {}).items()]
+        parts.append(pd.DataFrame(noted, columns=["drop_id", "county_code", "rows"]).assign(
+            rejected=0))
+        loaded = [d for d in loaded if counted.get(d) is None]
         if loaded:  # (a GeoPackage makes the table on first load)
             parts.append(_counted(wh, (
                 f"SELECT _drop_id AS drop_id, substr({column}, 1, 6) AS county_code, "
@@ -94,10 +102,15 @@ def delivery_rows(wh: Warehouse, counts: pd.DataFrame | None = None) -> pd.DataF
     return out[["drop_id", "dataset", "received_at", "county_code", "rows", "rejected"]]
 
 
-def _answered(wh: Warehouse) -> pd.DataFrame:
+def _answered_drops(wh: Warehouse) -> list[ledger.DropRecord]:
+    return [d for d in ledger.list_drops(wh) if d.state in ANSWERED]
+
+
+def _answered(wh: Warehouse, records: list[ledger.DropRecord] | None = None) -> pd.DataFrame:
+    records = _answered_drops(wh) if records is None else records
     return pd.DataFrame([{"drop_id": d.drop_id, "dataset": d.dataset, "state": d.state,
                           "received_at": d.received_at, "answered_at": str(d.processed_at)}
-                         for d in ledger.list_drops(wh) if d.state in ANSWERED],
+                         for d in records],
                         columns=["drop_id", "dataset", "state", "received_at", "answered_at"])
 
 

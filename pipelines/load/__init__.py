@@ -29,6 +29,7 @@ from pipelines.validate.run import ValidationOutcome
 from pipelines.validate.suite import ROW_ID_COLUMN
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.ledger import DropRecord
+from pipelines.warehouse.versions import scope_of
 
 __all__ = ["changes_recorded_later", "complete_loaded", "judge", "load_rows", "reject_file",
            "Verdict"]
@@ -162,8 +163,11 @@ def _commit(wh: Warehouse, rec: DropRecord, contract: Contract, frame: gpd.GeoDa
 
     if rec.state == "loaded":
         assert rec.processed_at is not None
-        wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),
-                     rec.drop_id, rec.processed_at, finalize)
+        _note_rows(rec, contract, good)
+        versions = wh.load_core(contract, gpd.GeoDataFrame(good, geometry=good.geometry.name),
+                                rec.drop_id, rec.processed_at, finalize)
+        log.info("drop %s: %d versions written, %d closed, %d kept as they were",
+                 rec.drop_id, versions["written"], versions["closed"], versions["kept"])
         failpoint("load.after_commit")
         # After the load's own transaction: what this drop changed can never undo the load
         # (a run that dies here leaves it to the next: `complete_loaded`).
@@ -172,6 +176,19 @@ def _commit(wh: Warehouse, rec: DropRecord, contract: Contract, frame: gpd.GeoDa
     else:
         with wh.engine.begin() as conn:
             finalize(conn)
+
+
+def _note_rows(rec: DropRecord, contract: Contract, good: pd.DataFrame) -> None:
+    """What the drop's rows are, in its notes (saved with its outcome): the rows it loaded
+    per county they state (the county assessment's count), and what a snapshot replaces
+    (its rows are then found again among the versions it kept: `versions.Scope`)."""
+    column = contract.county_column
+    if column:
+        counties = good[column].astype("string").str[:6].value_counts()
+        rec.notes["rows_by_county"] = {str(c): int(n) for c, n in counties.items()}
+    scope = scope_of(contract, good)
+    if scope is not None:
+        rec.notes["scope"] = scope.as_note()
 
 
 def complete_loaded(wh: Warehouse) -> list[DropRecord]:

@@ -1,5 +1,6 @@
 """What a loaded drop changed: rows added, removed, changed and unchanged against the state the
-dataset had just before it, read back from the versioned core table after the load.
+dataset had just before it, read back from the versioned core table after the load (the
+rows a snapshot kept as they were are read as its own: `versions`).
 
 Permanent basic farmland is a protected resource that must never shrink silently, so each
 farmland_pbf delivery also gets a per-county balance (parcels removed, ellipsoidal area before
@@ -17,8 +18,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from geopandas.array import GeometryDtype
 from sqlalchemy import delete, insert
 
 from pipelines.contracts import Contract, load_region
@@ -26,87 +25,20 @@ from pipelines.geodesy import M2_PER_MU, ellipsoidal_area_m2
 from pipelines.warehouse import Warehouse, ledger
 from pipelines.warehouse.columns import attribute_columns
 from pipelines.warehouse.ledger import DropRecord
+from pipelines.warehouse.versions import GEOMETRY, RowDiff, Scope, diff_rows, row_hashes
 
 log = logging.getLogger(__name__)
 
-GEOMETRY = "geom"
 REMOVED_IDS_CAP = 500  # per county in dq; every removed version stays in core's history anyway
 EXAMPLES_CAP = 20  # keys of each kind in the ledger notes, enough to find the rest in core
 # Below one square metre a county "loss" is re-projection or rounding noise, not lost farmland.
 SHRINK_TOLERANCE_M2 = 1.0
-_EMPTY = np.empty(0, dtype=np.int64)
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: combines two column hashes
-
-
-@dataclass(frozen=True)
-class RowDiff:
-    """Positions into `before` and `after` of each kind of row (pairs are aligned)."""
-
-    added: np.ndarray
-    removed: np.ndarray
-    changed_before: np.ndarray
-    changed_after: np.ndarray
-    unchanged_before: np.ndarray
-    unchanged_after: np.ndarray
-
-    def counts(self) -> dict[str, int]:
-        return {"added": len(self.added), "removed": len(self.removed),
-                "changed": len(self.changed_after), "unchanged": len(self.unchanged_after)}
 
 
 @dataclass(frozen=True)
 class DropChanges:
     summary: dict[str, Any]  # goes to the ledger's notes["changes"]
     counties: pd.DataFrame | None  # farmland_pbf only: one row per county
-
-
-# -- the diff ------------------------------------------------------------------------------
-def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One 64-bit hash per row over `columns` (nulls hash alike, whatever their spelling);
-    geometry is compared as WKB: the exact coordinates, nothing tolerant."""
-    if not len(frame):
-        return np.empty(0, dtype=np.uint64)
-    geometry = [c for c in columns if isinstance(frame[c].dtype, GeometryDtype)]
-    plain = [c for c in columns if c not in geometry]
-    hashes = np.zeros(len(frame), dtype=np.uint64)
-    if plain:  # categorised: attribute codes repeat a lot, so this is the fast path
-        hashes = pd.util.hash_pandas_object(pd.DataFrame(frame[plain]), index=False).to_numpy()
-    for c in geometry:
-        # WKB is all but unique per row: hashed directly, without factorising first.
-        wkb = pd.util.hash_array(shapely.to_wkb(np.asarray(frame[c].values)), categorize=False)
-        hashes = (hashes * _MIX) ^ wkb
-    return hashes
-
-
-def diff_rows(before: pd.DataFrame, after: pd.DataFrame, columns: Sequence[str],
-              key: str | None = None) -> RowDiff:
-    """Match rows by `key` (changed = same key, other values), or without a key as multisets
-    of whole rows (the n-th copy of a row matches its n-th copy; nothing is `changed`)."""
-    hb, ha = row_hashes(before, columns), row_hashes(after, columns)
-
-    def side(frame: pd.DataFrame, hashes: np.ndarray) -> pd.DataFrame:
-        keys = frame[key].to_numpy() if key else hashes
-        out = pd.DataFrame({"k": keys, "pos": np.arange(len(frame), dtype=np.int64)})
-        # A key repeated on one side (never after validation) pairs copy by copy.
-        out["n"] = out.groupby("k", sort=False).cumcount()
-        return out
-
-    m = side(before, hb).merge(side(after, ha), on=["k", "n"], how="outer",
-                               suffixes=("_b", "_a"), indicator=True)
-    kind = m["_merge"].astype(str).to_numpy()
-    pos_b, pos_a = m["pos_b"].to_numpy(), m["pos_a"].to_numpy()
-
-    def positions(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return np.sort(values[mask].astype(np.int64)) if mask.any() else _EMPTY
-
-    both = kind == "both"
-    pb, pa = pos_b[both].astype(np.int64), pos_a[both].astype(np.int64)
-    same = hb[pb] == ha[pa]
-    order_c, order_u = np.argsort(pa[~same]), np.argsort(pa[same])
-    return RowDiff(added=positions(pos_a, kind == "right_only"),
-                   removed=positions(pos_b, kind == "left_only"),
-                   changed_before=pb[~same][order_c], changed_after=pa[~same][order_c],
-                   unchanged_before=pb[same][order_u], unchanged_after=pa[same][order_u])
 
 
 def changed_columns(before: pd.DataFrame, after: pd.DataFrame, diff: RowDiff,
@@ -168,17 +100,17 @@ def _county(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 # -- reading the versions ------------------------------------------------------------------
 def read_versions(wh: Warehouse, contract: Contract,
-                  drop_id: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """(before, after): the versions this drop closed, and the rows it loaded."""
-    cols = [c.name for c in attribute_columns(contract)] + ["_drop_id"]
-    frame = wh.read_drop_versions(contract, drop_id, cols)
-    mine = (frame["_drop_id"] == drop_id).to_numpy()
-    return (frame[~mine].reset_index(drop=True), frame[mine].reset_index(drop=True))
+                  rec: DropRecord) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(before, after): the versions this drop replaced and the rows it stated (those it
+    loaded, and of a snapshot those it kept, which are in both)."""
+    cols = [c.name for c in attribute_columns(contract)]
+    return wh.read_drop_rows(contract, rec.drop_id, cols, Scope.from_note(rec.notes.get("scope")),
+                             rec.processed_at)
 
 
 # -- one drop ------------------------------------------------------------------------------
-def drop_changes(wh: Warehouse, contract: Contract, drop_id: str) -> DropChanges:
-    before, after = read_versions(wh, contract, drop_id)
+def drop_changes(wh: Warehouse, contract: Contract, rec: DropRecord) -> DropChanges:
+    before, after = read_versions(wh, contract, rec)
     columns = [c.name for c in attribute_columns(contract)] + [GEOMETRY]
     key = contract.key_column
     diff = diff_rows(before, after, columns, key)
@@ -211,7 +143,7 @@ def record_changes(wh: Warehouse, contract: Contract, rec: DropRecord) -> None:
     a failure here is logged and noted on the drop, and never undoes the load."""
     assert rec.processed_at is not None  # set before every load
     try:
-        changes = drop_changes(wh, contract, rec.drop_id)
+        changes = drop_changes(wh, contract, rec)
         rec.notes["changes"] = changes.summary
         with wh.engine.begin() as conn:
             if changes.counties is not None:

@@ -17,6 +17,7 @@ from pipelines.contracts import Contract
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.columns import attribute_columns
 from pipelines.warehouse.ledger import DropRecord
+from pipelines.warehouse.versions import Scope
 
 VERSION = 3  # bump when what a profile holds changes: older files are computed again
 TOP_VALUES = 3
@@ -126,8 +127,9 @@ def delivery_profile(wh: Warehouse, contract: Contract, drop: DropRecord, folder
     if found is not None:
         return found
     wanted = [name for name, *_ in _profiled_columns(contract)]
-    versions = wh.read_drop_versions(contract, drop.drop_id, [*wanted, "_drop_id"])
-    rows = pd.DataFrame(versions[versions["_drop_id"] == drop.drop_id].drop(columns="geom"))
+    _, stated = wh.read_drop_rows(contract, drop.drop_id, wanted,
+                                  Scope.from_note(drop.notes.get("scope")), drop.processed_at)
+    rows = pd.DataFrame(stated.drop(columns="geom"))
     made = profile_frame(contract, drop.drop_id, rows)
     keep_json(path, {"version": VERSION, "answered": answered_stamp(drop), **asdict(made)})
     return made

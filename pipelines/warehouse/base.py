@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 from pipelines.contracts import Contract
 from pipelines.warehouse.columns import core_columns
 from pipelines.warehouse.tables import AuditTables
+from pipelines.warehouse.versions import Replacement, Scope, replacement, split_drop_rows
 
 Finalize = Callable[[Connection], None]
 GeomArray: TypeAlias = npt.NDArray[np.object_]  # shapely geometries (None where missing)
@@ -113,9 +114,11 @@ class Warehouse(ABC):
 
     @abstractmethod
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
-                  loaded_at: datetime, finalize: Finalize) -> None:
+                  loaded_at: datetime, finalize: Finalize) -> dict[str, int]:
         """Load one drop's good rows as the current version, and run `finalize` (ledger,
-        quarantine) so that a rerun of the same drop never duplicates rows."""
+        quarantine) so that a rerun of the same drop never duplicates rows. A snapshot
+        writes the rows that differ from the current ones of its scope and closes those
+        it replaces, the others kept (`versions`). The versions written, closed and kept."""
 
     # Whether `load_core` writes the rows and `finalize`'s in one transaction (PostGIS): a
     # `finalize` that raises then leaves no row behind, so the drop's answer files may be
@@ -189,10 +192,27 @@ class Warehouse(ABC):
     # then gains by reading in part what it knows (`runner.inputs_cache`).
     reads_in_part = False
 
+    def read_drop_rows(self, contract: Contract, drop_id: str, columns: Sequence[str],
+                       scope: Scope | None = None, loaded_at: datetime | None = None
+                       ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        """(before, after) of a drop: the versions it closed and the rows it stated, each
+        with `columns` and the geometry `geom`. A snapshot drop (its `scope` and
+        `loaded_at`, from its notes) stated the rows it loaded and those of its scope it
+        kept as they were (`versions`); those kept are in both."""
+        lineage = ["_drop_id", "_closed_by", "_valid_from", "_valid_to"]
+        wanted = list(dict.fromkeys([*columns, *lineage]
+                                    + ([scope.column] if scope and scope.column else [])))
+        rows = self.drop_versions(contract, drop_id, wanted, scope, loaded_at)
+        before, after = split_drop_rows(rows, drop_id, scope, loaded_at)
+        return before[[*columns, "geom"]], after[[*columns, "geom"]]
+
     @abstractmethod
-    def read_drop_versions(self, contract: Contract, drop_id: str,
-                           columns: list[str]) -> gpd.GeoDataFrame:
-        """The rows a drop loaded and the versions it closed (`_closed_by`), geometry `geom`."""
+    def drop_versions(self, contract: Contract, drop_id: str, columns: list[str],
+                      scope: Scope | None = None, loaded_at: datetime | None = None
+                      ) -> gpd.GeoDataFrame:
+        """The rows a drop loaded, the versions it closed (`_closed_by`) and, with a
+        `scope`, the versions of the scope current at `loaded_at` (and maybe others):
+        `columns`, geometry `geom`."""
 
     # Whether `publish` may be given some layers only, the others staying as published
     # (PostGIS swaps tables one by one in one transaction); the GeoPackage writes a new file
@@ -243,20 +263,26 @@ class Warehouse(ABC):
             return pd.read_sql_query(sql, conn, params=params)
 
     def close_sql(self, contract: Contract, table: str) -> str:
-        """UPDATE that ends the versions a drop replaces: for a snapshot delivery every current
-        row (of the counties it covers, with `snapshot_by`), for an increment the same keys."""
-        scope_column = None
-        if contract.delivery == "increment":
-            scope_column = contract.key_column
-        elif contract.snapshot_by:
-            scope_column = contract.snapshot_by.lower()
-        scope = f" AND {self._in_scope(scope_column, table)}" if scope_column else ""
+        """UPDATE that ends the versions an increment replaces: the current rows of its keys
+        (every row, a keyless one: none). A snapshot closes the versions it found changed
+        or gone (`versions.replacement`), by id."""
+        key = contract.key_column
+        scope = f" AND {self._in_scope(key, table)}" if key else " AND false"
         return (f"UPDATE {table} SET _valid_to = :loaded_at, _closed_by = :drop_id "
                 f"WHERE _valid_to IS NULL AND _drop_id <> :drop_id{scope}")
 
     def _in_scope(self, column: str, table: str) -> str:
         """The condition of `close_sql` that a row's `column` holds one of the drop's values."""
         return f"{column} IN (SELECT {column} FROM {table} WHERE _drop_id = :drop_id)"
+
+    @staticmethod
+    def replaced(contract: Contract, current: gpd.GeoDataFrame, data: gpd.GeoDataFrame
+                 ) -> Replacement:
+        """What a snapshot's rows `data` (typed, `versioned`) replace among the `current`
+        rows of its scope (read with `_version_id` and `versions.compared_columns`)."""
+        ids = current["_version_id"].to_numpy(dtype=np.int64)
+        typed = conform_types(contract, current)
+        return replacement(contract, typed, ids, data)
 
 
 def conform_types(contract: Contract, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

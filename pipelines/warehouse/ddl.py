@@ -34,7 +34,7 @@ def core_ddl(contract: Contract) -> str:
     lines.append(f"DROP INDEX IF EXISTS core.{contract.dataset}_geom_gist;")
     lines.append(f"CREATE INDEX IF NOT EXISTS {contract.dataset}_drop ON {t} (_drop_id);")
     # The versions a drop closed (`_closed_by`), for reading what it changed
-    # (`read_drop_versions`: its rows and those it replaced) in the drop's rows, not a scan
+    # (`drop_versions`: its rows and those it replaced) in the drop's rows, not a scan
     # of every version the table keeps: at 1x a county's parcels sent again were read back
     # (twice, by the changes and the delivery's profile) through a parallel sequential scan
     # of 1.07 million versions, a scan that grows with the history kept. Only closed

@@ -28,6 +28,7 @@ from pipelines.contracts import Contract
 from pipelines.publish.styles_store import write_gpkg_style
 from pipelines.warehouse.base import Finalize, Layer, Warehouse, conform_types, made, versioned
 from pipelines.warehouse.tables import audit_tables, create_indexes
+from pipelines.warehouse.versions import Scope, compared_columns, scope_of
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
 # GeoPackage 1.2 opens without warnings in every GDAL (and so QGIS) still in service.
@@ -172,28 +173,47 @@ class GeoPackageWarehouse(Warehouse):
 
     # -- core --------------------------------------------------------------------------
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
-                  loaded_at: datetime, finalize: Finalize) -> None:
+                  loaded_at: datetime, finalize: Finalize) -> dict[str, int]:
         with self._writer():
-            self._load_core(contract, frame, drop_id, loaded_at, finalize)
+            return self._load_core(contract, frame, drop_id, loaded_at, finalize)
 
     def _load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
-                   loaded_at: datetime, finalize: Finalize) -> None:
+                   loaded_at: datetime, finalize: Finalize) -> dict[str, int]:
         layer = self._layer(contract.dataset)
         existed = self._has_layer(layer)
+        data = versioned(contract, frame, loaded_at)
+        scope = scope_of(contract, data)
+        close: list[int] = []
+        counts = {"written": len(data), "closed": 0, "kept": 0}
         if existed:
-            # A rerun of a drop that failed half-way: its rows go before they are written again.
+            # A rerun of a drop that failed half-way: its rows go before they are written
+            # again, and the versions it closed are current again.
             with self.engine.begin() as conn:
                 conn.execute(text(f'DELETE FROM "{layer}" WHERE _drop_id = :d'), {"d": drop_id})
-        data = versioned(contract, frame, loaded_at)
+                if scope is not None:
+                    conn.execute(text(f'UPDATE "{layer}" SET _valid_to = NULL, '
+                                      "_closed_by = NULL WHERE _closed_by = :d"), {"d": drop_id})
+            if scope is not None:
+                current = self._versions_where(layer, compared_columns(contract)[:-1],
+                                               f"_valid_to IS NULL AND {_in_scope(scope)}")
+                replaced = self.replaced(contract, current, data)
+                data, close = data.iloc[replaced.write], replaced.close.tolist()
+                counts = replaced.counts()
         if len(data):
             pyogrio.write_dataframe(data, self.path, layer=layer, driver="GPKG",
                                     append=existed, use_arrow=True,
                                     promote_to_multi=contract.geometry.startswith("Multi"))
         with self.engine.begin() as conn:
-            if existed:  # a layer this load created holds no earlier version to close
-                conn.execute(text(self.close_sql(contract, f'"{layer}"')),
-                             {"drop_id": drop_id, "loaded_at": loaded_at.isoformat()})
+            stamp = {"drop_id": drop_id, "loaded_at": loaded_at.isoformat()}
+            if existed and scope is None:  # a layer this load created holds nothing to close
+                counts["closed"] = conn.execute(text(self.close_sql(contract, f'"{layer}"')),
+                                                stamp).rowcount
+            if close:  # (the version id is GDAL's fid)
+                conn.execute(text(f'UPDATE "{layer}" SET _valid_to = :loaded_at, '
+                                  "_closed_by = :drop_id WHERE fid = :v"),
+                             [{**stamp, "v": v} for v in close])
             finalize(conn)
+        return counts
 
     def read_current(self, contract: Contract,
                      columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
@@ -242,15 +262,19 @@ class GeoPackageWarehouse(Warehouse):
                                      f"_drop_id IN ({listed}) AND _valid_to IS NULL"),
                 self._versions_where(layer, [], f"_closed_by IN ({listed})"))
 
-    def read_drop_versions(self, contract: Contract, drop_id: str,
-                           columns: list[str]) -> gpd.GeoDataFrame:
+    def drop_versions(self, contract: Contract, drop_id: str, columns: list[str],
+                      scope: Scope | None = None, loaded_at: datetime | None = None
+                      ) -> gpd.GeoDataFrame:
         layer = self._layer(contract.dataset)
         if not self._has_layer(layer):
             return gpd.GeoDataFrame({c: [] for c in columns},
                                     geometry=gpd.GeoSeries([], crs=4490)).rename_geometry("geom")
         quoted = _quoted(drop_id)
+        where = f"_drop_id = {quoted} OR _closed_by = {quoted}"
+        if scope is not None:  # (every version of the scope: a GeoPackage's rows are few)
+            where = "1 = 1" if scope.column is None else f"{where} OR {_in_scope(scope)}"
         gdf = pyogrio.read_dataframe(self.path, layer=layer, columns=columns, use_arrow=True,
-                                     where=f"_drop_id = {quoted} OR _closed_by = {quoted}")
+                                     where=where)
         return gdf.rename_geometry("geom") if gdf.geometry.name != "geom" else gdf
 
     # -- publish -----------------------------------------------------------------------
@@ -282,6 +306,14 @@ class GeoPackageWarehouse(Warehouse):
             return []
         # the layers, not the attribute tables beside them (QGIS's layer_styles)
         return [name for name, geometry in pyogrio.list_layers(self.publish_path) if geometry]
+
+
+def _in_scope(scope: Scope) -> str:
+    """That a row is of a snapshot's scope, in OGR SQL."""
+    if scope.column is None:
+        return "1 = 1"
+    values = ", ".join(map(_quoted, scope.values)) or "NULL"
+    return f'"{scope.column}" IN ({values})'
 
 
 def _quoted(text: str) -> str:

@@ -38,6 +38,7 @@ from pipelines.warehouse.base import (
 from pipelines.warehouse.ddl import STAGING_DDL, core_ddl
 from pipelines.warehouse.pgcopy import SRID, NotArrowReadable, copy_in, copy_out, read_arrow
 from pipelines.warehouse.tables import audit_tables, create_indexes
+from pipelines.warehouse.versions import Scope, compared_columns, scope_of
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 SCHEMAS = ("audit", "core", "dq", "publish", "publish_staging", "ogc")
@@ -110,18 +111,60 @@ class PostgisWarehouse(Warehouse):
             conn.exec_driver_sql((SQL_DIR / "roles.sql").read_text("utf-8"))
 
     def load_core(self, contract: Contract, frame: gpd.GeoDataFrame, drop_id: str,
-                  loaded_at: datetime, finalize: Finalize) -> None:
+                  loaded_at: datetime, finalize: Finalize) -> dict[str, int]:
         table = f"core.{contract.dataset}"
         data = versioned(contract, frame, loaded_at)
         with self.engine.begin() as conn:  # one transaction per drop
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                          {"k": f"yitu.load.{contract.dataset}"})
-            conn.execute(text(f"DELETE FROM {table} WHERE _drop_id = :d"), {"d": drop_id})
-            if len(data):
-                copy_in(_driver(conn), "core", contract.dataset, data)
-            conn.execute(text(self.close_sql(contract, table)),
-                         {"drop_id": drop_id, "loaded_at": loaded_at})
+            # A drop loaded again (two workers at once) undoes what it did the first time.
+            undone = conn.execute(text(f"DELETE FROM {table} WHERE _drop_id = :d"),
+                                  {"d": drop_id}).rowcount
+            scope = scope_of(contract, data)
+            if scope is None:  # an increment: every row a new version, its keys' closed
+                if len(data):
+                    copy_in(_driver(conn), "core", contract.dataset, data)
+                closed = conn.execute(text(self.close_sql(contract, table)),
+                                      {"drop_id": drop_id, "loaded_at": loaded_at}).rowcount
+                counts = {"written": len(data), "closed": closed, "kept": 0}
+            else:
+                undone += conn.execute(text(
+                    f"UPDATE {table} SET _valid_to = NULL, _closed_by = NULL "
+                    "WHERE _closed_by = :d"), {"d": drop_id}).rowcount
+                # Read under the lock: no other load of the dataset changes them meanwhile.
+                # Through ADBC (another session, half the CPU of COPY) unless this one
+                # changed them just now.
+                current = self._scope_rows(conn, contract, scope, on_this=undone > 0)
+                replaced = self.replaced(contract, current, data)
+                del current
+                if len(replaced.write):
+                    copy_in(_driver(conn), "core", contract.dataset,
+                            data.iloc[replaced.write])
+                if len(replaced.close):
+                    conn.execute(text(
+                        f"UPDATE {table} SET _valid_to = :t, _closed_by = :d "
+                        "WHERE _version_id = ANY(:ids) AND _valid_to IS NULL"),
+                        {"t": loaded_at, "d": drop_id, "ids": replaced.close.tolist()})
+                counts = replaced.counts()
             finalize(conn)
+        return counts
+
+    def _scope_rows(self, conn: Connection, contract: Contract, scope: Scope,
+                    on_this: bool) -> gpd.GeoDataFrame:
+        """The current rows of a snapshot's scope, as `Warehouse.replaced` compares them:
+        through the index on the scope column (`ddl.core_ddl`)."""
+        query, params = self.scope_sql(contract, scope), {"s": list(scope.values)}
+        return copy_out(_driver(conn), query, params) if on_this else self._read(query, params)
+
+    @staticmethod
+    def scope_sql(contract: Contract, scope: Scope) -> sql.Composed:
+        """`_scope_rows`' query (the scope's values as `%(s)s`)."""
+        cols = sql.SQL(", ").join(map(sql.Identifier, [
+            "_version_id", *compared_columns(contract)]))
+        where = sql.SQL("TRUE") if scope.column is None else sql.SQL(
+            "{} = ANY(%(s)s::text[])").format(sql.Identifier(scope.column))
+        return sql.SQL("SELECT {} FROM {} WHERE _valid_to IS NULL AND {}").format(
+            cols, sql.Identifier("core", contract.dataset), where)
 
     def _in_scope(self, column: str, table: str) -> str:
         # The drop's values as one array (an InitPlan), so the current rows holding them are
@@ -260,17 +303,31 @@ class PostgisWarehouse(Warehouse):
 
     reads_in_part = True  # the sparse columns of `read_current_versions` are not sent
 
-    def read_drop_versions(self, contract: Contract, drop_id: str,
-                           columns: list[str]) -> gpd.GeoDataFrame:
-        return self._read(self.drop_versions_sql(contract, columns), {"d": drop_id})
+    def drop_versions(self, contract: Contract, drop_id: str, columns: list[str],
+                      scope: Scope | None = None, loaded_at: datetime | None = None
+                      ) -> gpd.GeoDataFrame:
+        return self._read(self.drop_versions_sql(contract, columns, scope),
+                          {"d": drop_id, "s": list(scope.values) if scope else [],
+                           "t": loaded_at})
 
     @staticmethod
-    def drop_versions_sql(contract: Contract, columns: list[str]) -> sql.Composed:
-        """`read_drop_versions`' query (the drop as `%(d)s`): through the indexes on
-        `_drop_id` and `_closed_by` (`ddl.core_ddl`)."""
-        query = sql.SQL("SELECT {}, geom FROM {} WHERE _drop_id = %(d)s OR _closed_by = %(d)s")
-        return query.format(sql.SQL(", ").join(map(sql.Identifier, columns)),
-                            sql.Identifier("core", contract.dataset))
+    def drop_versions_sql(contract: Contract, columns: list[str],
+                          scope: Scope | None = None) -> sql.Composed:
+        """`drop_versions`' query (the drop as `%(d)s`, the scope's values `%(s)s`, the
+        load's time `%(t)s`): through the indexes on `_drop_id`, `_closed_by` and the scope
+        column's current rows (`ddl.core_ddl`), never a scan of every version kept. Of the
+        scope, the rows current now and those closed after the load (among the closed)."""
+        where: sql.Composable = sql.SQL("_drop_id = %(d)s OR _closed_by = %(d)s")
+        if scope is not None and scope.column is None:
+            where = sql.SQL("TRUE")  # (the whole dataset: the divisions, a few hundred rows)
+        elif scope is not None and scope.column is not None:
+            where = sql.SQL(
+                "{mine} OR (_valid_to IS NULL AND {c} = ANY(%(s)s::text[])) OR "
+                "(_closed_by IS NOT NULL AND _valid_to > %(t)s AND {c} = ANY(%(s)s::text[]))"
+            ).format(mine=where, c=sql.Identifier(scope.column))
+        return sql.SQL("SELECT {}, geom FROM {} WHERE {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.Identifier("core", contract.dataset), where)
 
     reads_side_by_side = True  # each read on an ADBC connection of its own (`_read`)
     loads_at_once = True  # `load_core`: the rows and `finalize` in one transaction

@@ -115,11 +115,14 @@ def test_corrected_pbf_resend_shows_changes_and_shrinking_county(
     assert list(dq.index[dq["shrunk"].astype(bool)]) == [county]
     assert (dq.drop(index=county)["area_lost_mu"] == 0).all()
 
-    # History: every version of the first delivery kept and closed; its raw file untouched.
-    versions = wh.read_table(f"SELECT COUNT(*) AS n, COUNT(_valid_to) AS closed FROM "
-                             f"{_core_table(wh, 'farmland_pbf')} WHERE _drop_id = "
-                             f"'{first.drop_id}'")
-    assert versions.iloc[0].tolist() == [first.rows_loaded, first.rows_loaded]
+    # History: the versions the resend replaced kept and closed, the parcels it stated as
+    # they were still the first delivery's versions; the resend wrote only what differs.
+    # The first delivery's raw file untouched.
+    versions = wh.read_table(f"SELECT _drop_id, COUNT(*) AS n, COUNT(_valid_to) AS closed "
+                             f"FROM {_core_table(wh, 'farmland_pbf')} GROUP BY _drop_id "
+                             "ORDER BY _drop_id").set_index("_drop_id")
+    assert versions.loc[first.drop_id].tolist() == [first.rows_loaded, 5 + 3]
+    assert versions.loc[second.drop_id].tolist() == [2 + 3, 0]
     assert Path(first.raw_path).is_file()
     assert sha256_of(Path(first.raw_path)) == sha256_of(sample_dir / "farmland_pbf.zip")
     assert len(wh.read_current(contract)) == first.rows_loaded - 5 + 2

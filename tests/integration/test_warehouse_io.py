@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,8 +22,10 @@ from pipelines.contracts import load_contract
 from pipelines.warehouse import Warehouse, open_warehouse
 from pipelines.warehouse.gpkg import GeoPackageWarehouse
 from pipelines.warehouse.postgis import LOCK_TIMEOUT_ENV, PostgisWarehouse, PublishLockTimeout
+from pipelines.warehouse.versions import Scope
 
 LOADED_AT = datetime(2026, 11, 16, 4, 0, 0, 123000, tzinfo=UTC)
+LATER, LATEST = LOADED_AT + timedelta(days=1, microseconds=456), LOADED_AT + timedelta(days=2)
 AWKWARD = ["plain", 'quote " and, comma', "line\nbreak\r\n", "", "\\.", "a\n\\.\nb", "反斜杠\\N",
            None]
 
@@ -91,9 +93,9 @@ def test_load_read_round_trip(wh: Warehouse) -> None:
     wh.load_core(contract, sent, "d1", LOADED_AT, lambda conn: None)
     wh.load_core(contract, _orders(3, "d2"), "d2", LOADED_AT, lambda conn: None)
     assert len(wh.read_current(contract)) == 14
-    versions = wh.read_drop_versions(contract, "d2", ["gdbh", "_drop_id"])
-    assert sorted(versions["_drop_id"]) == ["d1"] * 3 + ["d2"] * 3
-    assert len(wh.read_drop_versions(contract, "nothing", ["gdbh"])) == 0
+    before, after = wh.read_drop_rows(contract, "d2", ["gdbh", "_drop_id"])
+    assert sorted(before["_drop_id"]) == ["d1"] * 3 and sorted(after["_drop_id"]) == ["d2"] * 3
+    assert [len(f) for f in wh.read_drop_rows(contract, "nothing", ["gdbh"])] == [0, 0]
 
 
 def test_reads_by_version_box_and_point(wh: Warehouse) -> None:
@@ -311,22 +313,69 @@ def _plan_nodes(node: dict[str, object]) -> Iterator[dict[str, object]]:
 
 
 def test_what_a_drop_changed_is_read_through_indexes(wh: Warehouse) -> None:
-    """`read_drop_versions` gives the rows a drop loaded and the versions it closed; on
-    PostGIS through the indexes on `_drop_id` and `_closed_by`, never a scan of every
-    version the table keeps (which grows with the history)."""
+    """`read_drop_rows` gives the versions a drop closed and the rows it stated; on PostGIS
+    through the indexes on `_drop_id`, `_closed_by` and the scope's current rows, never a
+    scan of every version the table keeps (which grows with the history)."""
     contract = load_contract("farmland_pbf")
     counties = [f"4601{i:02d}" for i in range(20)]
     wh.load_core(contract, _parcels(counties, "d1", 50), "d1", LOADED_AT, lambda conn: None)
-    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LOADED_AT, lambda conn: None)
-    found = wh.read_drop_versions(contract, "d2", ["yjjbnttbbh", "xzqdm", "_drop_id"])
-    assert sorted(zip(found["xzqdm"], found["_drop_id"], strict=True)) == sorted(
-        [("460106", "d1")] * 50 + [("460106", "d2")] * 40)
+    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LATER, lambda conn: None)
+    scope = Scope("xzqdm", ("460106",))
+    before, after = wh.read_drop_rows(contract, "d2", ["yjjbnttbbh", "xzqdm", "_drop_id"],
+                                      scope, LATER)
+    assert sorted(zip(before["xzqdm"], before["_drop_id"], strict=True)) == [("460106", "d1")] * 50
+    assert sorted(zip(after["xzqdm"], after["_drop_id"], strict=True)) == [("460106", "d2")] * 40
     if not isinstance(wh, PostgisWarehouse):
         return
-    kinds, used = _index_plan(wh, wh.drop_versions_sql(contract, ["yjjbnttbbh", "_drop_id"]),
-                              {"d": "d2"})
+    kinds, used = _index_plan(wh, wh.drop_versions_sql(contract, ["yjjbnttbbh", "_drop_id"],
+                                                       scope),
+                              {"d": "d2", "s": ["460106"], "t": LATER})
     assert "Seq Scan" not in kinds
-    assert {"farmland_pbf_drop", "farmland_pbf_closed_by"} <= used
+    assert {"farmland_pbf_drop", "farmland_pbf_closed_by", "farmland_pbf_xzqdm_current"} <= used
+
+
+def test_a_snapshot_keeps_the_rows_it_states_unchanged(wh: Warehouse) -> None:
+    """A county's parcels sent again write only the rows that differ and close those they
+    replace; the others stay current under the version that first stated them, and are
+    still read as the resend's rows (and as the first drop's). Sent again unchanged, a
+    county writes nothing; a drop loaded twice leaves what it left once."""
+    contract = load_contract("farmland_pbf")
+    first = _parcels(["460105", "460106"], "d1", 5)
+    assert wh.load_core(contract, first, "d1", LOADED_AT, lambda conn: None) == {
+        "written": 10, "closed": 0, "kept": 0}
+    resend = first[first["xzqdm"] == "460106"].copy().assign(_drop_id="d2")
+    resend.loc[resend.index[0], "gddb"] = 7  # corrected
+    resend = resend.drop(index=resend.index[1])  # gone
+    new = resend.iloc[:1].assign(yjjbnttbbh="460106-9")
+    new["geom"] = new.geometry.translate(0.01, 0)
+    resend = pd.concat([resend, new], ignore_index=True)
+    for _ in range(2):  # the second time: the same drop again, undone and done again
+        assert wh.load_core(contract, resend, "d2", LATER, lambda conn: None) == {
+            "written": 2, "closed": 2, "kept": 3}
+    current = wh.read_current_versions(contract, ["yjjbnttbbh", "xzqdm", "_drop_id"])
+    assert sorted(zip(current["xzqdm"], current["_drop_id"], strict=True)) == sorted(
+        [("460105", "d1")] * 5 + [("460106", "d1")] * 3 + [("460106", "d2")] * 2)
+    scope = Scope("xzqdm", ("460106",))
+    columns = ["yjjbnttbbh", "gddb"]
+    before, after = wh.read_drop_rows(contract, "d2", columns, scope, LATER)
+    assert sorted(after["yjjbnttbbh"]) == sorted(resend["yjjbnttbbh"])
+    assert sorted(before["yjjbnttbbh"]) == [f"460106-{i}" for i in range(5)]
+    assert after.set_index("yjjbnttbbh").loc["460106-0", "gddb"] == 7
+
+    again = resend.assign(_drop_id="d3", _source_row=range(9, 9 + len(resend)))
+    assert wh.load_core(contract, again, "d3", LATEST, lambda conn: None) == {
+        "written": 0, "closed": 0, "kept": 5}
+    # d4 corrects one of the rows d2 kept: d2's rows are still those current at its load
+    d4 = again.assign(_drop_id="d4")
+    d4.loc[d4["yjjbnttbbh"] == "460106-2", "gddb"] = 1
+    assert wh.load_core(contract, d4, "d4", LATEST + timedelta(hours=1),
+                        lambda conn: None)["written"] == 1
+    for drop, at in (("d2", LATER), ("d3", LATEST)):
+        _, after = wh.read_drop_rows(contract, drop, columns, scope, at)
+        assert sorted(after["yjjbnttbbh"]) == sorted(resend["yjjbnttbbh"]), drop
+    first_rows = wh.read_drop_rows(contract, "d1", columns, Scope("xzqdm", ("460105", "460106")),
+                                   LOADED_AT)[1]
+    assert sorted(first_rows["yjjbnttbbh"]) == sorted(first["yjjbnttbbh"])
 
 
 def test_what_drops_changed_since_is_read_through_indexes(wh: Warehouse) -> None:
@@ -339,7 +388,9 @@ def test_what_drops_changed_since_is_read_through_indexes(wh: Warehouse) -> None
     before = wh.read_current_versions(contract, ["xzqdm"])
     wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LOADED_AT, lambda conn: None)
     wh.load_core(contract, _parcels(["460107"], "d3", 30), "d3", LOADED_AT, lambda conn: None)
-    wh.load_core(contract, _parcels(["460107"], "d4", 20), "d4", LOADED_AT, lambda conn: None)
+    moved = _parcels(["460107"], "d4", 20)  # (each of them moved: none is d3's kept)
+    moved = moved.assign(geom=moved.geometry.translate(0.001, 0))
+    wh.load_core(contract, moved, "d4", LOADED_AT, lambda conn: None)
     added, closed = wh.read_changed(contract, ["xzqdm", "_drop_id"], ["d2", "d3", "d4"])
     assert list(added.columns) == ["_version_id", "xzqdm", "_drop_id", "geom"]
     # d3's rows were closed by d4: not current, so not among the added
@@ -397,26 +448,20 @@ def _parcels(counties: list[str], drop: str, each: int = 3) -> gpd.GeoDataFrame:
 def test_a_county_snapshot_closes_that_county_only(wh: Warehouse) -> None:
     """A snapshot by county replaces the current rows of the counties it covers and no
     other's; on PostGIS those rows are found through the index on the county column (one
-    array of the drop's counties, not a join over every current row)."""
+    array of the drop's counties, not a scan of every current row)."""
     contract = load_contract("farmland_pbf")
     counties = [f"4601{i:02d}" for i in range(20)]
     wh.load_core(contract, _parcels(counties, "d1", 50), "d1", LOADED_AT, lambda conn: None)
-    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LOADED_AT, lambda conn: None)
+    wh.load_core(contract, _parcels(["460106"], "d2", 40), "d2", LATER, lambda conn: None)
     current = wh.read_current_versions(contract, ["xzqdm", "_drop_id"])
     assert sorted(zip(current["xzqdm"], current["_drop_id"], strict=True)) == sorted(
         [(c, "d1") for c in counties if c != "460106" for _ in range(50)] +
         [("460106", "d2")] * 40)
     if not isinstance(wh, PostgisWarehouse):
         return
-    with wh.engine.begin() as conn:  # a thousand rows: the planner knows them
-        conn.execute(text("ANALYZE core.farmland_pbf"))
-        plan = conn.execute(text("EXPLAIN (FORMAT JSON) " + wh.close_sql(
-            contract, "core.farmland_pbf")), {"drop_id": "d3", "loaded_at": LOADED_AT}
-        ).scalar_one()
-
-    found = [n for n in _plan_nodes(plan[0]["Plan"])
-             if n.get("Index Name") == "farmland_pbf_xzqdm_current"]
-    assert found and "ANY" in str(found[0].get("Index Cond")), plan
+    kinds, used = _index_plan(wh, wh.scope_sql(contract, Scope("xzqdm", ("460106",))),
+                              {"s": ["460106"]})
+    assert "Seq Scan" not in kinds and "farmland_pbf_xzqdm_current" in used
 
 
 def test_arrow_reads_reuse_their_connection_and_hold_nothing_between(
