@@ -21,7 +21,7 @@ CREATE INDEX IF NOT EXISTS admin_divisions_current ON core.admin_divisions (xzqd
 COMMENT ON TABLE core.admin_divisions IS '行政区划（自然资源和规划局）';
 COMMENT ON COLUMN core.admin_divisions.xzqdm IS '行政区划代码';
 COMMENT ON COLUMN core.admin_divisions.xzqmc IS '行政区划名称';
-COMMENT ON COLUMN core.admin_divisions._drop_id IS '报送批次（drop id）';
+COMMENT ON COLUMN core.admin_divisions._drop_id IS '首次报送该版本的批次（drop id）';
 COMMENT ON COLUMN core.admin_divisions._source_file IS '来源文件';
 COMMENT ON COLUMN core.admin_divisions._source_row IS '来源文件行号（或要素序号）';
 COMMENT ON COLUMN core.admin_divisions._flags IS '警告规则（已入库并标记）';

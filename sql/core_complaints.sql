@@ -73,7 +73,7 @@ COMMENT ON COLUMN core.complaints.ldrdh_masked IS '来电人电话（脱敏）';
 COMMENT ON COLUMN core.complaints.ldrzjhm_token IS '来电人证件号码（HMAC令牌）';
 COMMENT ON COLUMN core.complaints.ldrzjhm_masked IS '来电人证件号码（脱敏）';
 COMMENT ON COLUMN core.complaints.ldrzjhm_check_ok IS '来电人证件号码校验位正确';
-COMMENT ON COLUMN core.complaints._drop_id IS '报送批次（drop id）';
+COMMENT ON COLUMN core.complaints._drop_id IS '首次报送该版本的批次（drop id）';
 COMMENT ON COLUMN core.complaints._source_file IS '来源文件';
 COMMENT ON COLUMN core.complaints._source_row IS '来源文件行号（或要素序号）';
 COMMENT ON COLUMN core.complaints._flags IS '警告规则（已入库并标记）';

@@ -37,7 +37,7 @@ COMMENT ON COLUMN core.farmland_hsf.ztz IS '总投资';
 COMMENT ON COLUMN core.farmland_hsf.jszt IS '建设状态';
 COMMENT ON COLUMN core.farmland_hsf.ysrq IS '验收日期';
 COMMENT ON COLUMN core.farmland_hsf.zldj IS '质量等级';
-COMMENT ON COLUMN core.farmland_hsf._drop_id IS '报送批次（drop id）';
+COMMENT ON COLUMN core.farmland_hsf._drop_id IS '首次报送该版本的批次（drop id）';
 COMMENT ON COLUMN core.farmland_hsf._source_file IS '来源文件';
 COMMENT ON COLUMN core.farmland_hsf._source_row IS '来源文件行号（或要素序号）';
 COMMENT ON COLUMN core.farmland_hsf._flags IS '警告规则（已入库并标记）';

@@ -62,7 +62,7 @@ COMMENT ON COLUMN core.farmland_pbf.zrrzjhm_masked IS '责任人证件号码（�
 COMMENT ON COLUMN core.farmland_pbf.zrrzjhm_check_ok IS '责任人证件号码校验位正确';
 COMMENT ON COLUMN core.farmland_pbf.lxdh_token IS '联系电话（HMAC令牌）';
 COMMENT ON COLUMN core.farmland_pbf.lxdh_masked IS '联系电话（脱敏）';
-COMMENT ON COLUMN core.farmland_pbf._drop_id IS '报送批次（drop id）';
+COMMENT ON COLUMN core.farmland_pbf._drop_id IS '首次报送该版本的批次（drop id）';
 COMMENT ON COLUMN core.farmland_pbf._source_file IS '来源文件';
 COMMENT ON COLUMN core.farmland_pbf._source_row IS '来源文件行号（或要素序号）';
 COMMENT ON COLUMN core.farmland_pbf._flags IS '警告规则（已入库并标记）';

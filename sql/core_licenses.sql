@@ -51,7 +51,7 @@ COMMENT ON COLUMN core.licenses.zzbh IS '证照编号';
 COMMENT ON COLUMN core.licenses.yxqq IS '有效期起';
 COMMENT ON COLUMN core.licenses.yxqz IS '有效期至';
 COMMENT ON COLUMN core.licenses.djzt IS '登记状态';
-COMMENT ON COLUMN core.licenses._drop_id IS '报送批次（drop id）';
+COMMENT ON COLUMN core.licenses._drop_id IS '首次报送该版本的批次（drop id）';
 COMMENT ON COLUMN core.licenses._source_file IS '来源文件';
 COMMENT ON COLUMN core.licenses._source_row IS '来源文件行号（或要素序号）';
 COMMENT ON COLUMN core.licenses._flags IS '警告规则（已入库并标记）';

@@ -17,7 +17,7 @@ SQL_TYPE = {
 
 # Every core row says where it came from and when it was current.
 LINEAGE = (
-    ("_drop_id", "text", "报送批次（drop id）"),
+    ("_drop_id", "text", "首次报送该版本的批次（drop id）"),
     ("_source_file", "text", "来源文件"),
     ("_source_row", "integer", "来源文件行号（或要素序号）"),
     ("_flags", "text", "警告规则（已入库并标记）"),
