@@ -21,6 +21,7 @@ from pipelines.runner import ingest, status, warehouse
 from pipelines.sample.writers import write_shapefile_zip
 from pipelines.warehouse import Warehouse
 from pipelines.warehouse.ledger import DropRecord
+from tests.digests import published_digest
 
 PBF_KEY = "YJJBNTTBBH"
 
@@ -130,6 +131,27 @@ def test_corrected_pbf_resend_shows_changes_and_shrinking_county(
     index = (home / "reports" / "index.html").read_text("utf-8")
     section = index.split("<h2>永久基本农田面积减少</h2>", 1)[1].split("</table>", 1)[0]
     assert county in section and edits["removed"][0] in section
+
+    # The same parcels again (another file: the layer named otherwise; in another order a
+    # key sent twice would keep its other copy): nothing is written or closed, no
+    # farmland published moves, and the delivery still states every parcel.
+    published = published_digest(wh)
+    again = tmp_path / "farmland_pbf_再次.zip"
+    rows = pyogrio.read_dataframe(f"/vsizip/{resend}", encoding="GBK")
+    write_shapefile_zip(rows, again, "YJJBNTBHTB_2", "EPSG:4525", "GBK")
+    drop_file(settings(), again, "farmland_pbf")
+    assert main(["run", "--dataset", "farmland_pbf"]) == 0
+    third = status(settings())[-1]
+    assert third.state == "loaded" and third.rows_loaded == second.rows_loaded
+    changes = third.notes["changes"]
+    assert (changes["added"], changes["removed"], changes["changed"]) == (0, 0, 0)
+    assert changes["unchanged"] == third.rows_loaded
+    assert sum(third.notes["rows_by_county"].values()) == third.rows_loaded
+    assert wh.read_table(f"SELECT COUNT(*) AS n FROM {_core_table(wh, 'farmland_pbf')} "
+                         f"WHERE _drop_id = '{third.drop_id}' OR _closed_by = "
+                         f"'{third.drop_id}'")["n"].iloc[0] == 0
+    farmland = ("farmland_base_map", "farmland_conflicts")  # (the assessment counts it)
+    assert {k: published_digest(wh)[k] for k in farmland} == {k: published[k] for k in farmland}
 
 
 def test_complaints_increment_counts_updated_orders(home: Path, sample_dir: Path,
