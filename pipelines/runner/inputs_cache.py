@@ -593,8 +593,9 @@ def _changed(wh: Warehouse, name: str, contract: Contract, counties: gpd.GeoData
     loaded since changed (`Warehouse.read_changed`): the frame holds the rows they added,
     located; the counties staged are those of every current row, the published run's less
     the versions closed since, with the added ones. At 1x one county's parcels sent again:
-    106 thousand rows added and as many closed, instead of a million versions read. The
-    closed versions come back too, with where they lay."""
+    the 2 thousand that differ added and as many closed (a snapshot keeps the versions of
+    the rows it repeats, `warehouse.versions`; 106 thousand each before), instead of a
+    million versions read. The closed versions come back too, with where they lay."""
     rows, closed = wh.read_changed(contract, input_columns(name, contract), drops)
     ids = rows[VERSION].to_numpy(dtype=np.int64)
     at = _cached_at(ids, cached)
