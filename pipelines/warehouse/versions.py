@@ -46,6 +46,7 @@ class RowDiff:
         return {"added": len(self.added), "removed": len(self.removed),
                 "changed": len(self.changed_after), "unchanged": len(self.unchanged_after)}
 
+
 # -- the diff ------------------------------------------------------------------------------
 def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """One 64-bit hash per row over `columns` (nulls hash alike, whatever their spelling);
@@ -167,8 +168,7 @@ def split_drop_rows(rows: pd.DataFrame, drop_id: str, scope: Scope | None,
     closed = (rows["_closed_by"] == drop_id).fillna(False).to_numpy(dtype=bool)
     kept = np.zeros(len(rows), dtype=bool)
     if scope is not None and loaded_at is not None and len(rows):
-        at = pd.Timestamp(loaded_at).tz_convert("UTC") if pd.Timestamp(loaded_at).tzinfo \
-            else pd.Timestamp(loaded_at).tz_localize("UTC")
+        at = pd.to_datetime(loaded_at, utc=True)
         since = pd.to_datetime(rows["_valid_from"], utc=True, format="mixed")
         until = pd.to_datetime(rows["_valid_to"], utc=True, format="mixed")
         inside = np.ones(len(rows), dtype=bool) if scope.column is None else \
